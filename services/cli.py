@@ -1,0 +1,125 @@
+"""`clusnet`: the command line of the tracker (typer: typed options and help without hand parsing).
+
+    clusnet token create --role city_official --city leipzig   # prints the token as its last line
+    clusnet seed                                              # CLUSNET demo data, through the service code
+    clusnet serve evaluations                                 # one service's API (+ its workers)
+    clusnet run                                               # the whole system on this machine
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from shared import auth
+from shared.db import ensure_database, make_engine, make_session_factory
+from shared.migrate import upgrade
+from shared.runtime import AUTH_MIGRATIONS
+from shared.settings import ServiceSettings
+
+app = typer.Typer(help="CLUSNET follow-up tracker", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens: create, list, revoke", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+class Service(StrEnum):
+    recommendations = "recommendations"
+    evaluations = "evaluations"
+    notifications = "notifications"
+
+
+async def _with_auth_session(work):  # type: ignore[no-untyped-def]
+    url = ServiceSettings().auth_database_url
+    await ensure_database(url)
+    await asyncio.to_thread(upgrade, url, AUTH_MIGRATIONS)
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with make_session_factory(engine)() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[auth.Role, typer.Option(help="What the token may do")],
+    city: Annotated[str | None, typer.Option(help="The partner slug a city_official acts for")] = None,
+    label: Annotated[str | None, typer.Option(help="Who or what holds it")] = None,
+    expires_days: Annotated[int | None, typer.Option(min=1, help="Expiry in days (default: none)")] = None,
+) -> None:
+    """Create a token; only its hash is stored, so the printed last line is the only copy."""
+    expires = timedelta(days=expires_days) if expires_days else None
+    try:
+        row, text = asyncio.run(_with_auth_session(lambda s: auth.create_token(s, role, city, label, expires)))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"created token {row.id} role={row.role.value}" + (f" city={row.city}" if row.city else ""), err=True)
+    typer.echo(text)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    for row in asyncio.run(_with_auth_session(auth.list_tokens)):
+        state = "revoked" if row.revoked_at else ("expires " + row.expires_at.isoformat() if row.expires_at else "active")
+        typer.echo(f"{row.id}\t{row.role.value}\t{row.city or '-'}\t{row.label or '-'}\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    if not asyncio.run(_with_auth_session(lambda s: auth.revoke_token(s, token_id))):
+        raise typer.BadParameter(f"no token {token_id}")
+    typer.echo(f"revoked {token_id}")
+
+
+def app_factory(service: Service) -> str:
+    return f"services.{service.value}.main:create_app"
+
+
+@app.command()
+def serve(
+    service: Service,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Default: 8001, 8002, 8003")] = None,
+) -> None:
+    """Run one service's HTTP API (and, unless RUN_WORKERS=false, its background workers)."""
+    import uvicorn  # noqa: PLC0415
+
+    default_port = {Service.recommendations: 8001, Service.evaluations: 8002, Service.notifications: 8003}[service]
+    uvicorn.run(app_factory(service), factory=True, host=host, port=port or default_port, log_config=None, access_log=False)
+
+
+@app.command()
+def seed() -> None:
+    """Load the CLUSNET partners, clusters, the three 2009 seminars and their recommendations."""
+    from services.recommendations.seed import load_demo_data  # noqa: PLC0415
+
+    counts = asyncio.run(load_demo_data())
+    typer.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
+
+
+@app.command()
+def run() -> None:
+    """The whole system on this machine: Kafka and PostgreSQL (Docker or local), the services, demo data."""
+    from services.local_run import run_system  # noqa: PLC0415
+
+    run_system()
+
+
+@app.command()
+def schemas(check: Annotated[bool, typer.Option(help="Fail if the checked-in schemas are stale")] = False) -> None:
+    """Write every event's JSON Schema into schemas/events/."""
+    from shared.schemas import write_schemas  # noqa: PLC0415
+
+    changed = write_schemas(dry_run=check)
+    if check and changed:
+        typer.echo("stale schemas: " + ", ".join(changed), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{len(changed)} schema file(s) {'would change' if check else 'written'}")
+
+
+if __name__ == "__main__":
+    app()

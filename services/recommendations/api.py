@@ -1,0 +1,135 @@
+"""HTTP endpoints of the recommendations service: thin; the work is in service.py."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+
+from services.recommendations import repository, service
+from services.recommendations.models import (
+    Cluster, ClusterCreate, HistoryEntryPublic, Partner, PartnerCreate, RecommendationDraft,
+    RecommendationPublic, RecommendationRevision, SeminarCreate, SeminarPublic, Withdrawal,
+)  # fmt: skip
+from shared.app import RuntimeDep, SessionDep
+from shared.auth import PrincipalDep, Role
+from shared.contracts.common import Dimension
+from shared.contracts.recommendations import RecommendationStatus
+from shared.errors import NotFound
+from shared.pagination import Page, PageDep
+
+router = APIRouter()
+IdempotencyKey = Annotated[str | None, Header(max_length=200, description="Retry-safe creation: the same key replays the first answer")]
+NOT_FOUND = {404: {"description": "Not found"}}
+
+
+@router.get("/partners", tags=["partners"])
+async def list_partners(session: SessionDep, _: PrincipalDep, page: PageDep) -> Page[Partner]:
+    return Page.of(list(await repository.list_partners(session, page)), page)
+
+
+@router.get("/partners/{slug}", tags=["partners"], responses=NOT_FOUND)
+async def get_partner(slug: str, session: SessionDep, _: PrincipalDep) -> Partner:
+    if (partner := await repository.get_partner(session, slug)) is None:
+        raise NotFound(f"partner {slug!r} does not exist")
+    return partner
+
+
+@router.post("/partners", tags=["partners"], status_code=201)
+async def create_partner(data: PartnerCreate, session: SessionDep, principal: PrincipalDep) -> Partner:
+    principal.require(Role.admin, why="manage partners")
+    return await service.create_partner(session, data)
+
+
+@router.get("/clusters", tags=["clusters"])
+async def list_clusters(session: SessionDep, _: PrincipalDep, page: PageDep, city: str | None = None) -> Page[Cluster]:
+    return Page.of(list(await repository.list_clusters(session, page, city)), page)
+
+
+@router.post("/clusters", tags=["clusters"], status_code=201)
+async def create_cluster(data: ClusterCreate, session: SessionDep, principal: PrincipalDep) -> Cluster:
+    principal.require(Role.admin, why="manage clusters")
+    return await service.create_cluster(session, data)
+
+
+@router.get("/seminars", tags=["seminars"])
+async def list_seminars(session: SessionDep, _: PrincipalDep, page: PageDep, host_city: str | None = None) -> Page[SeminarPublic]:
+    rows = await repository.list_seminars(session, page, host_city)
+    return Page.of([SeminarPublic.model_validate(r, from_attributes=True) for r in rows], page)
+
+
+@router.post("/seminars", tags=["seminars"], status_code=201)
+async def schedule_seminar(
+    data: SeminarCreate, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None
+) -> SeminarPublic:
+    principal.require(Role.lead_partner, why="schedule seminars")
+    return await service.schedule_seminar(session, runtime, data, principal.actor(), idempotency_key)
+
+
+@router.get("/seminars/{seminar_id}", tags=["seminars"], responses=NOT_FOUND)
+async def get_seminar(seminar_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> SeminarPublic:
+    return SeminarPublic.model_validate(await service.seminar_or_404(session, seminar_id), from_attributes=True)
+
+
+@router.post("/seminars/{seminar_id}/recommendations", tags=["recommendations"], status_code=201, responses=NOT_FOUND)
+async def draft_recommendation(
+    seminar_id: uuid.UUID, data: RecommendationDraft, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RecommendationPublic:  # fmt: skip
+    principal.require(Role.lead_partner, why="draft recommendations")
+    return await service.draft(session, runtime, seminar_id, data, principal.actor(), idempotency_key)
+
+
+@router.post("/seminars/{seminar_id}/publish-report", tags=["seminars"], responses={**NOT_FOUND, 409: {"description": "Already published"}})
+async def publish_report(seminar_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep) -> list[RecommendationPublic]:
+    """Publish the seminar's report: issue all its drafts at once, in one transaction."""
+    principal.require(Role.lead_partner, why="publish seminar reports")
+    issued = await service.publish_report(session, runtime, seminar_id, principal.actor())
+    return [RecommendationPublic.model_validate(r) for r in issued]
+
+
+@router.get("/recommendations", tags=["recommendations"])
+async def list_recommendations(
+    session: SessionDep, _: PrincipalDep, page: PageDep,
+    city: Annotated[str | None, Query(max_length=64)] = None, seminar: uuid.UUID | None = None,
+    status: RecommendationStatus | None = None, dimension: Dimension | None = None,
+) -> Page[RecommendationPublic]:  # fmt: skip
+    rows = await repository.list_recommendations(session, page, city=city, seminar=seminar, status=status, dimension=dimension)
+    return Page.of([RecommendationPublic.model_validate(r) for r in rows], page)
+
+
+@router.get("/recommendations/{rec_id}", tags=["recommendations"], responses=NOT_FOUND)
+async def get_recommendation(rec_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> RecommendationPublic:
+    return RecommendationPublic.model_validate(await service.recommendation_or_404(session, rec_id))
+
+
+TRANSITION = {**NOT_FOUND, 409: {"description": "The transition is not allowed from the current status"}}
+
+
+@router.post("/recommendations/{rec_id}/issue", tags=["recommendations"], responses=TRANSITION)
+async def issue(rec_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep) -> RecommendationPublic:
+    principal.require(Role.lead_partner, why="issue recommendations")
+    return RecommendationPublic.model_validate(await service.issue(session, runtime, rec_id, principal.actor()))
+
+
+@router.post("/recommendations/{rec_id}/revise", tags=["recommendations"], responses=TRANSITION)
+async def revise(
+    rec_id: uuid.UUID, change: RecommendationRevision, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep
+) -> RecommendationPublic:
+    principal.require(Role.lead_partner, why="revise recommendations")
+    return RecommendationPublic.model_validate(await service.revise(session, runtime, rec_id, change, principal.actor()))
+
+
+@router.post("/recommendations/{rec_id}/withdraw", tags=["recommendations"], responses=TRANSITION)
+async def withdraw(
+    rec_id: uuid.UUID, body: Withdrawal, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep
+) -> RecommendationPublic:
+    principal.require(Role.lead_partner, why="withdraw recommendations")
+    return RecommendationPublic.model_validate(await service.withdraw(session, runtime, rec_id, body.reason, principal.actor()))
+
+
+@router.get("/recommendations/{rec_id}/history", tags=["recommendations"], responses=NOT_FOUND)
+async def history(rec_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> list[HistoryEntryPublic]:
+    await service.recommendation_or_404(session, rec_id)
+    return [HistoryEntryPublic.model_validate(h, from_attributes=True) for h in await repository.history(session, rec_id)]

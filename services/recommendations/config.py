@@ -1,0 +1,7 @@
+from shared.settings import DEFAULT_SERVER, ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "recommendations"
+    database_url: str = f"{DEFAULT_SERVER}/clusnet_recommendations"
+    port: int = 8001

@@ -1,0 +1,80 @@
+"""The CLUSNET partnership and its first three seminars, as the project description tells them.
+
+Seminar days of the month are not in the source ("June 2009", "early October", "end of
+November"): the dates below are illustrative within those periods. Due dates are a year on.
+"""
+
+from datetime import date
+
+PARTNERS = [
+    # slug, name, kind, country, is_lead
+    ("lyon", "Lyon", "city", "France", True),
+    ("barcelona", "Barcelona", "city", "Spain", False),
+    ("munich", "Munich", "city", "Germany", False),
+    ("dortmund", "Dortmund", "city", "Germany", False),
+    ("leipzig", "Leipzig", "city", "Germany", False),
+    ("manchester", "Manchester", "city", "United Kingdom", False),
+    ("helsinki", "Helsinki", "city", "Finland", False),
+    ("budapest", "Budapest", "city", "Hungary", False),
+    ("gothenburg", "Gothenburg", "city", "Sweden", False),
+    ("eindhoven", "Eindhoven", "city", "Netherlands", False),
+    ("eurocities", "Eurocities", "organisation", "Belgium", False),
+    ("sse", "Stockholm School of Economics", "organisation", "Sweden", False),
+]
+
+CLUSTERS = [
+    # slug, name, sector, city
+    ("mediacityuk", "MediaCityUK", "new media", "manchester"),
+    ("lyon-cleantech", "Lyon cleantech cluster", "cleantech", "lyon"),
+    ("leipzig-biocluster", "BioCluster Leipzig", "biotech", "leipzig"),
+]
+
+SEMINARS = [
+    {
+        "host_city": "manchester", "cluster": "mediacityuk", "held_on": date(2009, 6, 17),
+        "theme": "Setting up MediaCityUK, a new international media cluster on a former brownfield",
+        "recommendations": [
+            ("objectives", "Focus on innovative performance",
+             "The cluster should focus more strongly on how to improve its innovative performance."),
+            ("processes", "Link industry with venture capital and universities",
+             "Strong linkages should be promoted between industry and venture capitalists in the setting up of "
+             "MediaCityUK, and between the university sector and industry."),
+            ("processes", "Promote inter-cluster linkages",
+             "Inter-cluster linkages should be promoted, which is particularly beneficial in the digital and media "
+             "sector often dominated by SMEs."),
+            ("objectives", "Strengthen branding for international visibility",
+             "MediaCityUK should strengthen its branding efforts, crucial to gain international visibility."),
+        ],
+    },
+    {
+        "host_city": "lyon", "cluster": "lyon-cleantech", "held_on": date(2009, 10, 6),
+        "theme": "A new cleantech cluster orienting Lyon towards a greener economy",
+        "recommendations": [
+            ("processes", "Build local stakeholder buy-in for the vision and strategy",
+             "The vision and the strategy for the cluster, perceived as very top-down driven, should have a stronger "
+             "buy-in from local stakeholders, which would also allow a greater implication of SMEs."),
+            ("setting", "Choose the cluster manager with care",
+             "The choice of the new cluster manager is crucial, especially considering the complex local policy and "
+             "institutional landscape."),
+            ("objectives", "Seek stronger private engagement",
+             "The cluster is currently too focused on public funding and should strive for stronger private engagement."),
+        ],
+    },
+    {
+        "host_city": "leipzig", "cluster": "leipzig-biocluster", "held_on": date(2009, 11, 26),
+        "theme": "The Leipzig biotech cluster, a major investment of the city",
+        "recommendations": [
+            ("setting", "Involve private industry",
+             "The cluster suffers from a lack of private industry involvement; private companies should be drawn in."),
+            ("processes", "Develop an FDI strategy and a business development agency",
+             "There is a lack of angel and venture capital in the region: develop a strategy for foreign direct "
+             "investment handled by a (currently non-existing) business development agency."),
+            ("processes", "Raise the international profile through EU programmes",
+             "The international profile of the cluster could be developed through active participation in EU funded "
+             "activities, like CLUSNET or similar programmes."),
+            ("objectives", "Build a stronger brand for the city region and the BioCluster",
+             "To attract FDI and talent, a stronger brand should be developed for the city region in general and the "
+             "BioCluster in particular."),
+        ],
+    },
+]

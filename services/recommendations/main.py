@@ -1,0 +1,27 @@
+"""Wires the recommendations service: its runtime (outbox relay) and its HTTP API."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.recommendations import api
+from services.recommendations.config import Settings
+from services.recommendations.models import Outbox
+from shared import topics
+from shared.app import service_app
+from shared.runtime import Runtime
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    return Runtime(settings=settings, outbox_model=Outbox, migrations=MIGRATIONS, topic=settings.topic(topics.RECOMMENDATIONS))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return service_app(
+        title="CLUSNET recommendations",
+        description="Seminars and the recommendations they issue to CLUSNET cities; every change is an event.",
+        runtime=build_runtime(settings or Settings()),
+        routers=[api.router],
+    )

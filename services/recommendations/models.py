@@ -1,0 +1,186 @@
+"""Tables and API shapes of the recommendations service (the SQLModel family, side by side)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from pydantic import StringConstraints, field_validator
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from shared.contracts.common import Dimension
+from shared.contracts.recommendations import RecommendationStatus, SeminarStatus
+from shared.idempotency import IdempotencyFields
+from shared.outbox import OutboxFields
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2_000)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(SQLModel, registry=registry()):
+    """This service's own metadata: its tables and only its tables."""
+
+
+class Outbox(OutboxFields, Base, table=True):
+    __tablename__ = "outbox"
+
+
+# Partners ---------------------------------------------------------------------------------
+class PartnerBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(default="city", regex="^(city|organisation)$")
+    country: str | None = Field(default=None, max_length=80)
+    is_lead: bool = False
+    contact_email: str | None = Field(default=None, max_length=254)
+
+
+class PartnerCreate(PartnerBase):
+    slug: Slug
+
+
+class Partner(PartnerBase, Base, table=True):
+    slug: str = Field(primary_key=True, max_length=64)
+
+
+# Clusters ---------------------------------------------------------------------------------
+class ClusterBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    sector: str = Field(min_length=1, max_length=200)
+    city: str = Field(max_length=64, foreign_key="partner.slug")
+
+
+class ClusterCreate(ClusterBase):
+    slug: Slug
+
+
+class Cluster(ClusterBase, Base, table=True):
+    slug: str = Field(primary_key=True, max_length=64)
+
+
+# Seminars ---------------------------------------------------------------------------------
+class SeminarCreate(SQLModel):
+    host_city: Slug
+    theme: Title
+    cluster: Slug
+    held_on: date
+
+
+class Seminar(Base, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    host_city: str = Field(foreign_key="partner.slug", index=True)
+    theme: str
+    cluster: str = Field(foreign_key="cluster.slug")
+    held_on: date
+    status: SeminarStatus = SeminarStatus.scheduled
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SeminarPublic(SQLModel):
+    id: uuid.UUID
+    host_city: str
+    theme: str
+    cluster: str
+    held_on: date
+    status: SeminarStatus
+
+
+# Recommendations --------------------------------------------------------------------------
+class RecommendationFields(SQLModel):
+    """The fields a lead partner writes (in a draft, and again in a revision)."""
+
+    title: Title
+    text: LongText
+    dimension: Dimension
+    rationale: str | None = Field(default=None, max_length=20_000)
+    priority: str = Field(default="medium", regex="^(high|medium|low)$")
+    due_date: date | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=20, sa_type=JSON)
+    related_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50, sa_type=JSON)
+
+
+class RecommendationDraft(RecommendationFields):
+    target_city: Slug | None = None  # the host city when absent
+
+
+class RecommendationRevision(SQLModel):
+    """A revision: the reason, and the fields that change (others keep their value)."""
+
+    reason: Reason
+    title: Title | None = None
+    text: LongText | None = None
+    dimension: Dimension | None = None
+    rationale: str | None = Field(default=None, max_length=20_000)
+    priority: str | None = Field(default=None, regex="^(high|medium|low)$")
+    due_date: date | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+
+
+class Withdrawal(SQLModel):
+    reason: Reason
+
+
+class Recommendation(RecommendationFields, Base, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    seminar_id: uuid.UUID = Field(foreign_key="seminar.id", index=True)
+    target_city: str = Field(foreign_key="partner.slug", index=True)
+    status: RecommendationStatus = Field(default=RecommendationStatus.draft, index=True)
+    version: int = 1
+    status_reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("related_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        return [uuid.UUID(str(v)) for v in value or []]
+
+
+class RecommendationPublic(RecommendationFields):
+    id: uuid.UUID
+    seminar_id: uuid.UUID
+    target_city: str
+    status: RecommendationStatus
+    version: int
+    status_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RecommendationEvent(Base, table=True):
+    """History: every version and transition, with who and when."""
+
+    __tablename__ = "recommendation_history"
+    id: int | None = Field(default=None, primary_key=True)
+    recommendation_id: uuid.UUID = Field(foreign_key="recommendation.id", index=True)
+    version: int
+    action: str  # drafted | issued | revised | withdrawn
+    reason: str | None = None
+    actor_id: str
+    actor_role: str
+    snapshot: dict[str, Any] = Field(sa_type=JSON)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class HistoryEntryPublic(SQLModel):
+    version: int
+    action: str
+    reason: str | None
+    actor_id: str
+    actor_role: str
+    at: datetime
+    snapshot: dict[str, Any]
+
+
+class IdempotencyRecord(IdempotencyFields, Base, table=True):
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("actor_id", "key", name="uq_idempotency_actor_key"),)

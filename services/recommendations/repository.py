@@ -1,0 +1,91 @@
+"""Queries of the recommendations service. No commits here: the service layer commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.recommendations.models import Cluster, Partner, Recommendation, RecommendationEvent, Seminar
+from shared.contracts.common import Dimension
+from shared.contracts.recommendations import RecommendationStatus
+from shared.pagination import PageParams
+
+
+async def get_partner(session: AsyncSession, slug: str) -> Partner | None:
+    return await session.get(Partner, slug)
+
+
+async def list_partners(session: AsyncSession, page: PageParams) -> Sequence[Partner]:
+    return (await session.exec(select(Partner).order_by(Partner.slug).offset(page.offset).limit(page.limit + 1))).all()
+
+
+async def get_cluster(session: AsyncSession, slug: str) -> Cluster | None:
+    return await session.get(Cluster, slug)
+
+
+async def list_clusters(session: AsyncSession, page: PageParams, city: str | None) -> Sequence[Cluster]:
+    query = select(Cluster).order_by(Cluster.slug)
+    if city:
+        query = query.where(Cluster.city == city)
+    return (await session.exec(query.offset(page.offset).limit(page.limit + 1))).all()
+
+
+async def get_seminar(session: AsyncSession, seminar_id: uuid.UUID, *, for_update: bool = False) -> Seminar | None:
+    return await session.get(Seminar, seminar_id, with_for_update=for_update)
+
+
+async def list_seminars(session: AsyncSession, page: PageParams, host_city: str | None) -> Sequence[Seminar]:
+    query = select(Seminar).order_by(col(Seminar.held_on), col(Seminar.id))
+    if host_city:
+        query = query.where(Seminar.host_city == host_city)
+    return (await session.exec(query.offset(page.offset).limit(page.limit + 1))).all()
+
+
+async def get_recommendation(session: AsyncSession, rec_id: uuid.UUID, *, for_update: bool = False) -> Recommendation | None:
+    # for_update: the row lock orders this aggregate's outbox rows (see shared/outbox.py).
+    return await session.get(Recommendation, rec_id, with_for_update=for_update)
+
+
+async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    return set((await session.exec(select(Recommendation.id).where(col(Recommendation.id).in_(ids)))).all())
+
+
+async def drafts_of(session: AsyncSession, seminar_id: uuid.UUID) -> Sequence[Recommendation]:
+    query = (
+        select(Recommendation)
+        .where(Recommendation.seminar_id == seminar_id, Recommendation.status == RecommendationStatus.draft)
+        .order_by(col(Recommendation.created_at))
+        .with_for_update()
+    )
+    return (await session.exec(query)).all()
+
+
+async def list_recommendations(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    city: str | None = None,
+    seminar: uuid.UUID | None = None,
+    status: RecommendationStatus | None = None,
+    dimension: Dimension | None = None,
+) -> Sequence[Recommendation]:
+    query = select(Recommendation).order_by(col(Recommendation.created_at), col(Recommendation.id))
+    if city:
+        query = query.where(Recommendation.target_city == city)
+    if seminar:
+        query = query.where(Recommendation.seminar_id == seminar)
+    if status:
+        query = query.where(Recommendation.status == status)
+    if dimension:
+        query = query.where(Recommendation.dimension == dimension)
+    return (await session.exec(query.offset(page.offset).limit(page.limit + 1))).all()
+
+
+async def history(session: AsyncSession, rec_id: uuid.UUID) -> Sequence[RecommendationEvent]:
+    query = select(RecommendationEvent).where(RecommendationEvent.recommendation_id == rec_id).order_by(col(RecommendationEvent.id))
+    return (await session.exec(query)).all()

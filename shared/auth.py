@@ -1,0 +1,137 @@
+"""Bearer tokens and the permission checks every service uses.
+
+A token reads `clusnet_<id>_<secret>`: the prefix makes a leaked one recognisable (secret
+scanners can match it), the id finds its row, and only the SHA-256 of the secret is stored.
+Tokens live in one small database (`auth_database_url`) that the CLI writes and each service
+reads for itself; see docs/security.md for why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.contracts.common import Actor
+from shared.db import SessionFactory
+from shared.errors import Forbidden, Unauthorized
+
+PREFIX = "clusnet_"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    lead_partner = "lead_partner"
+    city_official = "city_official"
+    integration = "integration"
+
+
+class AuthBase(SQLModel, registry=registry()):
+    pass
+
+
+class ApiToken(AuthBase, table=True):
+    __tablename__ = "api_token"
+    id: str = Field(primary_key=True, max_length=16)
+    secret_hash: str = Field(max_length=64)
+    role: Role
+    city: str | None = Field(default=None, max_length=64)
+    label: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class Principal(BaseModel):
+    token_id: str
+    role: Role
+    city: str | None = None
+
+    def actor(self) -> Actor:
+        return Actor(id=self.token_id, role=self.role.value, city=self.city)
+
+    def require(self, *roles: Role, why: str) -> None:
+        if self.role not in roles:
+            allowed = ", ".join(r.value for r in roles)
+            raise Forbidden(f"role {self.role.value} may not {why} (allowed: {allowed})")
+
+    def require_city(self, city: str, why: str) -> None:
+        """City officials act only on their own city."""
+        if self.role == Role.city_official and self.city != city:
+            raise Forbidden(f"a city official of {self.city} may not {why} of {city}")
+
+    def city_scope(self) -> str | None:
+        """The only city this principal may see follow-ups of, or None for all."""
+        return self.city if self.role == Role.city_official else None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_token(
+    session: AsyncSession, role: Role, city: str | None = None, label: str | None = None, expires_in: timedelta | None = None
+) -> tuple[ApiToken, str]:
+    """Store a new token; return its row and the token text (shown once, never stored)."""
+    if role == Role.city_official and not city:
+        raise ValueError("a city_official token needs --city")
+    if role != Role.city_official and city:
+        raise ValueError("only city_official tokens are bound to a city")
+    token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    expires_at = datetime.now(UTC) + expires_in if expires_in else None
+    row = ApiToken(id=token_id, secret_hash=_hash(secret), role=role, city=city, label=label, expires_at=expires_at)
+    session.add(row)
+    await session.commit()
+    return row, f"{PREFIX}{token_id}_{secret}"
+
+
+async def revoke_token(session: AsyncSession, token_id: str) -> bool:
+    row = await session.get(ApiToken, token_id)
+    if row is None:
+        return False
+    row.revoked_at = row.revoked_at or datetime.now(UTC)
+    await session.commit()
+    return True
+
+
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    return list((await session.exec(select(ApiToken).order_by(ApiToken.created_at))).all())
+
+
+async def verify(session: AsyncSession, token: str) -> Principal:
+    body = token.removeprefix(PREFIX) if token.startswith(PREFIX) else None
+    token_id, _, secret = (body or "").partition("_")
+    row = await session.get(ApiToken, token_id) if token_id and secret else None
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
+        raise Unauthorized("the bearer token is not valid")
+    if row.revoked_at is not None:
+        raise Unauthorized("the bearer token has been revoked")
+    if row.expires_at is not None and row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC) <= datetime.now(UTC):
+        raise Unauthorized("the bearer token has expired")
+    return Principal(token_id=row.id, role=row.role, city=row.city)
+
+
+bearer = HTTPBearer(auto_error=False, description="A token from `clusnet token create`")
+
+
+async def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials.strip():
+        raise Unauthorized("send `Authorization: Bearer <token>`; create one with `clusnet token create`")
+    sessions: SessionFactory = request.app.state.runtime.auth_sessions
+    async with sessions() as session:
+        return await verify(session, credentials.credentials.strip())
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,144 @@
+"""The consumer loop every service uses: inbox, bounded retries, dead letters, commit after effect.
+
+For each message: decode the CloudEvent (a message that cannot be decoded is dead-lettered at
+once, never retried); if the service handles its type, apply the handler and record the event id
+in the inbox in one transaction; retry a failing handler a bounded number of times, then
+dead-letter it with the error in headers. Offsets are committed only after all of that, so a
+crash means redelivery, and the inbox turns a redelivery into a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared import metrics, topics
+from shared.db import SessionFactory
+from shared.events import Event, EventDecodeError
+from shared.inbox import InboxFields, first_delivery
+from shared.kafka import start_with_retry
+
+log = logging.getLogger(__name__)
+Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+
+
+@dataclass
+class ConsumerProgress:
+    """What readiness and metrics look at: real progress, not the client's private state."""
+
+    assigned: set[TopicPartition] = field(default_factory=set)
+    last_poll: float = 0.0
+    applied: int = 0
+    dead_lettered: int = 0
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        consumer: AIOKafkaConsumer,
+        dlq_producer: AIOKafkaProducer,
+        session_factory: SessionFactory,
+        inbox_model: type[InboxFields],
+        handlers: Mapping[str, Handler],
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.2,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.consumer = consumer
+        self.dlq_producer = dlq_producer
+        self.session_factory = session_factory
+        self.inbox = inbox_model
+        self.handlers = handlers
+        self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
+        self.after_commit = after_commit or (lambda: None)
+        self.progress = ConsumerProgress()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await start_with_retry(self.consumer, f"{self.service} consumer", stop):
+            return
+        try:
+            while not stop.is_set():
+                batches = await self.consumer.getmany(timeout_ms=300, max_records=500)
+                self.progress.last_poll = time.monotonic()
+                self.progress.assigned = set(self.consumer.assignment())
+                for tp, records in batches.items():
+                    for record in records:
+                        await self.process(record)
+                    await self._commit(tp, records[-1].offset + 1)
+                await self._record_lag()
+        finally:
+            await self.consumer.stop()
+
+    async def process(self, record: ConsumerRecord) -> None:
+        try:
+            event = Event.from_kafka(record.headers, record.value)
+        except EventDecodeError as exc:
+            await self._dead_letter(record, f"undecodable: {exc}", attempts=1)
+            return
+        handler = self.handlers.get(event.name)
+        if handler is None:
+            return  # an event this service does not act on
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self.session_factory() as session, session.begin():
+                    if await first_delivery(session, self.inbox, event):
+                        await handler(session, event)
+                self.after_commit()
+                self.progress.applied += 1
+                metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied").inc()
+                return
+            except Exception as exc:
+                log.warning("%s: event %s (%s) failed, attempt %d/%d: %s", self.service, event.id, event.type, attempt, self.max_attempts, exc, extra={"event_id": str(event.id), "trace_id": event.traceparent})
+                if attempt == self.max_attempts:
+                    await self._dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=attempt)
+                    return
+                await asyncio.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str, attempts: int) -> None:
+        headers = [
+            *list(record.headers),
+            ("dlq_error", reason[:2000].encode()),
+            ("dlq_group", self.service.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_attempts", str(attempts).encode()),
+        ]
+        while True:  # the partition must not move on before the dead letter is safely written
+            try:
+                await self.dlq_producer.send_and_wait(topics.dead_letter(record.topic), value=record.value, key=record.key, headers=headers)
+                break
+            except KafkaError as exc:
+                log.warning("%s: dead-letter publish failed, retrying: %s", self.service, exc)
+                await asyncio.sleep(1)
+        self.progress.dead_lettered += 1
+        metrics.EVENTS_CONSUMED.labels(self.service, "unknown", "dead_lettered").inc()
+        log.error("%s: dead-lettered %s[%d]@%d: %s", self.service, record.topic, record.partition, record.offset, reason)
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            await self.consumer.commit({tp: offset})
+        except CommitFailedError as exc:  # partition moved to another instance: it redelivers, the inbox drops
+            log.info("%s: commit refused after rebalance: %s", self.service, exc)
+
+    async def _record_lag(self) -> None:
+        for tp in self.progress.assigned:
+            high = self.consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                position = await self.consumer.position(tp)
+            except KafkaError:
+                continue
+            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(high - position, 0))

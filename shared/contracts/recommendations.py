@@ -1,0 +1,89 @@
+"""Events of the recommendations service (topic clusnet.recommendations)."""
+
+from datetime import date, datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared.contracts.common import Actor, Dimension
+from shared.events import Payload
+
+
+class RecommendationStatus(StrEnum):
+    draft = "draft"
+    issued = "issued"
+    revised = "revised"
+    withdrawn = "withdrawn"
+
+
+class SeminarStatus(StrEnum):
+    scheduled = "scheduled"
+    held = "held"
+    report_published = "report_published"
+
+
+class SeminarState(BaseModel):
+    id: UUID
+    host_city: str
+    theme: str
+    cluster: str
+    held_on: date
+    status: SeminarStatus
+
+
+class RecommendationState(BaseModel):
+    """The full current state of a recommendation, so a consumer never needs to call back."""
+
+    id: UUID
+    version: int
+    status: RecommendationStatus
+    seminar: SeminarState
+    target_city: str
+    dimension: Dimension
+    title: str
+    text: str
+    rationale: str | None = None
+    priority: str
+    due_date: date | None = None
+    tags: list[str] = []
+    related_ids: list[UUID] = []
+    status_reason: str | None = None
+    updated_at: datetime
+
+
+class SeminarScheduled(Payload):
+    event_name = "seminar.scheduled"
+    seminar: SeminarState
+    actor: Actor
+
+
+class SeminarReportPublished(Payload):
+    event_name = "seminar.report_published"
+    seminar: SeminarState
+    recommendation_ids: list[UUID]
+    actor: Actor
+
+
+class RecommendationIssued(Payload):
+    event_name = "recommendation.issued"
+    recommendation: RecommendationState
+    actor: Actor
+
+
+class RecommendationRevised(Payload):
+    event_name = "recommendation.revised"
+    recommendation: RecommendationState
+    reason: str
+    actor: Actor
+
+
+class RecommendationWithdrawn(Payload):
+    event_name = "recommendation.withdrawn"
+    recommendation: RecommendationState
+    reason: str
+    actor: Actor
+
+
+EVENTS = (SeminarScheduled, SeminarReportPublished, RecommendationIssued, RecommendationRevised, RecommendationWithdrawn)
+RECOMMENDATION_EVENTS = (RecommendationIssued, RecommendationRevised, RecommendationWithdrawn)

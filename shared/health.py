@@ -1,0 +1,60 @@
+"""Readiness checks: each answers None when fine, else a short reason."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.consumer import ConsumerProgress
+from shared.http import ReadinessCheck
+
+STALL_AFTER_S = 30.0
+
+
+def database_check(engine: AsyncEngine, name: str = "database") -> ReadinessCheck:
+    async def check() -> str | None:
+        try:
+            async with asyncio.timeout(2):
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return f"{name} unreachable: {type(exc).__name__}"
+        return None
+
+    return check
+
+
+def kafka_check(bootstrap: str) -> ReadinessCheck:
+    async def check() -> str | None:
+        for address in bootstrap.split(","):
+            host, _, port = address.strip().rpartition(":")
+            try:
+                async with asyncio.timeout(2):
+                    _, writer = await asyncio.open_connection(host, int(port))
+                writer.close()
+                return None
+            except (OSError, TimeoutError, ValueError):
+                continue
+        return f"kafka unreachable at {bootstrap}"
+
+    return check
+
+
+def consumer_check(progress: Callable[[], ConsumerProgress]) -> ReadinessCheck:
+    """Ready when the group has partitions and the loop polled recently (aiokafka #1154, #847)."""
+
+    async def check() -> str | None:
+        state = progress()
+        if not state.last_poll:
+            return "consumer has not polled yet"
+        if time.monotonic() - state.last_poll > STALL_AFTER_S:
+            return f"consumer has not polled for {time.monotonic() - state.last_poll:.0f}s"
+        if not state.assigned:
+            return "consumer group has no partitions assigned"
+        return None
+
+    return check

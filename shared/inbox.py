@@ -1,0 +1,27 @@
+"""Inbox: the ids of the events a consumer has applied, written in the same transaction as the effect."""
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.events import Event
+
+
+class InboxFields(SQLModel):
+    event_id: UUID = Field(primary_key=True)
+    event_type: str
+    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+async def first_delivery(session: AsyncSession, inbox_model: type[InboxFields], event: Event) -> bool:
+    """Record the event; False when it was applied before (a redelivery must have no effect)."""
+    stmt = (
+        insert(inbox_model)
+        .values(event_id=event.id, event_type=event.type, received_at=datetime.now(UTC))
+        .on_conflict_do_nothing()
+        .returning(inbox_model.event_id)  # type: ignore[arg-type]
+    )
+    return (await session.execute(stmt)).first() is not None

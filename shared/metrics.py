@@ -1,0 +1,13 @@
+"""Prometheus metrics (prometheus-client: the standard exposition format without hand-writing it)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUEST_DURATION = Histogram(
+    "clusnet_http_request_duration_seconds", "HTTP request duration", ["service", "method", "route", "status"]
+)
+EVENTS_PUBLISHED = Counter("clusnet_events_published_total", "Events published by the outbox relay", ["service", "type"])
+EVENTS_CONSUMED = Counter("clusnet_events_consumed_total", "Events consumed", ["service", "type", "outcome"])
+CONSUMER_LAG = Gauge("clusnet_consumer_lag", "Messages not yet consumed", ["service", "topic", "partition"])
+OUTBOX_BACKLOG = Gauge("clusnet_outbox_backlog", "Outbox rows waiting to be published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge("clusnet_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"])
+DELIVERY_ATTEMPTS = Counter("clusnet_delivery_attempts_total", "Notification delivery attempts", ["channel", "outcome"])

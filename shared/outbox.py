@@ -1,0 +1,132 @@
+"""Transactional outbox: state change and event in one transaction; a relay publishes in order.
+
+Per-aggregate order: services lock the aggregate row before writing its event, so a later event
+of the same aggregate always has a higher outbox id and commits later. One relay at a time is
+active per database (a transaction-level advisory lock); other instances stand by, so a row is
+never published twice by two relays. A crash between publish and commit republishes the batch:
+consumers drop the duplicates by event id (inbox). Sent rows are deleted in the publishing
+transaction: Kafka is the log, and the relay's query stays a short primary-key scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import JSON, BigInteger, delete, func, select, text
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared import metrics
+from shared.db import SessionFactory
+from shared.events import Event
+
+log = logging.getLogger(__name__)
+RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.relay'))")
+
+
+class OutboxFields(SQLModel):
+    """Columns of a service's `outbox` table (each service declares the table on its own metadata)."""
+
+    id: int | None = Field(default=None, sa_column_kwargs={"autoincrement": True}, sa_type=BigInteger, primary_key=True)
+    topic: str
+    key: str
+    event_id: UUID
+    event_type: str
+    event: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def add_event(session: AsyncSession, outbox_model: type[OutboxFields], topic: str, event: Event) -> None:
+    """Queue `event` for publication; it becomes visible to the relay when the session commits."""
+    session.add(
+        outbox_model(
+            topic=topic, key=event.subject, event_id=event.id, event_type=event.type, event=event.model_dump(mode="json")
+        )
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        service: str,
+        session_factory: SessionFactory,
+        producer: AIOKafkaProducer,
+        outbox_model: type[OutboxFields],
+        batch_size: int = 500,
+        poll_interval_s: float = 0.2,
+    ) -> None:
+        self.service = service
+        self.session_factory = session_factory
+        self.producer = producer
+        self.outbox = outbox_model
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+        self.last_success: datetime | None = None
+
+    def wake(self) -> None:
+        """Called after a commit that wrote outbox rows, so they go out without waiting a poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = self.poll_interval_s
+        while not stop.is_set():
+            try:
+                sent = await self.publish_batch()
+                backoff = self.poll_interval_s
+            except Exception as exc:  # Kafka or the database is away: the rows wait, we retry
+                log.warning("outbox relay: publish failed, will retry: %r", exc, exc_info=log.isEnabledFor(logging.DEBUG))
+                sent = 0
+                backoff = min(backoff * 2, 5.0)
+            if sent < self.batch_size:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                except TimeoutError:
+                    pass
+
+    async def publish_batch(self) -> int:
+        async with self.session_factory() as session, session.begin():
+            if not (await session.execute(RELAY_LOCK)).scalar():
+                return 0  # another instance is the active relay
+            query = select(self.outbox).order_by(self.outbox.id).limit(self.batch_size)  # type: ignore[arg-type]
+            rows = list((await session.execute(query)).scalars().all())
+            await self._record_backlog(session)
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                key, value, headers = Event.model_validate(row.event).to_kafka()
+                futures.append(await self.producer.send(row.topic, value=value, key=key, headers=headers))
+            await asyncio.gather(*futures)
+            await session.execute(delete(self.outbox).where(self.outbox.id.in_([r.id for r in rows])))  # type: ignore[union-attr]
+        for row in rows:
+            metrics.EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
+        self.last_success = datetime.now(UTC)
+        return len(rows)
+
+    async def _record_backlog(self, session: AsyncSession) -> None:
+        count, oldest = (await session.execute(select(func.count(), func.min(self.outbox.created_at)))).one()
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(count)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+
+
+class EventSink(Protocol):
+    """What the service layer needs to emit events: queue in the transaction, wake after commit."""
+
+    def publish(self, session: AsyncSession, event: Event) -> None: ...
+
+    def wake_relay(self) -> None: ...
+
+
+async def commit(session: AsyncSession, sink: EventSink) -> None:
+    """The one commit of a unit of work; the relay is woken only once the events are durable."""
+    await session.commit()
+    sink.wake_relay()

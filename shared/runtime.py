@@ -1,0 +1,140 @@
+"""The one place a service process is wired: databases, migrations, Kafka clients, workers.
+
+Each service's main.py builds a `Runtime` in its FastAPI lifespan (or `clusnet worker`) and
+hands it the service's outbox/inbox tables, consumers and extra workers. The HTTP API needs
+only the database: when Kafka is away, requests still succeed and events wait in the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared import health, migrate
+from shared.consumer import EventConsumer, Handler
+from shared.db import SessionFactory, ensure_database, make_engine, make_session_factory
+from shared.events import Event
+from shared.http import ReadinessCheck
+from shared.inbox import InboxFields
+from shared.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
+from shared.outbox import OutboxFields, OutboxRelay, add_event
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+AUTH_MIGRATIONS = Path(__file__).with_name("auth_migrations")
+Worker = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class ConsumerSpec:
+    topics: tuple[str, ...]
+    handlers: Mapping[str, Handler]
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    outbox_model: type[OutboxFields]
+    migrations: Path
+    inbox_model: type[InboxFields] | None = None
+    topic: str | None = None  # where this service publishes
+    sessions: SessionFactory = field(init=False)
+    auth_sessions: SessionFactory = field(init=False)
+    relay: OutboxRelay | None = field(init=False, default=None)
+    consumers: list[EventConsumer] = field(init=False, default_factory=list)
+    checks: list[ReadinessCheck] = field(init=False, default_factory=list)
+    _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+    _producer_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+
+    async def start(self, consumers: Sequence[ConsumerSpec] = (), workers: Sequence[Worker] = ()) -> None:
+        s = self.settings
+        for url, scripts in ((s.database_url, self.migrations), (s.auth_database_url, AUTH_MIGRATIONS)):
+            await ensure_database(url)
+            await asyncio.to_thread(migrate.upgrade, url, scripts)
+        self.engine = make_engine(s.database_url)
+        self.sessions = make_session_factory(self.engine)
+        self.auth_engine = make_engine(s.auth_database_url, pool_size=5)
+        self.auth_sessions = make_session_factory(self.auth_engine)
+        self.checks = [health.database_check(self.engine), health.kafka_check(s.kafka_bootstrap_servers)]
+        if not s.run_workers:
+            return
+        self.producer = make_producer(s.kafka_bootstrap_servers, f"{s.service_name}-relay")
+        self.relay = OutboxRelay(
+            service=s.service_name, session_factory=self.sessions, producer=self.producer,
+            outbox_model=self.outbox_model, batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
+        )  # fmt: skip
+        self._spawn(self._run_relay())
+        for spec in consumers:
+            self._spawn(self._run_consumer(spec))
+        for worker in workers:
+            self._spawn(worker(self._stop))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        task.add_done_callback(self._report_crash)
+        self._tasks.append(task)
+
+    @staticmethod
+    def _report_crash(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception():
+            log.error("a background worker stopped with an error", exc_info=task.exception())
+
+    async def _run_relay(self) -> None:
+        assert self.relay is not None
+        if not await start_with_retry(self.producer, "outbox relay", self._stop):
+            return
+        await self._ensure_topics()
+        self._producer_ready.set()
+        try:
+            await self.relay.run(self._stop)
+        finally:
+            await self.producer.stop()
+
+    async def _run_consumer(self, spec: ConsumerSpec) -> None:
+        assert self.inbox_model is not None
+        s = self.settings
+        await self._producer_ready.wait()  # topics exist and the dead-letter producer runs
+        consumer = EventConsumer(
+            service=s.service_name,
+            consumer=make_consumer(s.kafka_bootstrap_servers, s.consumer_group, spec.topics),
+            dlq_producer=self.producer, session_factory=self.sessions, inbox_model=self.inbox_model,
+            handlers=spec.handlers, max_attempts=s.consumer_max_attempts, retry_backoff_s=s.consumer_retry_backoff_s,
+            after_commit=self.wake_relay,
+        )  # fmt: skip
+        self.consumers.append(consumer)
+        self.checks.append(health.consumer_check(lambda: consumer.progress))
+        await consumer.run(self._stop)
+
+    async def _ensure_topics(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix)
+                return
+            except Exception as exc:
+                log.warning("creating topics failed, retrying: %s", exc)
+                await asyncio.sleep(1)
+
+    def publish(self, session: AsyncSession, event: Event) -> None:
+        """Queue an event in the caller's transaction (it goes out after the commit)."""
+        assert self.topic is not None
+        add_event(session, self.outbox_model, self.topic, event)
+
+    def wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+        await self.engine.dispose()
+        await self.auth_engine.dispose()

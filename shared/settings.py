@@ -1,0 +1,40 @@
+"""Settings shared by every service. Each service subclasses `ServiceSettings` in its own config.py.
+
+Nothing is read at import time: settings are built by the service's app factory or CLI command.
+The defaults point at 127.0.0.1:9092 and 127.0.0.1:5432, where `make run` starts Kafka and
+PostgreSQL, so the CLI and the services find them with no flags.
+"""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared import topics
+
+DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    service_name: str = "clusnet"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(default="clusnet", pattern=r"^[a-zA-Z0-9._-]{1,100}$")
+    database_url: str = f"{DEFAULT_SERVER}/clusnet"
+    # Where bearer tokens live (see docs/security.md): one small database read by all services.
+    auth_database_url: str = f"{DEFAULT_SERVER}/clusnet_auth"
+    # Run the background workers (outbox relay, consumers, schedulers) inside the API process.
+    run_workers: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+    max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused with 413.")
+    consumer_max_attempts: int = Field(default=3, description="Attempts before a message is dead-lettered.")
+    consumer_retry_backoff_s: float = 0.2
+    relay_batch_size: int = 500
+    relay_poll_interval_s: float = 0.2
+
+    def topic(self, stream: str) -> str:
+        return topics.name(self.topic_prefix, stream)
+
+    @property
+    def consumer_group(self) -> str:
+        return f"{self.topic_prefix}-{self.service_name}"

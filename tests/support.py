@@ -1,0 +1,123 @@
+"""Helpers for tests on real services: isolated settings, in-process apps, tokens, topic reads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import FastAPI
+
+from shared import auth
+from shared.db import ensure_database, make_engine, make_session_factory, with_database
+from shared.migrate import upgrade
+from shared.runtime import AUTH_MIGRATIONS
+from shared.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+T = TypeVar("T")
+
+
+@dataclass
+class Env:
+    kafka: str
+    pg_server: str
+    prefix: str
+
+    @property
+    def auth_url(self) -> str:
+        return with_database(self.pg_server, f"{self.prefix}_auth")
+
+    def settings(self, cls: type[S], **overrides: Any) -> S:
+        base = cls()
+        values: dict[str, Any] = {
+            "kafka_bootstrap_servers": self.kafka,
+            "database_url": with_database(self.pg_server, f"{self.prefix}_{base.service_name}"),
+            "auth_database_url": self.auth_url,
+            "topic_prefix": self.prefix,
+            "log_json": False,
+            "relay_poll_interval_s": 0.05,
+            "consumer_retry_backoff_s": 0.05,
+        }
+        return cls(**{**values, **overrides})
+
+    def topic(self, stream: str) -> str:
+        return f"{self.prefix}.{stream}"
+
+    async def token(self, role: auth.Role | str, city: str | None = None, **kwargs: Any) -> str:
+        await ensure_database(self.auth_url)
+        await asyncio.to_thread(upgrade, self.auth_url, AUTH_MIGRATIONS)
+        engine = make_engine(self.auth_url, pool_size=1)
+        try:
+            async with make_session_factory(engine)() as session:
+                _, text = await auth.create_token(session, auth.Role(role), city, **kwargs)
+                return text
+        finally:
+            await engine.dispose()
+
+    async def client(self, app: FastAPI, role: auth.Role | str, city: str | None = None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test",
+            headers={"Authorization": f"Bearer {await self.token(role, city)}"},
+        )  # fmt: skip
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """Run the app's lifespan (migrations, relay, consumers) around the block."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 20, what: str = "condition") -> T:
+    """Poll `probe` until it answers something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 20) -> list[ConsumerRecord]:
+    """Read `count` records of `topic` from the start (no consumer group), in partition order."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        partitions = await eventually(lambda: partitions_of(bootstrap, topic), timeout, f"topic {topic}")
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+        if len(records) < count:
+            raise AssertionError(f"{topic}: expected {count} records, read {len(records)}")
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [p["partition"] for d in described if d["error_code"] == 0 for p in d["partitions"]]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
