@@ -28,7 +28,7 @@ def service_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start(consumers, workers(runtime))
+        await runtime.start(consumers, workers)
         yield
         await runtime.stop()
 

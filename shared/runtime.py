@@ -53,7 +53,7 @@ class Runtime:
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _producer_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
-    async def start(self, consumers: Sequence[ConsumerSpec] = (), workers: Sequence[Worker] = ()) -> None:
+    async def start(self, consumers: Sequence[ConsumerSpec] = (), workers: Callable[[Runtime], Sequence[Worker]] = lambda _: ()) -> None:
         s = self.settings
         for url, scripts in ((s.database_url, self.migrations), (s.auth_database_url, AUTH_MIGRATIONS)):
             await ensure_database(url)
@@ -73,7 +73,7 @@ class Runtime:
         self._spawn(self._run_relay())
         for spec in consumers:
             self._spawn(self._run_consumer(spec))
-        for worker in workers:
+        for worker in workers(self):
             self._spawn(worker(self._stop))
 
     def _spawn(self, coro: Awaitable[None]) -> None:

@@ -88,8 +88,9 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 20) -> list[ConsumerRecord]:
-    """Read `count` records of `topic` from the start (no consumer group), in partition order."""
+async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 20, settle: float = 1.0) -> list[ConsumerRecord]:
+    """Read at least `count` records of `topic` from the start (no consumer group), then keep reading
+    for `settle` seconds more, so that a duplicate beyond `count` is seen and can fail a test."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
@@ -104,6 +105,10 @@ async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 20
                 records.extend(batch)
         if len(records) < count:
             raise AssertionError(f"{topic}: expected {count} records, read {len(records)}")
+        settle_until = time.monotonic() + settle
+        while time.monotonic() < settle_until:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
         return records
     finally:
         await consumer.stop()
@@ -121,3 +126,16 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]) -> None:
+    """Send raw (key, value, headers) messages, in order, and wait for each."""
+    from shared.kafka import make_producer  # noqa: PLC0415
+
+    producer = make_producer(bootstrap, "tests")
+    await producer.start()
+    try:
+        for key, value, headers in messages:
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+    finally:
+        await producer.stop()

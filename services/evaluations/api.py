@@ -1,0 +1,128 @@
+"""HTTP endpoints of the evaluations service: thin; the work is in service.py and progress.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from services.evaluations import repository, service
+from services.evaluations.models import (
+    ChangePublic, EvidenceCreate, EvidencePublic, FollowUpPublic, FollowUpUpdate, Progress, VerificationCreate,
+)  # fmt: skip
+from services.evaluations.progress import GroupBy, progress
+from shared.app import RuntimeDep, SessionDep
+from shared.auth import Principal, PrincipalDep, Role
+from shared.contracts.common import Dimension
+from shared.contracts.followups import ImplementationStatus, Response as CityResponse, Verification
+from shared.pagination import Page, PageDep
+
+router = APIRouter(tags=["follow-ups"])
+NOT_FOUND = {404: {"description": "Not found"}, 403: {"description": "Another city's follow-up"}}
+CSV_COLUMNS = ("id", "city", "recommendation_title", "dimension", "response", "implementation_status", "verification",
+               "owner", "responsible_body", "planned_completion", "due_date", "overdue", "closed", "updated_at")  # fmt: skip
+
+
+def followup_filter(
+    principal: PrincipalDep,
+    city: Annotated[str | None, Query(max_length=64)] = None,
+    status: ImplementationStatus | None = None,
+    response: CityResponse | None = None,
+    verification: Verification | None = None,
+    seminar: uuid.UUID | None = None,
+    dimension: Dimension | None = None,
+    overdue: bool | None = None,
+    closed: bool | None = None,
+) -> repository.FollowUpFilter:
+    # A city official sees only their city's follow-ups, whatever `city` asks for.
+    scope = principal.city_scope()
+    if scope and city and city != scope:
+        principal.require_city(city, "read the follow-ups")
+    return repository.FollowUpFilter(city=scope or city, status=status, response=response, verification=verification,
+                                     seminar=seminar, dimension=dimension, overdue=overdue, closed=closed)  # fmt: skip
+
+
+FilterDep = Annotated[repository.FollowUpFilter, Depends(followup_filter)]
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+@router.get("/follow-ups")
+async def list_followups(session: SessionDep, filters: FilterDep, page: PageDep) -> Page[FollowUpPublic]:
+    rows = await repository.list_followups(session, filters, _today(), page)
+    return Page.of([service.to_public(f, r) for f, r in rows], page)
+
+
+@router.get("/follow-ups.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+async def export_csv(session: SessionDep, filters: FilterDep) -> Response:
+    """Every follow-up matching the list filters, as CSV (for spreadsheets and reports)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for f, r in await repository.list_followups(session, filters, _today()):
+        writer.writerow(service.to_public(f, r).model_dump(mode="json"))
+    return Response(out.getvalue(), media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="follow-ups.csv"'})
+
+
+@router.get("/follow-ups/{followup_id}", responses=NOT_FOUND)
+async def get_followup(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, response: Response) -> FollowUpPublic:
+    followup, replica = await service.readable_row(session, followup_id, principal)
+    response.headers["ETag"] = service.etag(followup)
+    return service.to_public(followup, replica)
+
+
+@router.patch("/follow-ups/{followup_id}", responses={**NOT_FOUND, 409: {}, 412: {}, 428: {}})
+async def update_followup(
+    followup_id: uuid.UUID, data: FollowUpUpdate, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep,
+    response: Response, if_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> FollowUpPublic:  # fmt: skip
+    """Record the city's response and implementation status. Send `If-Match` with the ETag you read."""
+    followup, replica = await service.update(session, runtime, followup_id, data, if_match, principal)
+    response.headers["ETag"] = service.etag(followup)
+    return service.to_public(followup, replica)
+
+
+@router.post("/follow-ups/{followup_id}/evidence", status_code=201, responses={**NOT_FOUND, 409: {}})
+async def add_evidence(
+    followup_id: uuid.UUID, data: EvidenceCreate, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep
+) -> EvidencePublic:
+    return EvidencePublic.model_validate(await service.add_evidence(session, runtime, followup_id, data, principal), from_attributes=True)
+
+
+@router.get("/follow-ups/{followup_id}/evidence", responses=NOT_FOUND)
+async def list_evidence(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[EvidencePublic]:
+    followup, _ = await service.readable_row(session, followup_id, principal)
+    items = await repository.evidence(session, followup.id)
+    return [EvidencePublic.model_validate(e, from_attributes=True) for e in items if e.public or _sees_private(principal)]
+
+
+def _sees_private(principal: Principal) -> bool:
+    return principal.role in (Role.city_official, Role.lead_partner, Role.admin)
+
+
+@router.post("/follow-ups/{followup_id}/verification", responses={**NOT_FOUND, 409: {}})
+async def verify(
+    followup_id: uuid.UUID, data: VerificationCreate, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep, response: Response
+) -> FollowUpPublic:
+    """The lead partner verifies or contests the city's self-reported status."""
+    followup, replica = await service.verify(session, runtime, followup_id, data, principal)
+    response.headers["ETag"] = service.etag(followup)
+    return service.to_public(followup, replica)
+
+
+@router.get("/follow-ups/{followup_id}/history", responses=NOT_FOUND)
+async def history(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[ChangePublic]:
+    followup, _ = await service.readable_row(session, followup_id, principal)
+    return [ChangePublic.model_validate(c, from_attributes=True) for c in await repository.history(session, followup.id)]
+
+
+@router.get("/progress", tags=["progress"])
+async def get_progress(session: SessionDep, principal: PrincipalDep, by: GroupBy = GroupBy.city, as_of: date | None = None) -> Progress:
+    """Counts per status, share implemented and the overdue list; `as_of` replays the history to that day."""
+    return await progress(session, by, as_of, principal.city_scope())

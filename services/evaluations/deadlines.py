@@ -1,0 +1,66 @@
+"""The deadline scheduler: `followup.due_soon` and `followup.overdue`, once per deadline.
+
+Each tick finds unfinished follow-ups due within `due_soon_days` or past due, and inserts a
+notice keyed by (follow-up, kind, due date). The event goes out only when the insert is new,
+in the same transaction: not at every tick, not twice when two instances run (the second
+instance's insert waits on the unique key, then finds it taken). A changed due date is a new
+deadline and gets its own notices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.evaluations import repository
+from services.evaluations.models import DeadlineNotice, RecommendationReplica
+from services.evaluations.service import emit, to_state
+from shared.contracts.common import SYSTEM
+from shared.contracts.followups import FollowUpDueSoon, FollowUpOverdue
+from shared.db import SessionFactory
+from shared.outbox import EventSink, commit
+
+log = logging.getLogger(__name__)
+
+
+async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, due_soon_days: int) -> int:
+    """Emit the notices due on `today`; answer how many were emitted."""
+    emitted = 0
+    for followup in await repository.due_candidates(session, today + timedelta(days=due_soon_days)):
+        assert followup.due_date is not None
+        kind = "overdue" if followup.due_date < today else "due_soon"
+        stmt = insert(DeadlineNotice).values(followup_id=followup.id, kind=kind, due_date=followup.due_date, sent_at=datetime.now(UTC))
+        if (await session.execute(stmt.on_conflict_do_nothing().returning(DeadlineNotice.kind))).first() is None:  # type: ignore[arg-type]
+            continue
+        replica = await session.get(RecommendationReplica, followup.recommendation_id)
+        assert replica is not None
+        days = (followup.due_date - today).days
+        payload = (
+            FollowUpOverdue(followup=to_state(followup, replica), actor=SYSTEM, due_date=followup.due_date, days_overdue=-days)
+            if kind == "overdue"
+            else FollowUpDueSoon(followup=to_state(followup, replica), actor=SYSTEM, due_date=followup.due_date, days_left=days)
+        )
+        emit(session, sink, payload, followup)
+        emitted += 1
+    await commit(session, sink)
+    return emitted
+
+
+def deadline_worker(sessions: SessionFactory, sink: EventSink, due_soon_days: int, interval_s: float):  # type: ignore[no-untyped-def]
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with sessions() as session:
+                    await check_deadlines(session, sink, datetime.now(UTC).date(), due_soon_days)
+            except Exception:
+                log.exception("deadline check failed; retrying at the next tick")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            except TimeoutError:
+                pass
+
+    return run

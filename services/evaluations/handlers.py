@@ -1,0 +1,27 @@
+"""What this service does with the events it consumes (called inside the inbox transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.evaluations import service
+from shared.consumer import Handler
+from shared.contracts.recommendations import RecommendationIssued, RecommendationRevised, RecommendationWithdrawn
+from shared.events import Event
+from shared.outbox import EventSink
+
+
+def recommendation_handlers(sink: EventSink) -> Mapping[str, Handler]:
+    async def issued(session: AsyncSession, event: Event) -> None:
+        payload = event.payload()
+        assert isinstance(payload, RecommendationIssued)
+        await service.apply_recommendation(session, sink, payload.recommendation, payload.actor)
+
+    async def changed(session: AsyncSession, event: Event) -> None:
+        payload = event.payload()
+        assert isinstance(payload, RecommendationRevised | RecommendationWithdrawn)
+        await service.apply_recommendation(session, sink, payload.recommendation, payload.actor, payload.reason)
+
+    return {"recommendation.issued": issued, "recommendation.revised": changed, "recommendation.withdrawn": changed}

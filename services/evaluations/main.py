@@ -1,0 +1,30 @@
+"""Wires the evaluations service: outbox relay, recommendation consumer, deadline scheduler, API."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.evaluations import api
+from services.evaluations.config import Settings
+from services.evaluations.deadlines import deadline_worker
+from services.evaluations.handlers import recommendation_handlers
+from services.evaluations.models import Inbox, Outbox
+from shared import topics
+from shared.app import service_app
+from shared.runtime import ConsumerSpec, Runtime
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = Runtime(settings=settings, outbox_model=Outbox, inbox_model=Inbox, migrations=MIGRATIONS,
+                      topic=settings.topic(topics.EVALUATIONS))  # fmt: skip
+    return service_app(
+        title="CLUSNET evaluations",
+        description="Each city's follow-up of the recommendations it received, and the lead partner's view of progress.",
+        runtime=runtime,
+        routers=[api.router],
+        consumers=[ConsumerSpec(topics=(settings.topic(topics.RECOMMENDATIONS),), handlers=recommendation_handlers(runtime))],
+        workers=lambda rt: [deadline_worker(rt.sessions, rt, settings.due_soon_days, settings.deadline_check_interval_s)],
+    )

@@ -1,0 +1,222 @@
+"""Tables and API shapes of the evaluations service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, StringConstraints, model_validator
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from shared.contracts.common import Dimension
+from shared.contracts.followups import ImplementationStatus, Response, Verification
+from shared.inbox import InboxFields
+from shared.outbox import OutboxFields
+
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5_000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(SQLModel, registry=registry()):
+    """This service's own metadata."""
+
+
+class Outbox(OutboxFields, Base, table=True):
+    __tablename__ = "outbox"
+
+
+class Inbox(InboxFields, Base, table=True):
+    __tablename__ = "inbox"
+
+
+class RecommendationReplica(Base, table=True):
+    """What this service knows of a recommendation, kept from recommendation.* events."""
+
+    __tablename__ = "recommendation_replica"
+    id: uuid.UUID = Field(primary_key=True)
+    version: int
+    status: str
+    seminar_id: uuid.UUID = Field(index=True)
+    seminar_host_city: str
+    seminar_theme: str
+    target_city: str
+    dimension: Dimension
+    title: str
+    text: str
+    due_date: date | None = None
+    updated_at: datetime
+
+
+class FollowUp(Base, table=True):
+    __tablename__ = "followup"
+    __table_args__ = (UniqueConstraint("recommendation_id", "city", name="uq_followup_recommendation_city"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    recommendation_id: uuid.UUID = Field(foreign_key="recommendation_replica.id", index=True)
+    city: str = Field(index=True)
+    response: Response = Response.pending
+    response_justification: str | None = None
+    implementation_status: ImplementationStatus = Field(default=ImplementationStatus.not_started, index=True)
+    verification: Verification = Verification.unverified
+    verification_comment: str | None = None
+    responsible_body: str | None = None
+    owner: str | None = None
+    planned_completion: date | None = None
+    notes: str | None = None
+    due_date: date | None = Field(default=None, index=True)
+    closed: bool = False
+    closed_reason: str | None = None
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class FollowUpPublic(SQLModel):
+    id: uuid.UUID
+    recommendation_id: uuid.UUID
+    recommendation_version: int
+    recommendation_title: str
+    recommendation_text: str
+    seminar_id: uuid.UUID
+    dimension: Dimension
+    city: str
+    response: Response
+    response_justification: str | None
+    implementation_status: ImplementationStatus
+    verification: Verification
+    verification_comment: str | None
+    responsible_body: str | None
+    owner: str | None
+    planned_completion: date | None
+    notes: str | None
+    due_date: date | None
+    overdue: bool
+    closed: bool
+    closed_reason: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class FollowUpUpdate(SQLModel):
+    """What a city official may change. `comment` goes into the history (and justifies a rejection)."""
+
+    response: Response | None = None
+    implementation_status: ImplementationStatus | None = None
+    comment: Comment | None = None
+    responsible_body: ShortText | None = None
+    owner: ShortText | None = None
+    planned_completion: date | None = None
+    notes: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+
+
+class FollowUpChange(Base, table=True):
+    """History: one row per changed field, with who and when (and the system's own changes)."""
+
+    __tablename__ = "followup_history"
+    id: int | None = Field(default=None, primary_key=True)
+    followup_id: uuid.UUID = Field(foreign_key="followup.id", index=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor_id: str
+    actor_role: str
+    field: str
+    old: str | None = None
+    new: str | None = None
+    comment: str | None = None
+
+
+class ChangePublic(SQLModel):
+    at: datetime
+    actor_id: str
+    actor_role: str
+    field: str
+    old: str | None
+    new: str | None
+    comment: str | None
+
+
+class EvidenceCreate(SQLModel):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    url: AnyHttpUrl | None = None
+    file_name: ShortText | None = None
+    media_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=100)] | None = None
+    size_bytes: int | None = Field(default=None, ge=0, le=10_000_000_000)
+    public: bool = False
+
+    @model_validator(mode="after")
+    def _something_to_point_at(self) -> EvidenceCreate:
+        if self.url is None and self.file_name is None:
+            raise ValueError("evidence needs a `url` or the metadata of an uploaded file (`file_name`)")
+        return self
+
+
+class Evidence(Base, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    followup_id: uuid.UUID = Field(foreign_key="followup.id", index=True)
+    title: str
+    url: str | None = None
+    file_name: str | None = None
+    media_type: str | None = None
+    size_bytes: int | None = None
+    public: bool = False
+    added_by: str
+    added_at: datetime = Field(default_factory=utcnow)
+
+
+class EvidencePublic(SQLModel):
+    id: uuid.UUID
+    title: str
+    url: str | None
+    file_name: str | None
+    media_type: str | None
+    size_bytes: int | None
+    public: bool
+    added_by: str
+    added_at: datetime
+
+
+class VerificationCreate(SQLModel):
+    verification: Verification
+    comment: Comment | None = None
+
+
+class DeadlineNotice(Base, table=True):
+    """One row per (follow-up, kind, due date): the unique key makes each notice fire once."""
+
+    __tablename__ = "deadline_notice"
+    followup_id: uuid.UUID = Field(foreign_key="followup.id", primary_key=True)
+    kind: str = Field(primary_key=True)  # due_soon | overdue
+    due_date: date = Field(primary_key=True)
+    sent_at: datetime = Field(default_factory=utcnow)
+
+
+class ProgressGroup(SQLModel):
+    key: str
+    total: int
+    by_status: dict[str, int]
+    by_response: dict[str, int]
+    implemented_share: float
+    overdue: int
+
+
+class OverdueItem(SQLModel):
+    id: uuid.UUID
+    city: str
+    recommendation_title: str
+    due_date: date
+    implementation_status: ImplementationStatus
+
+
+class Progress(SQLModel):
+    by: str
+    as_of: date
+    groups: list[ProgressGroup]
+    overdue: list[OverdueItem]
+
+

@@ -1,0 +1,98 @@
+"""Queries of the evaluations service. No commits here: the service layer commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.evaluations.models import Evidence, FollowUp, FollowUpChange, RecommendationReplica
+from services.evaluations.workflow import FINAL_STATUSES
+from shared.contracts.common import Dimension
+from shared.contracts.followups import ImplementationStatus, Response, Verification
+from shared.pagination import PageParams
+
+Row = tuple[FollowUp, RecommendationReplica]
+
+
+@dataclass
+class FollowUpFilter:
+    city: str | None = None
+    status: ImplementationStatus | None = None
+    response: Response | None = None
+    verification: Verification | None = None
+    seminar: uuid.UUID | None = None
+    dimension: Dimension | None = None
+    overdue: bool | None = None
+    closed: bool | None = None
+
+
+def _filtered(f: FollowUpFilter, today: date) -> Select[Row]:
+    query = select(FollowUp, RecommendationReplica).join(RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id)
+    for column, value in ((FollowUp.city, f.city), (FollowUp.implementation_status, f.status), (FollowUp.response, f.response),
+                          (FollowUp.verification, f.verification), (RecommendationReplica.seminar_id, f.seminar),
+                          (RecommendationReplica.dimension, f.dimension), (FollowUp.closed, f.closed)):  # fmt: skip
+        if value is not None:
+            query = query.where(column == value)
+    if f.overdue is not None:
+        is_overdue = (col(FollowUp.due_date) < today) & col(FollowUp.implementation_status).not_in(FINAL_STATUSES) & ~col(FollowUp.closed)
+        query = query.where(is_overdue if f.overdue else ~is_overdue | col(FollowUp.due_date).is_(None))
+    return query.order_by(col(FollowUp.created_at), col(FollowUp.id))  # type: ignore[return-value]
+
+
+async def list_followups(session: AsyncSession, f: FollowUpFilter, today: date, page: PageParams | None = None) -> Sequence[Row]:
+    query = _filtered(f, today)
+    if page is not None:
+        query = query.offset(page.offset).limit(page.limit + 1)
+    return (await session.exec(query)).all()  # type: ignore[call-overload, no-any-return]
+
+
+async def get_row(session: AsyncSession, followup_id: uuid.UUID, *, for_update: bool = False) -> Row | None:
+    followup = await session.get(FollowUp, followup_id, with_for_update=for_update)
+    if followup is None:
+        return None
+    replica = await session.get(RecommendationReplica, followup.recommendation_id)
+    assert replica is not None  # foreign key
+    return followup, replica
+
+
+async def followup_for(session: AsyncSession, recommendation_id: uuid.UUID, city: str) -> FollowUp | None:
+    query = select(FollowUp).where(FollowUp.recommendation_id == recommendation_id, FollowUp.city == city).with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def followups_of(session: AsyncSession, recommendation_id: uuid.UUID) -> Sequence[FollowUp]:
+    query = select(FollowUp).where(FollowUp.recommendation_id == recommendation_id).with_for_update()
+    return (await session.exec(query)).all()
+
+
+async def history(session: AsyncSession, followup_id: uuid.UUID) -> Sequence[FollowUpChange]:
+    query = select(FollowUpChange).where(FollowUpChange.followup_id == followup_id).order_by(col(FollowUpChange.id))
+    return (await session.exec(query)).all()
+
+
+async def evidence(session: AsyncSession, followup_id: uuid.UUID) -> Sequence[Evidence]:
+    query = select(Evidence).where(Evidence.followup_id == followup_id).order_by(col(Evidence.added_at))
+    return (await session.exec(query)).all()
+
+
+async def changes_until(session: AsyncSession, followup_ids: Sequence[uuid.UUID], until: object) -> Sequence[FollowUpChange]:
+    query = (
+        select(FollowUpChange)
+        .where(col(FollowUpChange.followup_id).in_(followup_ids), col(FollowUpChange.at) <= until)
+        .order_by(col(FollowUpChange.at), col(FollowUpChange.id))
+    )
+    return (await session.exec(query)).all()
+
+
+async def due_candidates(session: AsyncSession, until: date) -> Sequence[FollowUp]:
+    """Open, unfinished follow-ups due on or before `until`."""
+    query = select(FollowUp).where(
+        col(FollowUp.due_date) <= until, ~col(FollowUp.closed), col(FollowUp.implementation_status).not_in(FINAL_STATUSES)
+    )
+    return (await session.exec(query)).all()

@@ -1,0 +1,54 @@
+"""The follow-up workflow: which responses, statuses and verifications may follow which.
+
+Pure rules, no framework and no database: every allowed and refused transition is unit-tested.
+Two axes are kept apart, as in the best recommendation trackers: the city's *response* (does it
+agree?) and the *implementation status* (what has it done?). The lead partner's *verification*
+is a third, separate from what the city reports about itself.
+"""
+
+from __future__ import annotations
+
+from shared.contracts.followups import ImplementationStatus as S
+from shared.contracts.followups import Response as R
+from shared.contracts.followups import Verification as V
+from shared.errors import Conflict, Invalid
+
+NEEDS_JUSTIFICATION = frozenset({R.rejected, R.noted})
+FINAL_STATUSES = frozenset({S.implemented, S.not_implemented, S.overtaken_by_events})
+
+STATUS_TRANSITIONS: dict[S, frozenset[S]] = {
+    S.not_started: frozenset({S.planned, S.in_progress, S.not_implemented, S.overtaken_by_events}),
+    S.planned: frozenset({S.not_started, S.in_progress, S.implemented, S.not_implemented, S.overtaken_by_events}),
+    S.in_progress: frozenset({S.planned, S.implemented, S.partially_implemented, S.not_implemented, S.overtaken_by_events}),
+    S.partially_implemented: frozenset({S.in_progress, S.implemented, S.overtaken_by_events}),
+    S.not_implemented: frozenset({S.planned, S.in_progress}),  # the city reconsiders
+    S.implemented: frozenset(),
+    S.overtaken_by_events: frozenset(),
+}
+# A rejected recommendation cannot be under way: only these statuses go with it.
+STATUSES_IF_REJECTED = frozenset({S.not_started, S.not_implemented})
+
+
+def check_response(current: R, new: R, justification: str | None) -> None:
+    if new == R.pending and current != R.pending:
+        raise Conflict(f"the response is already {current.value}; it cannot go back to pending")
+    if new in NEEDS_JUSTIFICATION and not (justification and justification.strip()):
+        raise Invalid(f"a {new.value} response needs a justification in `comment`")
+
+
+def check_status(current: S, new: S, response: R) -> None:
+    """`new` may equal `current` (the status stays) but must still agree with the response."""
+    if new != current and new not in STATUS_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(s.value for s in STATUS_TRANSITIONS[current])) or "none: it is final"
+        raise Conflict(f"implementation status cannot go from {current.value} to {new.value} (allowed from {current.value}: {allowed})")
+    if response == R.rejected and new not in STATUSES_IF_REJECTED:
+        raise Conflict(f"the city rejected this recommendation; status {new.value} contradicts that (change the response first)")
+
+
+def check_verification(new: V, response: R, comment: str | None) -> None:
+    if new == V.unverified:
+        raise Invalid("verification is `verified` or `contested`; a city's change resets it to unverified")
+    if response == R.pending:
+        raise Conflict("the city has not responded yet: there is nothing to verify")
+    if new == V.contested and not (comment and comment.strip()):
+        raise Invalid("contesting a city's status needs a `comment` saying why")

@@ -1,0 +1,213 @@
+"""Evaluations service on real Kafka and PostgreSQL: replica, workflow over HTTP, deadlines, DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.evaluations.config import Settings
+from services.evaluations.deadlines import check_deadlines
+from services.evaluations.main import create_app
+from shared.contracts.common import Actor
+from shared.contracts.recommendations import (
+    RecommendationIssued, RecommendationRevised, RecommendationState, RecommendationWithdrawn, SeminarState,
+)  # fmt: skip
+from shared.db import make_engine, make_session_factory
+from shared.events import Event
+from tests.support import Env, eventually, produce, read_topic, running
+
+pytestmark = pytest.mark.services
+LEAD = Actor(id="lead", role="lead_partner")
+
+
+def state(rec_id: uuid.UUID, version: int = 1, status: str = "issued", due: date | None = date(2030, 1, 1), city: str = "leipzig", **kw: Any) -> RecommendationState:
+    seminar = SeminarState(id=uuid.UUID(int=7), host_city=city, theme="biotech", cluster="leipzig-biocluster",
+                           held_on=date(2009, 11, 26), status="report_published")  # fmt: skip
+    values = {"id": rec_id, "version": version, "status": status, "seminar": seminar, "target_city": city, "dimension": "setting",
+              "title": f"Recommendation v{version}", "text": f"text v{version}", "priority": "high", "due_date": due,
+              "updated_at": datetime.now(UTC), **kw}  # fmt: skip
+    return RecommendationState(**values)
+
+
+def kafka_form(event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    return event.to_kafka()
+
+
+def issued(rec_id: uuid.UUID, **kw: Any) -> Event:
+    return Event.of(RecommendationIssued(recommendation=state(rec_id, **kw), actor=LEAD), source="/test", subject=str(rec_id))
+
+
+async def followups(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    return (await client.get("/follow-ups", params=params)).json()["items"]
+
+
+async def test_replayed_events_change_nothing_and_revise_withdraw_reach_the_followup(env: Env) -> None:
+    app = create_app(env.settings(Settings))
+    rec_id = uuid.uuid4()
+    first = issued(rec_id)
+    revised = Event.of(RecommendationRevised(recommendation=state(rec_id, version=2, status="revised", due=date(2031, 1, 1)),
+                                             reason="sharper", actor=LEAD), source="/test", subject=str(rec_id))  # fmt: skip
+    withdrawn = Event.of(RecommendationWithdrawn(recommendation=state(rec_id, version=2, status="withdrawn", due=date(2031, 1, 1)),
+                                                 reason="superseded", actor=LEAD), source="/test", subject=str(rec_id))  # fmt: skip
+    topic = env.topic("recommendations")
+    async with running(app), await env.client(app, "lead_partner") as lead:
+        await produce(env.kafka, topic, [kafka_form(first), kafka_form(first)])  # the same event twice
+        [followup] = await eventually(lambda: followups(lead, city="leipzig"), what="the follow-up")
+        assert followup["implementation_status"] == "not_started" and followup["response"] == "pending"
+        await produce(env.kafka, topic, [kafka_form(revised), kafka_form(first), kafka_form(revised)])
+        revised_view = await eventually(lambda: _get_if(lead, followup["id"], lambda f: f["recommendation_version"] == 2), what="revision")
+        assert revised_view["recommendation_title"] == "Recommendation v2" and revised_view["due_date"] == "2031-01-01"
+        await produce(env.kafka, topic, [kafka_form(withdrawn), kafka_form(withdrawn)])
+        closed = await eventually(lambda: _get_if(lead, followup["id"], lambda f: f["closed"]), what="closure")
+        assert "superseded" in closed["closed_reason"]
+        history = (await lead.get(f"/follow-ups/{followup['id']}/history")).json()
+        assert [h["field"] for h in history] == ["opened", "due_date", "recommendation_version", "due_date", "closed"]
+        assert len(await followups(lead)) == 1
+        opened = await read_topic(env.kafka, env.topic("evaluations"), 1)
+        assert [dict(r.headers)["ce_type"] for r in opened] == [b"eu.clusnet.followup.opened.v1"]
+
+
+async def _get_if(client: httpx.AsyncClient, followup_id: str, ok: Any) -> dict[str, Any] | None:
+    body = (await client.get(f"/follow-ups/{followup_id}")).json()
+    return body if ok(body) else None
+
+
+async def open_followup(env: Env, app: Any, city: str = "leipzig", **kw: Any) -> tuple[httpx.AsyncClient, httpx.AsyncClient, dict[str, Any]]:
+    rec_id = uuid.uuid4()
+    await produce(env.kafka, env.topic("recommendations"), [kafka_form(issued(rec_id, city=city, **kw))])
+    lead = await env.client(app, "lead_partner")
+    official = await env.client(app, "city_official", city)
+    found = await eventually(lambda: followups(lead, city=city), what="the follow-up")
+    return lead, official, next(f for f in found if f["recommendation_id"] == str(rec_id))
+
+
+async def test_city_workflow_with_etags_and_verification(env: Env) -> None:
+    app = create_app(env.settings(Settings))
+    async with running(app):
+        lead, official, followup = await open_followup(env, app)
+        url = f"/follow-ups/{followup['id']}"
+        etag = (await official.get(url)).headers["etag"]
+        no_match = await official.patch(url, json={"response": "accepted"})
+        assert no_match.status_code == 428 and "If-Match" in no_match.json()["detail"]
+        accepted = await official.patch(url, json={"response": "accepted", "owner": "Dr. Weber", "comment": "agreed by council"}, headers={"If-Match": etag})
+        assert accepted.status_code == 200, accepted.text
+        stale = await official.patch(url, json={"implementation_status": "in_progress"}, headers={"If-Match": etag})
+        assert stale.status_code == 412 and stale.headers["content-type"] == "application/problem+json"
+        fresh = accepted.headers["etag"]
+        progressing = await official.patch(url, json={"implementation_status": "in_progress"}, headers={"If-Match": fresh})
+        assert progressing.json()["implementation_status"] == "in_progress"
+        verified = await lead.post(f"{url}/verification", json={"verification": "verified"})
+        assert verified.json()["verification"] == "verified"
+        done = await official.patch(url, json={"implementation_status": "implemented"}, headers={"If-Match": verified.headers["etag"]})
+        assert done.json()["verification"] == "unverified", "a city's change resets the verification"
+        evidence = await official.post(f"{url}/evidence", json={"title": "Agency statutes", "url": "https://leipzig.de/agency", "public": True})
+        assert evidence.status_code == 201
+        history = [(h["field"], h["old"], h["new"]) for h in (await lead.get(f"{url}/history")).json()]
+        assert ("response", "pending", "accepted") in history and ("owner", None, "Dr. Weber") in history
+        assert ("verification", "verified", "unverified") in history and ("evidence", None, "Agency statutes") in history
+        types = [dict(r.headers)["ce_type"].decode().split(".")[3] for r in await read_topic(env.kafka, env.topic("evaluations"), 6)]
+        assert types.count("response_recorded") == 1 and types.count("status_changed") == 2 and "verified" in types and "evidence_added" in types
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "detail"),
+    [
+        ("", {"implementation_status": "finished"}, 422, "implementation_status"),
+        ("", {"implementation_status": "implemented"}, 409, "cannot go from not_started to implemented"),
+        ("", {"response": "rejected"}, 422, "justification"),
+        ("", {"planned_completion": "next spring"}, 422, "planned_completion"),
+        ("", {"planned_completion": "2025-13-45"}, 422, "planned_completion"),
+        ("/evidence", {"title": "x", "url": "not a url"}, 422, "url"),
+        ("/evidence", {"title": "x", "url": "ftp://files.example/x"}, 422, "url"),
+        ("/evidence", {"title": "x"}, 422, "needs a `url`"),
+    ],
+)
+async def test_bad_updates_are_clear_problems_and_change_nothing(env: Env, path: str, body: dict[str, Any], status: int, detail: str) -> None:
+    app = create_app(env.settings(Settings))
+    async with running(app):
+        _, official, followup = await open_followup(env, app)
+        url = f"/follow-ups/{followup['id']}"
+        before = await official.get(url)
+        answer = await official.request("PATCH" if not path else "POST", url + path, json=body, headers={"If-Match": before.headers["etag"]})
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == "application/problem+json" and detail in answer.json()["detail"]
+        after = await official.get(url)
+        assert after.json() == before.json() and after.headers["etag"] == before.headers["etag"]
+        assert (await official.get(url + "/evidence")).json() == []
+
+
+async def test_as_of_replays_a_hand_checked_history(env: Env) -> None:
+    settings = env.settings(Settings)
+    app = create_app(settings)
+    async with running(app):
+        lead, official, followup = await open_followup(env, app, due=date(2030, 6, 1))
+        url = f"/follow-ups/{followup['id']}"
+        etag = (await official.get(url)).headers["etag"]
+        for body in ({"response": "accepted"}, {"implementation_status": "planned"}, {"implementation_status": "in_progress"}):
+            etag = (await official.patch(url, json=body, headers={"If-Match": etag})).headers["etag"]
+        # Backdate the history into a known calendar: opened 1 March, accepted+planned 10 March, in progress 20 March.
+        engine = make_engine(settings.database_url)
+        async with engine.begin() as conn:
+            days = {"opened": "2026-03-01", "due_date": "2026-03-01", "response": "2026-03-10", "planned": "2026-03-10", "in_progress": "2026-03-20"}
+            for key, day in days.items():
+                column = "new" if key in ("planned", "in_progress") else "field"
+                await conn.execute(text(f"UPDATE followup_history SET at = :at WHERE {column} = :key"), {"at": datetime.fromisoformat(day + "T12:00:00+00:00"), "key": key})
+        await engine.dispose()
+
+        async def status_on(day: str) -> dict[str, int] | None:
+            groups = (await lead.get("/progress", params={"by": "city", "as_of": day})).json()["groups"]
+            return groups[0]["by_status"] if groups else None
+
+        assert await status_on("2026-02-28") is None  # not opened yet
+        assert (await status_on("2026-03-05"))["not_started"] == 1
+        on_15th = await status_on("2026-03-15")
+        assert on_15th["planned"] == 1 and on_15th["not_started"] == 0
+        assert (await status_on("2026-03-25"))["in_progress"] == 1
+        assert (await lead.get("/progress", params={"by": "dimension"})).json()["groups"][0]["key"] == "setting"
+
+
+async def test_overdue_is_emitted_once_per_deadline_with_two_schedulers(env: Env) -> None:
+    settings = env.settings(Settings, deadline_check_interval_s=3600)
+    app = create_app(settings)
+    async with running(app):
+        lead, _, overdue = await open_followup(env, app, due=date(2020, 1, 1))
+        _, _, soon = await open_followup(env, app, due=datetime.now(UTC).date() + timedelta(days=3))
+        engine = make_engine(settings.database_url, pool_size=4)
+        sessions = make_session_factory(engine)
+        sink = app.state.runtime
+
+        async def one_instance() -> int:
+            async with sessions() as session:
+                return await check_deadlines(session, sink, datetime.now(UTC).date(), settings.due_soon_days)
+
+        # The service's own scheduler ticked once at start; two more "instances" now race, three times over.
+        for _ in range(3):
+            await asyncio.gather(one_instance(), one_instance())
+        await engine.dispose()
+        events = await read_topic(env.kafka, env.topic("evaluations"), 4)
+        kinds = [(r.key.decode(), dict(r.headers)["ce_type"].decode().split(".")[3]) for r in events]
+        assert kinds.count((overdue["id"], "overdue")) == 1 and kinds.count((soon["id"], "due_soon")) == 1
+        assert (await lead.get("/follow-ups", params={"overdue": True})).json()["items"][0]["id"] == overdue["id"]
+
+
+async def test_poison_message_is_dead_lettered_and_the_next_is_processed(env: Env) -> None:
+    app = create_app(env.settings(Settings))
+    rec_id = uuid.uuid4()
+    good = issued(rec_id)
+    key, value, headers = good.to_kafka()
+    unknown_version = [(k, b"eu.clusnet.recommendation.issued.v7" if k == "ce_type" else v) for k, v in headers]
+    async with running(app), await env.client(app, "lead_partner") as lead:
+        # same key as the good one: same partition, so "the partition moves on" is what is tested
+        await produce(env.kafka, env.topic("recommendations"), [(key, b"{garbage", headers), (key, value, unknown_version), (key, value, headers)])
+        [followup] = await eventually(lambda: followups(lead), what="the follow-up after the poison messages")
+        assert followup["recommendation_id"] == str(rec_id)
+        dead = await read_topic(env.kafka, env.topic("recommendations") + ".dlq", 2)
+        reasons = [dict(r.headers)["dlq_error"].decode() for r in dead]
+        assert "body is not JSON" in reasons[0] and "unknown event type or version" in reasons[1]
+        assert {dict(r.headers)["dlq_group"] for r in dead} == {b"evaluations"}

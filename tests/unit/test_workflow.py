@@ -1,0 +1,81 @@
+"""Every allowed and refused transition of the follow-up workflow, without services."""
+
+import itertools
+
+import pytest
+
+from services.evaluations import workflow
+from shared.contracts.followups import ImplementationStatus as S
+from shared.contracts.followups import Response as R
+from shared.contracts.followups import Verification as V
+from shared.errors import Conflict, Invalid
+
+ALLOWED = {
+    (S.not_started, S.planned), (S.not_started, S.in_progress), (S.not_started, S.not_implemented), (S.not_started, S.overtaken_by_events),
+    (S.planned, S.not_started), (S.planned, S.in_progress), (S.planned, S.implemented), (S.planned, S.not_implemented),
+    (S.planned, S.overtaken_by_events),
+    (S.in_progress, S.planned), (S.in_progress, S.implemented), (S.in_progress, S.partially_implemented),
+    (S.in_progress, S.not_implemented), (S.in_progress, S.overtaken_by_events),
+    (S.partially_implemented, S.in_progress), (S.partially_implemented, S.implemented), (S.partially_implemented, S.overtaken_by_events),
+    (S.not_implemented, S.planned), (S.not_implemented, S.in_progress),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("current", "new"), [p for p in itertools.product(S, S) if p[0] != p[1]])
+def test_every_status_transition(current: S, new: S) -> None:
+    if (current, new) in ALLOWED:
+        workflow.check_status(current, new, R.accepted)
+    else:
+        with pytest.raises(Conflict, match=f"from {current.value} to {new.value}"):
+            workflow.check_status(current, new, R.accepted)
+
+
+@pytest.mark.parametrize("status", list(S))
+def test_staying_in_a_status_is_not_a_transition(status: S) -> None:
+    workflow.check_status(status, status, R.accepted)
+
+
+@pytest.mark.parametrize(("current", "new"), sorted(ALLOWED))
+def test_rejected_recommendations_cannot_be_under_way(current: S, new: S) -> None:
+    if new in workflow.STATUSES_IF_REJECTED:
+        workflow.check_status(current, new, R.rejected)
+    else:
+        with pytest.raises(Conflict, match="rejected"):
+            workflow.check_status(current, new, R.rejected)
+
+
+@pytest.mark.parametrize(("current", "new"), list(itertools.product(R, R)))
+def test_every_response_change(current: R, new: R) -> None:
+    if new == R.pending and current != R.pending:
+        with pytest.raises(Conflict, match="cannot go back to pending"):
+            workflow.check_response(current, new, "because")
+    else:
+        workflow.check_response(current, new, "because")
+
+
+@pytest.mark.parametrize("response", [R.rejected, R.noted])
+@pytest.mark.parametrize("justification", [None, "", "   "])
+def test_rejected_and_noted_need_a_justification(response: R, justification: str | None) -> None:
+    with pytest.raises(Invalid, match="justification"):
+        workflow.check_response(R.pending, response, justification)
+
+
+def test_accepting_needs_no_justification() -> None:
+    workflow.check_response(R.pending, R.accepted, None)
+    workflow.check_response(R.pending, R.partially_accepted, None)
+
+
+def test_verification_rules() -> None:
+    workflow.check_verification(V.verified, R.accepted, None)
+    workflow.check_verification(V.contested, R.accepted, "no evidence of the agency")
+    with pytest.raises(Invalid, match="needs a `comment`"):
+        workflow.check_verification(V.contested, R.accepted, " ")
+    with pytest.raises(Conflict, match="not responded"):
+        workflow.check_verification(V.verified, R.pending, None)
+    with pytest.raises(Invalid):
+        workflow.check_verification(V.unverified, R.accepted, None)
+
+
+def test_final_statuses_allow_nothing_further() -> None:
+    assert workflow.STATUS_TRANSITIONS[S.implemented] == frozenset()
+    assert workflow.STATUS_TRANSITIONS[S.overtaken_by_events] == frozenset()
