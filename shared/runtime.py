@@ -52,6 +52,7 @@ class Runtime:
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _producer_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _wakers: list[Callable[[], None]] = field(init=False, default_factory=list)
 
     async def start(self, consumers: Sequence[ConsumerSpec] = (), workers: Callable[[Runtime], Sequence[Worker]] = lambda _: ()) -> None:
         s = self.settings
@@ -106,7 +107,7 @@ class Runtime:
             consumer=make_consumer(s.kafka_bootstrap_servers, s.consumer_group, spec.topics),
             dlq_producer=self.producer, session_factory=self.sessions, inbox_model=self.inbox_model,
             handlers=spec.handlers, max_attempts=s.consumer_max_attempts, retry_backoff_s=s.consumer_retry_backoff_s,
-            after_commit=self.wake_relay,
+            after_commit=self.wake_all,
         )  # fmt: skip
         self.consumers.append(consumer)
         self.checks.append(health.consumer_check(lambda: consumer.progress))
@@ -127,8 +128,18 @@ class Runtime:
         add_event(session, self.outbox_model, self.topic, event)
 
     def wake_relay(self) -> None:
+        """EventSink: called after a commit that wrote outbox rows."""
+        self.wake_all()
+
+    def on_commit(self, waker: Callable[[], None]) -> None:
+        """Also wake `waker` (e.g. a dispatcher) after each commit of this process."""
+        self._wakers.append(waker)
+
+    def wake_all(self) -> None:
         if self.relay is not None:
             self.relay.wake()
+        for waker in self._wakers:
+            waker()
 
     async def stop(self) -> None:
         self._stop.set()

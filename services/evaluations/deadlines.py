@@ -9,8 +9,6 @@ deadline and gets its own notices.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.dialects.postgresql import insert
@@ -23,9 +21,8 @@ from shared.contracts.common import SYSTEM
 from shared.contracts.followups import FollowUpDueSoon, FollowUpOverdue
 from shared.db import SessionFactory
 from shared.outbox import EventSink, commit
-
-log = logging.getLogger(__name__)
-
+from shared.periodic import every
+from shared.runtime import Worker
 
 async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, due_soon_days: int) -> int:
     """Emit the notices due on `today`; answer how many were emitted."""
@@ -50,17 +47,9 @@ async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, d
     return emitted
 
 
-def deadline_worker(sessions: SessionFactory, sink: EventSink, due_soon_days: int, interval_s: float):  # type: ignore[no-untyped-def]
-    async def run(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                async with sessions() as session:
-                    await check_deadlines(session, sink, datetime.now(UTC).date(), due_soon_days)
-            except Exception:
-                log.exception("deadline check failed; retrying at the next tick")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
+def deadline_worker(sessions: SessionFactory, sink: EventSink, due_soon_days: int, interval_s: float) -> Worker:
+    async def tick() -> int:
+        async with sessions() as session:
+            return await check_deadlines(session, sink, datetime.now(UTC).date(), due_soon_days)
 
-    return run
+    return every(interval_s, tick, "deadline check")

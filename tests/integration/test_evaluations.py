@@ -14,33 +14,18 @@ from sqlalchemy import text
 from services.evaluations.config import Settings
 from services.evaluations.deadlines import check_deadlines
 from services.evaluations.main import create_app
-from shared.contracts.common import Actor
-from shared.contracts.recommendations import (
-    RecommendationIssued, RecommendationRevised, RecommendationState, RecommendationWithdrawn, SeminarState,
-)  # fmt: skip
+from shared.contracts.recommendations import RecommendationRevised, RecommendationWithdrawn
 from shared.db import make_engine, make_session_factory
 from shared.events import Event
+from tests.factories import LEAD, issued, recommendation
 from tests.support import Env, eventually, produce, read_topic, running
 
 pytestmark = pytest.mark.services
-LEAD = Actor(id="lead", role="lead_partner")
-
-
-def state(rec_id: uuid.UUID, version: int = 1, status: str = "issued", due: date | None = date(2030, 1, 1), city: str = "leipzig", **kw: Any) -> RecommendationState:
-    seminar = SeminarState(id=uuid.UUID(int=7), host_city=city, theme="biotech", cluster="leipzig-biocluster",
-                           held_on=date(2009, 11, 26), status="report_published")  # fmt: skip
-    values = {"id": rec_id, "version": version, "status": status, "seminar": seminar, "target_city": city, "dimension": "setting",
-              "title": f"Recommendation v{version}", "text": f"text v{version}", "priority": "high", "due_date": due,
-              "updated_at": datetime.now(UTC), **kw}  # fmt: skip
-    return RecommendationState(**values)
+state = recommendation
 
 
 def kafka_form(event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     return event.to_kafka()
-
-
-def issued(rec_id: uuid.UUID, **kw: Any) -> Event:
-    return Event.of(RecommendationIssued(recommendation=state(rec_id, **kw), actor=LEAD), source="/test", subject=str(rec_id))
 
 
 async def followups(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:

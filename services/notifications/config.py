@@ -1,0 +1,22 @@
+from pydantic import Field
+
+from shared.settings import DEFAULT_SERVER, ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "notifications"
+    database_url: str = f"{DEFAULT_SERVER}/clusnet_notifications"
+    port: int = 8003
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "CLUSNET follow-up <noreply@clusnet.eu>"
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    retry_base_s: float = Field(default=30.0, gt=0, description="First retry delay; each next one is 4x longer")
+    retry_cap_s: float = Field(default=6 * 3600.0, gt=0, description="No retry waits longer than this")
+    max_attempts: int = Field(default=8, ge=1, le=50, description="Then the delivery is dead (about 15 hours with the defaults)")
+    dispatch_interval_s: float = Field(default=1.0, gt=0)
+    dispatch_batch: int = Field(default=50, ge=1)
+    digest_interval_s: float = Field(default=300.0, gt=0)

@@ -1,0 +1,70 @@
+"""Daily digests: one email per stakeholder per local day, at their hour, with everything that
+matched since the last one; nothing when nothing happened."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import distinct
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notifications import channels, mailer, rules
+from services.notifications.config import Settings
+from services.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, DigestSent, Stakeholder
+from shared.db import SessionFactory
+from shared.events import Event
+from shared.periodic import every
+from shared.runtime import Worker
+
+log = logging.getLogger(__name__)
+
+
+async def send_due_digests(sessions: SessionFactory, settings: Settings, now: datetime) -> int:
+    """Send the digests due at `now`; answer how many were sent."""
+    async with sessions() as session:
+        waiting = (await session.exec(select(distinct(Delivery.stakeholder_id)).where(Delivery.status == DeliveryStatus.digest_pending))).all()
+    sent = 0
+    for stakeholder_id in waiting:
+        async with sessions() as session:
+            sent += await _send_one(session, settings, stakeholder_id, now)
+    return sent
+
+
+async def _send_one(session: AsyncSession, settings: Settings, stakeholder_id: object, now: datetime) -> int:
+    stakeholder = await session.get(Stakeholder, stakeholder_id)
+    assert stakeholder is not None
+    local = now.astimezone(stakeholder.zone())
+    if local.hour < stakeholder.digest_hour:
+        return 0
+    claim = insert(DigestSent).values(stakeholder_id=stakeholder.id, day=local.date(), items=0, sent_at=now)
+    if (await session.execute(claim.on_conflict_do_nothing().returning(DigestSent.day))).first() is None:  # type: ignore[arg-type]
+        await session.rollback()
+        return 0  # today's digest went out already (or another instance is sending it)
+    query = (select(Delivery).where(Delivery.stakeholder_id == stakeholder.id, Delivery.status == DeliveryStatus.digest_pending,
+                                    col(Delivery.created_at) <= now)
+             .order_by(col(Delivery.created_at)).with_for_update(skip_locked=True))  # fmt: skip
+    items = list((await session.exec(query)).all())
+    if not items:
+        await session.rollback()
+        return 0
+    summaries = [rules.summarize(Event.model_validate(d.event)) for d in items]
+    rendered = mailer.render(stakeholder.language, "digest", {"items": summaries, "name": stakeholder.name})
+    outcome = await channels.deliver_email(settings, stakeholder, rendered, f"digest_{stakeholder.id.hex}_{local.date()}")
+    if not outcome.ok:
+        await session.rollback()  # the claim goes too: the next tick tries again
+        log.warning("digest for %s failed: %s", stakeholder.id, outcome.error)
+        return 0
+    for delivery in items:
+        delivery.status, delivery.delivered_at, delivery.attempts = DeliveryStatus.delivered, now, delivery.attempts + 1
+        session.add(DeliveryAttempt(delivery_id=delivery.id, at=now, ok=True, duration_ms=outcome.duration_ms))
+    await session.execute(DigestSent.__table__.update().where(  # type: ignore[attr-defined]
+        DigestSent.stakeholder_id == stakeholder.id, DigestSent.day == local.date()).values(items=len(items)))  # fmt: skip
+    await session.commit()
+    return 1
+
+
+def digest_worker(sessions: SessionFactory, settings: Settings) -> Worker:
+    return every(settings.digest_interval_s, lambda: send_due_digests(sessions, settings, datetime.now(UTC)), "digest pass")

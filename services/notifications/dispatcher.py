@@ -1,0 +1,112 @@
+"""Sends due deliveries; retries live in the database, so a restart loses and repeats nothing.
+
+Each pass locks up to `dispatch_batch` due rows (FOR UPDATE SKIP LOCKED: several instances
+share the work without sending one row twice), sends them concurrently, then records each
+attempt, the next try (exponential backoff with jitter, Retry-After honoured) or the end
+(`delivered`, or `dead` after `max_attempts` or a 410), and the notification.* event, all in
+the same transaction. A crash after sending but before the commit sends that row again: the
+webhook-id stays the same, so receivers can drop the repeat (at-least-once, as the spec says).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notifications import channels, rules
+from services.notifications.config import Settings
+from services.notifications.models import Channel, Delivery, DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
+from shared import metrics
+from shared.contracts.notifications import NotificationDelivered, NotificationFailed
+from shared.db import SessionFactory
+from shared.events import Event, source_of
+from shared.outbox import EventSink, commit
+
+log = logging.getLogger(__name__)
+SOURCE = source_of("notifications")
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, sessions: SessionFactory, sink: EventSink) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.sink = sink
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            while not stop.is_set():
+                try:
+                    sent = await self.dispatch_due(http)
+                except Exception:
+                    log.exception("dispatch pass failed; retrying")
+                    sent = 0
+                if sent < self.settings.dispatch_batch:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.settings.dispatch_interval_s)
+                    except TimeoutError:
+                        pass
+
+    async def dispatch_due(self, http: httpx.AsyncClient) -> int:
+        async with self.sessions() as session:
+            query = (
+                select(Delivery)
+                .where(Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= datetime.now(UTC))
+                .order_by(col(Delivery.next_attempt_at))
+                .limit(self.settings.dispatch_batch)
+                .with_for_update(skip_locked=True)
+            )
+            due = list((await session.exec(query)).all())
+            if not due:
+                return 0
+            outcomes = await asyncio.gather(*(self._attempt(session, http, d) for d in due))
+            for delivery, (outcome, sub) in zip(due, outcomes, strict=True):
+                self._record(session, delivery, sub, outcome)
+            await commit(session, self.sink)
+            return len(due)
+
+    async def _attempt(self, session: AsyncSession, http: httpx.AsyncClient, delivery: Delivery) -> tuple[channels.Outcome, Subscription]:
+        sub = await session.get(Subscription, delivery.subscription_id)
+        assert sub is not None
+        if not sub.active:
+            return channels.Outcome(ok=False, duration_ms=0, error=f"subscription disabled: {sub.disabled_reason}", gone=True), sub
+        if delivery.channel == Channel.webhook:
+            return await channels.send_webhook(http, self.settings, sub, delivery), sub
+        stakeholder = await session.get(Stakeholder, delivery.stakeholder_id)
+        assert stakeholder is not None
+        return await channels.send_email(self.settings, stakeholder, delivery), sub
+
+    def _record(self, session: AsyncSession, delivery: Delivery, sub: Subscription, outcome: channels.Outcome) -> None:
+        now = datetime.now(UTC)
+        delivery.attempts += 1
+        session.add(DeliveryAttempt(delivery_id=delivery.id, at=now, ok=outcome.ok, status_code=outcome.status_code,
+                                    error=outcome.error, duration_ms=outcome.duration_ms))  # fmt: skip
+        metrics.DELIVERY_ATTEMPTS.labels(delivery.channel.value, "ok" if outcome.ok else "failed").inc()
+        if outcome.ok:
+            delivery.status, delivery.delivered_at, delivery.next_attempt_at, delivery.last_error = DeliveryStatus.delivered, now, None, None
+            self._emit(session, delivery, NotificationDelivered)
+            return
+        delivery.last_error = outcome.error
+        if outcome.gone and sub.active:
+            sub.active, sub.disabled_reason = False, f"endpoint answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC"
+        if outcome.gone or delivery.attempts >= self.settings.max_attempts:
+            delivery.status, delivery.next_attempt_at = DeliveryStatus.dead, None
+            self._emit(session, delivery, NotificationFailed, error=outcome.error or "failed")
+            return
+        delay = rules.retry_delay(delivery.attempts, self.settings.retry_base_s, self.settings.retry_cap_s, outcome.retry_after_s)
+        delivery.next_attempt_at = now + timedelta(seconds=delay)
+
+    def _emit(self, session: AsyncSession, delivery: Delivery, cls: type[NotificationDelivered | NotificationFailed], **extra: str) -> None:
+        payload = cls(delivery_id=delivery.id, subscription_id=delivery.subscription_id, stakeholder_id=delivery.stakeholder_id,
+                      channel=delivery.channel.value, event_id=delivery.event_id, event_type=delivery.event_type,
+                      attempts=delivery.attempts, **extra)  # fmt: skip
+        self.sink.publish(session, Event.of(payload, source=SOURCE, subject=str(delivery.id)))

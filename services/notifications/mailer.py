@@ -1,0 +1,82 @@
+"""Email: Jinja2 templates per event type and language (plain text + HTML), sent with aiosmtplib."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from markupsafe import Markup
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound, select_autoescape
+
+from services.notifications.config import Settings
+
+TEMPLATES = Path(__file__).with_name("templates")
+FOOTER = {
+    "en": "You receive this because of your CLUSNET follow-up subscription.",
+    "fr": "Vous recevez ce message au titre de votre abonnement au suivi CLUSNET.",
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+@cache
+def environment() -> Environment:
+    # Autoescape the HTML part only; text blocks come from the same templates, so the text part
+    # is rendered from a second environment without escaping.
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True), undefined=StrictUndefined)
+
+
+@cache
+def text_environment() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, undefined=StrictUndefined)
+
+
+def _template(env: Environment, language: str, name: str) -> Template:
+    lang = language if language in FOOTER else "en"
+    try:
+        return env.get_template(f"{lang}/{name}.j2")
+    except TemplateNotFound:
+        return env.get_template(f"{lang}/default.j2")
+
+
+def _block(template: Template, block: str, values: dict[str, Any]) -> str:
+    return "".join(template.blocks[block](template.new_context(values))).strip()
+
+
+def render(language: str, name: str, values: dict[str, Any]) -> Rendered:
+    """Render template `<language>/<name>.j2` (or `default.j2`). `values["d"]` is the event data;
+    its recommendation and follow-up are also given as `r` and `f` for the templates' brevity."""
+    lang = language if language in FOOTER else "en"
+    data = values.get("d") or {}
+    values = {"r": data.get("recommendation"), "f": data.get("followup"), **values}
+    text_t, html_t = _template(text_environment(), lang, name), _template(environment(), lang, name)
+    subject = " ".join(_block(text_t, "subject", values).split())
+    body = _block(html_t, "html", values)
+    layout = environment().get_template("layout.html.j2")
+    html = layout.render(lang=lang, subject=subject, body=Markup(body), footer=FOOTER[lang])  # body is escaped already
+    return Rendered(subject=subject, text=_block(text_t, "text", values) + "\n\n-- \n" + FOOTER[lang] + "\n", html=html)
+
+
+def message(settings: Settings, to: str, rendered: Rendered, message_id: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = settings.mail_from, to, rendered.subject
+    msg["X-Clusnet-Delivery"] = message_id
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg
+
+
+async def send(settings: Settings, msg: EmailMessage) -> None:
+    await aiosmtplib.send(
+        msg, hostname=settings.smtp_host, port=settings.smtp_port, username=settings.smtp_username,
+        password=settings.smtp_password, start_tls=settings.smtp_starttls, timeout=settings.webhook_timeout_s,
+    )  # fmt: skip

@@ -1,0 +1,218 @@
+"""Tables and API shapes of the notifications service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, available_timezones
+
+from pydantic import AnyHttpUrl, EmailStr, StringConstraints, field_validator, model_validator
+from sqlalchemy import JSON, UniqueConstraint
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from shared.contracts.common import Dimension
+from shared.events import REGISTRY
+from shared.inbox import InboxFields
+from shared.outbox import OutboxFields
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+EVENT_NAMES = sorted({t.removeprefix("eu.clusnet.").rsplit(".v", 1)[0] for t in REGISTRY if ".notification." not in t})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(SQLModel, registry=registry()):
+    """This service's own metadata."""
+
+
+class Outbox(OutboxFields, Base, table=True):
+    __tablename__ = "outbox"
+
+
+class Inbox(InboxFields, Base, table=True):
+    __tablename__ = "inbox"
+
+
+class Channel(StrEnum):
+    email = "email"
+    webhook = "webhook"
+
+
+class Mode(StrEnum):
+    immediate = "immediate"
+    digest = "digest"
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"  # to send (again) at next_attempt_at
+    digest_pending = "digest_pending"  # waits for the stakeholder's daily digest
+    delivered = "delivered"
+    dead = "dead"  # gave up; POST /deliveries/{id}/retry revives it
+
+
+# Stakeholders -------------------------------------------------------------------------------
+class StakeholderBase(SQLModel):
+    name: Name
+    email: EmailStr = Field(max_length=254)
+    organisation: Name | None = None
+    city: Slug | None = None
+    role: Name | None = None
+    language: str = Field(default="en", regex="^(en|fr)$")
+    timezone: str = Field(default="Europe/Paris", max_length=64)
+    digest_hour: int = Field(default=8, ge=0, le=23, description="Local hour of the daily digest")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value not in available_timezones():
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)")
+        return value
+
+
+class StakeholderCreate(StakeholderBase):
+    pass
+
+
+class Stakeholder(StakeholderBase, Base, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class StakeholderPublic(StakeholderBase):
+    id: uuid.UUID
+    created_at: datetime
+
+
+# Subscriptions ------------------------------------------------------------------------------
+class SubscriptionFilters(SQLModel):
+    event_types: list[str] = Field(default_factory=list, max_length=50, sa_type=JSON)
+    cities: list[Slug] = Field(default_factory=list, max_length=20, sa_type=JSON)
+    seminars: list[uuid.UUID] = Field(default_factory=list, max_length=50, sa_type=JSON)
+    dimensions: list[Dimension] = Field(default_factory=list, max_length=3, sa_type=JSON)
+    overdue_only: bool = False
+
+
+class SubscriptionCreate(SubscriptionFilters):
+    stakeholder_id: uuid.UUID
+    channel: Channel
+    url: AnyHttpUrl | None = Field(default=None, description="Where webhooks go (http or https)")
+    mode: Mode = Mode.immediate
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in EVENT_NAMES]
+        if unknown:
+            raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_NAMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _channel_needs(self) -> SubscriptionCreate:
+        if self.channel == Channel.webhook and self.url is None:
+            raise ValueError("a webhook subscription needs a `url`")
+        if self.channel == Channel.email and self.url is not None:
+            raise ValueError("an email subscription has no `url` (mail goes to the stakeholder's address)")
+        if self.channel == Channel.webhook and self.mode == Mode.digest:
+            raise ValueError("digests are emails: a webhook subscription is immediate")
+        return self
+
+
+class Subscription(SubscriptionFilters, Base, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    stakeholder_id: uuid.UUID = Field(foreign_key="stakeholder.id", index=True)
+    channel: Channel
+    url: str | None = None
+    secret: str | None = None
+    mode: Mode = Mode.immediate
+    active: bool = True
+    disabled_reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SubscriptionPublic(SubscriptionFilters):
+    id: uuid.UUID
+    stakeholder_id: uuid.UUID
+    channel: Channel
+    url: str | None
+    mode: Mode
+    active: bool
+    disabled_reason: str | None
+    created_at: datetime
+
+
+class SubscriptionCreated(SubscriptionPublic):
+    secret: str | None = Field(description="The webhook signing secret (whsec_…), shown only in this answer")
+
+
+# Deliveries ---------------------------------------------------------------------------------
+class Delivery(Base, table=True):
+    """One per (subscription, event): the unique key makes a redelivered event harmless."""
+
+    __table_args__ = (UniqueConstraint("subscription_id", "event_id", name="uq_delivery_subscription_event"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    subscription_id: uuid.UUID = Field(foreign_key="subscription.id", index=True)
+    stakeholder_id: uuid.UUID = Field(foreign_key="stakeholder.id", index=True)
+    channel: Channel
+    event_id: uuid.UUID = Field(index=True)
+    event_type: str
+    event: dict[str, Any] = Field(sa_type=JSON)
+    status: DeliveryStatus = Field(default=DeliveryStatus.pending, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default_factory=utcnow, index=True)
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class DeliveryAttempt(Base, table=True):
+    __tablename__ = "delivery_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: uuid.UUID = Field(foreign_key="delivery.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int
+
+
+class AttemptPublic(SQLModel):
+    at: datetime
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class DeliveryPublic(SQLModel):
+    id: uuid.UUID
+    subscription_id: uuid.UUID
+    stakeholder_id: uuid.UUID
+    channel: Channel
+    event_id: uuid.UUID
+    event_type: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    attempt_log: list[AttemptPublic] = []
+
+
+class DigestSent(Base, table=True):
+    """One digest per stakeholder per local day: the key makes it once, even with two instances."""
+
+    __tablename__ = "digest_sent"
+    stakeholder_id: uuid.UUID = Field(foreign_key="stakeholder.id", primary_key=True)
+    day: date = Field(primary_key=True)
+    items: int
+    sent_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,50 @@
+"""Queries of the notifications service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
+from shared.pagination import PageParams
+
+
+async def list_stakeholders(session: AsyncSession, page: PageParams, city: str | None) -> Sequence[Stakeholder]:
+    query = select(Stakeholder).order_by(col(Stakeholder.created_at), col(Stakeholder.id))
+    if city:
+        query = query.where(Stakeholder.city == city)
+    return (await session.exec(query.offset(page.offset).limit(page.limit + 1))).all()
+
+
+async def list_subscriptions(session: AsyncSession, page: PageParams, stakeholder: uuid.UUID | None) -> Sequence[Subscription]:
+    query = select(Subscription).order_by(col(Subscription.created_at), col(Subscription.id))
+    if stakeholder:
+        query = query.where(Subscription.stakeholder_id == stakeholder)
+    return (await session.exec(query.offset(page.offset).limit(page.limit + 1))).all()
+
+
+@dataclass
+class DeliveryFilter:
+    status: DeliveryStatus | None = None
+    stakeholder: uuid.UUID | None = None
+    subscription: uuid.UUID | None = None
+    event: uuid.UUID | None = None
+    event_type: str | None = None
+
+
+async def list_deliveries(session: AsyncSession, page: PageParams, f: DeliveryFilter) -> Sequence[Delivery]:
+    query = select(Delivery).order_by(col(Delivery.created_at).desc(), col(Delivery.id))
+    for column, value in ((Delivery.status, f.status), (Delivery.stakeholder_id, f.stakeholder), (Delivery.subscription_id, f.subscription),
+                          (Delivery.event_id, f.event), (Delivery.event_type, f.event_type)):  # fmt: skip
+        if value is not None:
+            query = query.where(column == value)
+    return (await session.exec(query.offset(page.offset).limit(page.limit + 1))).all()
+
+
+async def attempts(session: AsyncSession, delivery_id: uuid.UUID) -> Sequence[DeliveryAttempt]:
+    query = select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id).order_by(col(DeliveryAttempt.id))
+    return (await session.exec(query)).all()

@@ -1,0 +1,103 @@
+"""Pure rules of the notifications service: which event concerns which subscription, when to retry,
+how webhooks are signed (Standard Webhooks). No framework, no I/O: unit-tested on their own."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from shared.events import Event
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """What subscriptions filter on, read from any domain event's full-state payload."""
+
+    name: str
+    city: str | None
+    seminar_id: str | None
+    dimension: str | None
+    title: str | None
+
+    @property
+    def is_deadline(self) -> bool:
+        return self.name in ("followup.overdue", "followup.due_soon")
+
+
+def summarize(event: Event) -> EventSummary:
+    data: dict[str, Any] = event.data
+    if rec := data.get("recommendation"):
+        return EventSummary(event.name, rec["target_city"], rec["seminar"]["id"], rec["dimension"], rec["title"])
+    if followup := data.get("followup"):
+        return EventSummary(event.name, followup["city"], followup["seminar_id"], followup["dimension"], followup["recommendation_title"])
+    if seminar := data.get("seminar"):
+        return EventSummary(event.name, seminar["host_city"], seminar["id"], None, seminar["theme"])
+    return EventSummary(event.name, None, None, None, None)
+
+
+def matches(
+    summary: EventSummary,
+    *,
+    event_types: list[str],
+    cities: list[str],
+    seminars: list[str],
+    dimensions: list[str],
+    overdue_only: bool,
+) -> bool:
+    """Empty filters match everything; each given filter must match."""
+    if event_types and summary.name not in event_types:
+        return False
+    if cities and summary.city not in cities:
+        return False
+    if seminars and summary.seminar_id not in seminars:
+        return False
+    if dimensions and summary.dimension not in dimensions:
+        return False
+    return not overdue_only or summary.name == "followup.overdue"
+
+
+def retry_delay(attempt: int, base_s: float, cap_s: float, retry_after_s: float | None = None, jitter: float = 0.2) -> float:
+    """Exponential backoff (x4 per attempt) with ±20% jitter, honouring a longer Retry-After, capped."""
+    delay = min(cap_s, base_s * 4 ** max(attempt - 1, 0)) * random.uniform(1 - jitter, 1 + jitter)
+    if retry_after_s is not None:
+        delay = max(delay, retry_after_s)
+    return min(delay, cap_s)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After is seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max((parsedate_to_datetime(value) - now).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def verify_signature(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int = 300) -> bool:
+    """What a receiver does (also shown in docs/webhooks.md)."""
+    timestamp = int(headers["webhook-timestamp"])
+    if abs(datetime.now(UTC).timestamp() - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret, headers["webhook-id"], timestamp, body).split(",", 1)[1]
+    return any(hmac.compare_digest(expected, s.split(",", 1)[1]) for s in headers["webhook-signature"].split() if s.startswith("v1,"))

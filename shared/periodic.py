@@ -1,0 +1,24 @@
+"""A background worker that runs `work` every `interval_s` until stopped, logging (not dying on) errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+def every(interval_s: float, work: Callable[[], Awaitable[object]], what: str) -> Callable[[asyncio.Event], Awaitable[None]]:
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await work()
+            except Exception:
+                log.exception("%s failed; retrying at the next tick", what)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            except TimeoutError:
+                pass
+
+    return run

@@ -1,0 +1,189 @@
+"""Notifications on real Kafka, PostgreSQL, SMTP (aiosmtpd) and an HTTP receiver, all on loopback."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from services.notifications.config import Settings
+from services.notifications.digests import send_due_digests
+from services.notifications.main import create_app
+from services.notifications.rules import verify_signature
+from tests.factories import issued
+from tests.receivers import smtp_server, webhook_receiver
+from tests.support import Env, eventually, produce, read_topic, running
+
+pytestmark = pytest.mark.services
+
+
+def settings_for(env: Env, smtp_port: int, **kw: Any) -> Settings:
+    return env.settings(Settings, smtp_port=smtp_port, retry_base_s=0.3, dispatch_interval_s=0.1, **kw)
+
+
+async def stakeholder(admin: httpx.AsyncClient, **kw: Any) -> dict[str, Any]:
+    body = {"name": "Anne Martin", "email": "anne.martin@leipzig.example", "city": "leipzig", "language": "fr", **kw}
+    answer = await admin.post("/stakeholders", json=body)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+async def subscribe(admin: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    answer = await admin.post("/subscriptions", json=body)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+async def deliveries(admin: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    return (await admin.get("/deliveries", params=params)).json()["items"]
+
+
+async def test_issued_recommendation_reaches_inbox_and_webhook_once(env: Env) -> None:
+    async with smtp_server() as (inbox, smtp_port), webhook_receiver() as receiver:
+        app = create_app(settings_for(env, smtp_port))
+        async with running(app), await env.client(app, "admin") as admin:
+            person = await stakeholder(admin)
+            await subscribe(admin, stakeholder_id=person["id"], channel="email", cities=["leipzig"], event_types=["recommendation.issued"])
+            hook = await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
+            assert hook["secret"].startswith("whsec_")
+            assert "secret" not in (await admin.get(f"/subscriptions/{hook['id']}")).json()
+            await subscribe(admin, stakeholder_id=person["id"], channel="email", cities=["lyon"])  # must not match
+            event = issued(city="leipzig", title="Involve private industry")
+            await produce(env.kafka, env.topic("recommendations"), [event.to_kafka(), event.to_kafka()])  # delivered twice
+            await eventually(lambda: _delivered(admin, 2), what="two deliveries")
+            await eventually(lambda: _count(lambda: len(inbox.messages) >= 1 and len(receiver.requests) >= 1), what="mail and webhook")
+            await read_topic(env.kafka, env.topic("notifications"), 2)  # notification.delivered x2, and nothing more
+            assert len(inbox.messages) == 1 and len(receiver.requests) == 1
+
+        mail = inbox.messages[0]
+        assert mail["To"] == "anne.martin@leipzig.example"
+        assert mail["Subject"].strip() == "[CLUSNET] Nouvelle recommandation pour Leipzig : Involve private industry"
+        text = mail.get_body(("plain",)).get_content()
+        html = mail.get_body(("html",)).get_content()
+        assert "Bonjour Anne Martin" in text and "<h2>Involve private industry</h2>" in html
+        headers, body = receiver.requests[0]
+        assert verify_signature(hook["secret"], headers, body)
+        assert not verify_signature("whsec_" + "A" * 32, headers, body)
+        cloud_event = json.loads(body)
+        assert cloud_event["id"] == str(event.id) and cloud_event["type"] == "eu.clusnet.recommendation.issued.v1"
+
+
+async def _delivered(admin: httpx.AsyncClient, n: int) -> bool:
+    return len(await deliveries(admin, status="delivered")) == n
+
+
+async def _count(check: Any) -> bool:
+    return bool(check())
+
+
+async def test_failing_receiver_gets_the_event_once_after_backoff(env: Env) -> None:
+    async with smtp_server() as (_, smtp_port), webhook_receiver() as receiver:
+        receiver.script = [(500, {}), (503, {"Retry-After": "1"}), (429, {})]
+        app = create_app(settings_for(env, smtp_port))
+        async with running(app), await env.client(app, "admin") as admin:
+            person = await stakeholder(admin)
+            await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
+            await produce(env.kafka, env.topic("recommendations"), [issued().to_kafka()])
+            [done] = await eventually(lambda: deliveries(admin, status="delivered"), timeout=30, what="delivery after retries")
+            detail = (await admin.get(f"/deliveries/{done['id']}")).json()
+        assert detail["attempts"] == 4 and [a["status_code"] for a in detail["attempt_log"]] == [500, 503, 429, 200]
+        times = [datetime.fromisoformat(a["at"]) for a in detail["attempt_log"]]
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        assert gaps[0] >= 0.3 * 0.8 and gaps[1] >= 1.0, gaps  # backoff, and Retry-After honoured
+        assert len({h["webhook-id"] for h, _ in receiver.requests}) == 1 and len(receiver.requests) == 4
+
+
+async def test_receiver_down_keeps_deliveries_pending_across_restart(env: Env) -> None:
+    async with smtp_server() as (_, smtp_port):
+        settings = settings_for(env, smtp_port)
+        async with webhook_receiver() as receiver:
+            port = receiver.port
+        down_url = f"http://127.0.0.1:{port}/hook"
+        app = create_app(settings)
+        async with running(app), await env.client(app, "admin") as admin:
+            person = await stakeholder(admin)
+            await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=down_url)
+            await produce(env.kafka, env.topic("recommendations"), [issued().to_kafka()])
+            [pending] = await eventually(lambda: _with_attempts(admin), what="a failed attempt")
+            assert pending["status"] == "pending" and "ConnectError" in pending["last_error"]
+        # the service is stopped; the receiver comes up; a new instance finds the pending delivery in the database
+        async with webhook_receiver(port) as receiver:
+            app = create_app(settings)
+            async with running(app), await env.client(app, "admin") as admin:
+                [done] = await eventually(lambda: deliveries(admin, status="delivered"), timeout=30, what="delivery after restart")
+                assert done["id"] == pending["id"]
+            assert len(receiver.requests) == 1
+
+
+async def _with_attempts(admin: httpx.AsyncClient) -> list[dict[str, Any]]:
+    return [d for d in await deliveries(admin) if d["attempts"] >= 1]
+
+
+async def test_gone_endpoint_is_disabled_and_dead_delivery_can_be_retried(env: Env) -> None:
+    async with smtp_server() as (_, smtp_port), webhook_receiver() as receiver:
+        receiver.script = [(410, {})]
+        app = create_app(settings_for(env, smtp_port))
+        async with running(app), await env.client(app, "admin") as admin:
+            person = await stakeholder(admin)
+            hook = await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
+            await produce(env.kafka, env.topic("recommendations"), [issued().to_kafka()])
+            [dead] = await eventually(lambda: deliveries(admin, status="dead"), what="a dead delivery")
+            sub = (await admin.get(f"/subscriptions/{hook['id']}")).json()
+            assert not sub["active"] and "410" in sub["disabled_reason"]
+            refused = await admin.post(f"/deliveries/{dead['id']}/retry")
+            assert refused.status_code == 409 and "disabled" in refused.json()["detail"]
+            await admin.post(f"/subscriptions/{hook['id']}/enable")
+            assert (await admin.post(f"/deliveries/{dead['id']}/retry")).status_code == 200
+            await eventually(lambda: deliveries(admin, status="delivered"), what="the retried delivery")
+            failed = await read_topic(env.kafka, env.topic("notifications"), 2)
+            assert [dict(r.headers)["ce_type"] for r in failed] == [b"eu.clusnet.notification.failed.v1", b"eu.clusnet.notification.delivered.v1"]
+
+
+async def test_digest_groups_a_days_events_into_one_email(env: Env) -> None:
+    async with smtp_server() as (inbox, smtp_port):
+        settings = settings_for(env, smtp_port, digest_interval_s=3600)
+        app = create_app(settings)
+        async with running(app), await env.client(app, "admin") as admin:
+            person = await stakeholder(admin, language="en", timezone="Asia/Tokyo", digest_hour=9)
+            await subscribe(admin, stakeholder_id=person["id"], channel="email", mode="digest")
+            events = [issued(title=f"Recommendation {i}") for i in range(3)]
+            await produce(env.kafka, env.topic("recommendations"), [e.to_kafka() for e in events])
+            await eventually(lambda: _n(admin, "digest_pending", 3), what="three digest items")
+            sessions = app.state.runtime.sessions
+            early = datetime(2031, 3, 3, 23, 30, tzinfo=UTC)  # 08:30 in Tokyo: not yet
+            assert await send_due_digests(sessions, settings, early) == 0
+            at_nine = datetime(2031, 3, 4, 0, 5, tzinfo=UTC)  # 09:05 in Tokyo
+            assert await send_due_digests(sessions, settings, at_nine) == 1
+            assert await send_due_digests(sessions, settings, at_nine) == 0  # once a day
+            assert await _n(admin, "delivered", 3)
+        assert len(inbox.messages) == 1
+        assert inbox.messages[0]["Subject"].strip() == "[CLUSNET] Your daily digest: 3 updates"
+        assert all(f"Recommendation {i}" in inbox.messages[0].get_body(("plain",)).get_content() for i in range(3))
+
+
+async def _n(admin: httpx.AsyncClient, status: str, n: int) -> bool:
+    return len(await deliveries(admin, status=status)) == n
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "detail"),
+    [
+        ("/subscriptions", {"channel": "email", "event_types": ["recommendation.exploded"]}, "unknown event type"),
+        ("/subscriptions", {"channel": "webhook", "url": "ftp://example.org/hook"}, "url"),
+        ("/subscriptions", {"channel": "webhook", "url": "not a url"}, "url"),
+        ("/subscriptions", {"channel": "webhook"}, "needs a `url`"),
+        ("/stakeholders", {"name": "X", "email": "not-an-email"}, "email"),
+        ("/stakeholders", {"name": "X", "email": "x@example.org", "timezone": "Mars/Olympus"}, "unknown time zone"),
+    ],
+)
+async def test_bad_input_is_a_clear_problem(env: Env, path: str, body: dict[str, Any], detail: str) -> None:
+    app = create_app(env.settings(Settings))
+    async with running(app), await env.client(app, "admin") as admin:
+        person = await stakeholder(admin)
+        answer = await admin.post(path, json={"stakeholder_id": person["id"], **body})
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json" and detail in answer.json()["detail"]
+        assert (await admin.get("/subscriptions")).json()["items"] == []

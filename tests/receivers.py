@@ -1,0 +1,74 @@
+"""Real peers on loopback for the notifications tests: an SMTP server and a webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+import uvicorn
+from aiosmtpd.controller import Controller
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shared.provision.ports import free_port
+
+
+@dataclass
+class Inbox:
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 - aiosmtpd's hook name
+        raw = envelope.content  # type: ignore[attr-defined]
+        self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
+        return "250 OK"
+
+
+@asynccontextmanager
+async def smtp_server() -> AsyncIterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Receiver:
+    """Records every request; answers the statuses queued in `script`, then 200."""
+
+    port: int
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def endpoint(self, request: Request) -> Response:
+        self.requests.append(({k.lower(): v for k, v in request.headers.items()}, await request.body()))
+        status, headers = self.script.pop(0) if self.script else (200, {})
+        return Response(status_code=status, headers=headers)
+
+
+@asynccontextmanager
+async def webhook_receiver(port: int | None = None) -> AsyncIterator[Receiver]:
+    receiver = Receiver(port=port or free_port())
+    app = Starlette(routes=[Route("/hook", receiver.endpoint, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=receiver.port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    try:
+        yield receiver
+    finally:
+        server.should_exit = True
+        await task
