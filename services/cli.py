@@ -93,11 +93,38 @@ def serve(
 
 
 @app.command()
+def worker(service: Service) -> None:
+    """Run one service's background workers (relay, consumers, schedulers) without its HTTP API."""
+    import importlib  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    from shared.logs import configure_logging  # noqa: PLC0415
+
+    module = importlib.import_module(f"services.{service.value}.main")
+    settings = importlib.import_module(f"services.{service.value}.config").Settings(run_workers=True)
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+
+    async def main() -> None:
+        fastapi_app = module.create_app(settings)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        async with fastapi_app.router.lifespan_context(fastapi_app):
+            await stop.wait()
+
+    asyncio.run(main())
+
+
+@app.command()
 def seed() -> None:
-    """Load the CLUSNET partners, clusters, the three 2009 seminars and their recommendations."""
+    """Load demo stakeholders, the CLUSNET partners, clusters, the three 2009 seminars and their recommendations."""
+    from services.notifications.seed import load_demo_stakeholders  # noqa: PLC0415
     from services.recommendations.seed import load_demo_data  # noqa: PLC0415
 
-    counts = asyncio.run(load_demo_data())
+    async def both() -> dict[str, int]:
+        return {**await load_demo_stakeholders(), **await load_demo_data()}  # stakeholders first: events find them
+
+    counts = asyncio.run(both())
     typer.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
 
 

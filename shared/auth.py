@@ -13,7 +13,7 @@ import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -135,3 +135,14 @@ async def current_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def allow(*roles: Role, why: str) -> Any:
+    """A dependency admitting only `roles`. As a dependency it answers 401/403 before the body is
+    validated, so a caller who may not act learns nothing about the request's shape."""
+
+    async def admitted(principal: PrincipalDep) -> Principal:
+        principal.require(*roles, why=why)
+        return principal
+
+    return Depends(admitted)

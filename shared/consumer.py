@@ -92,11 +92,12 @@ class EventConsumer:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self.session_factory() as session, session.begin():
-                    if await first_delivery(session, self.inbox, event):
+                    first = await first_delivery(session, self.inbox, event)
+                    if first:
                         await handler(session, event)
                 self.after_commit()
-                self.progress.applied += 1
-                metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied").inc()
+                self.progress.applied += first
+                metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied" if first else "duplicate").inc()
                 return
             except Exception as exc:
                 log.warning("%s: event %s (%s) failed, attempt %d/%d: %s", self.service, event.id, event.type, attempt, self.max_attempts, exc, extra={"event_id": str(event.id), "trace_id": event.traceparent})

@@ -42,7 +42,7 @@ async def ensure_database(url: str) -> None:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             try:
                 await conn.execute(f'CREATE DATABASE "{name}"')
-            except asyncpg.DuplicateDatabaseError:
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
                 pass  # created meanwhile by another service instance
     finally:
         await conn.close()

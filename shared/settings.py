@@ -19,6 +19,7 @@ class ServiceSettings(BaseSettings):
     service_name: str = "clusnet"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = Field(default="clusnet", pattern=r"^[a-zA-Z0-9._-]{1,100}$")
+    consumer_group_id: str | None = Field(default=None, description="Default: <topic_prefix>-<service_name>")
     database_url: str = f"{DEFAULT_SERVER}/clusnet"
     # Where bearer tokens live (see docs/security.md): one small database read by all services.
     auth_database_url: str = f"{DEFAULT_SERVER}/clusnet_auth"
@@ -37,4 +38,4 @@ class ServiceSettings(BaseSettings):
 
     @property
     def consumer_group(self) -> str:
-        return f"{self.topic_prefix}-{self.service_name}"
+        return self.consumer_group_id or f"{self.topic_prefix}-{self.service_name}"

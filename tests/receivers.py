@@ -31,8 +31,8 @@ class Inbox:
 
 
 @asynccontextmanager
-async def smtp_server() -> AsyncIterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
+async def smtp_server(port: int | None = None) -> AsyncIterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), port or free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:

@@ -16,12 +16,14 @@ from services.evaluations.models import (
 )  # fmt: skip
 from services.evaluations.progress import GroupBy, progress
 from shared.app import RuntimeDep, SessionDep
-from shared.auth import Principal, PrincipalDep, Role
+from shared.auth import Principal, PrincipalDep, Role, allow
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Response as CityResponse, Verification
 from shared.pagination import Page, PageDep
 
 router = APIRouter(tags=["follow-ups"])
+CityOfficial = Annotated[Principal, allow(Role.city_official, why="update follow-ups or add evidence (only the city's own officials may)")]
+LeadPartner = Annotated[Principal, allow(Role.lead_partner, why="verify follow-ups")]
 NOT_FOUND = {404: {"description": "Not found"}, 403: {"description": "Another city's follow-up"}}
 CSV_COLUMNS = ("id", "city", "recommendation_title", "dimension", "response", "implementation_status", "verification",
                "owner", "responsible_body", "planned_completion", "due_date", "overdue", "closed", "updated_at")  # fmt: skip
@@ -79,7 +81,7 @@ async def get_followup(followup_id: uuid.UUID, session: SessionDep, principal: P
 
 @router.patch("/follow-ups/{followup_id}", responses={**NOT_FOUND, 409: {}, 412: {}, 428: {}})
 async def update_followup(
-    followup_id: uuid.UUID, data: FollowUpUpdate, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep,
+    followup_id: uuid.UUID, data: FollowUpUpdate, session: SessionDep, runtime: RuntimeDep, principal: CityOfficial,
     response: Response, if_match: Annotated[str | None, Header(max_length=200)] = None,
 ) -> FollowUpPublic:  # fmt: skip
     """Record the city's response and implementation status. Send `If-Match` with the ETag you read."""
@@ -90,7 +92,7 @@ async def update_followup(
 
 @router.post("/follow-ups/{followup_id}/evidence", status_code=201, responses={**NOT_FOUND, 409: {}})
 async def add_evidence(
-    followup_id: uuid.UUID, data: EvidenceCreate, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep
+    followup_id: uuid.UUID, data: EvidenceCreate, session: SessionDep, runtime: RuntimeDep, principal: CityOfficial
 ) -> EvidencePublic:
     return EvidencePublic.model_validate(await service.add_evidence(session, runtime, followup_id, data, principal), from_attributes=True)
 
@@ -108,7 +110,7 @@ def _sees_private(principal: Principal) -> bool:
 
 @router.post("/follow-ups/{followup_id}/verification", responses={**NOT_FOUND, 409: {}})
 async def verify(
-    followup_id: uuid.UUID, data: VerificationCreate, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep, response: Response
+    followup_id: uuid.UUID, data: VerificationCreate, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner, response: Response
 ) -> FollowUpPublic:
     """The lead partner verifies or contests the city's self-reported status."""
     followup, replica = await service.verify(session, runtime, followup_id, data, principal)

@@ -12,92 +12,78 @@ from services.notifications.models import (
     DeliveryPublic, DeliveryStatus, StakeholderCreate, StakeholderPublic, SubscriptionCreate, SubscriptionCreated, SubscriptionPublic,
 )  # fmt: skip
 from shared.app import RuntimeDep, SessionDep
-from shared.auth import Principal, PrincipalDep, Role
+from shared.auth import Principal, Role, allow
 from shared.pagination import Page, PageDep
 
 router = APIRouter()
 NOT_FOUND = {404: {"description": "Not found"}}
-READERS = (Role.admin, Role.lead_partner, Role.integration)
-
-
-def _may_read(principal: Principal, what: str) -> None:
-    principal.require(*READERS, why=f"read {what}")
+Admin = Annotated[Principal, allow(Role.admin, why="manage stakeholders, subscriptions and deliveries")]
+Reader = Annotated[Principal, allow(Role.admin, Role.lead_partner, Role.integration, why="read stakeholders, subscriptions or deliveries")]
 
 
 @router.post("/stakeholders", tags=["stakeholders"], status_code=201)
-async def create_stakeholder(data: StakeholderCreate, session: SessionDep, principal: PrincipalDep) -> StakeholderPublic:
-    principal.require(Role.admin, why="manage stakeholders")
+async def create_stakeholder(data: StakeholderCreate, session: SessionDep, _: Admin) -> StakeholderPublic:
     return StakeholderPublic.model_validate(await service.create_stakeholder(session, data), from_attributes=True)
 
 
 @router.get("/stakeholders", tags=["stakeholders"])
-async def list_stakeholders(session: SessionDep, principal: PrincipalDep, page: PageDep, city: Annotated[str | None, Query(max_length=64)] = None) -> Page[StakeholderPublic]:
-    _may_read(principal, "stakeholders")
+async def list_stakeholders(session: SessionDep, _: Reader, page: PageDep, city: Annotated[str | None, Query(max_length=64)] = None) -> Page[StakeholderPublic]:
     rows = await repository.list_stakeholders(session, page, city)
     return Page.of([StakeholderPublic.model_validate(r, from_attributes=True) for r in rows], page)
 
 
 @router.get("/stakeholders/{stakeholder_id}", tags=["stakeholders"], responses=NOT_FOUND)
-async def get_stakeholder(stakeholder_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> StakeholderPublic:
-    _may_read(principal, "stakeholders")
+async def get_stakeholder(stakeholder_id: uuid.UUID, session: SessionDep, _: Reader) -> StakeholderPublic:
     return StakeholderPublic.model_validate(await service.stakeholder_or_404(session, stakeholder_id), from_attributes=True)
 
 
 @router.post("/subscriptions", tags=["subscriptions"], status_code=201)
-async def subscribe(data: SubscriptionCreate, session: SessionDep, principal: PrincipalDep) -> SubscriptionCreated:
+async def subscribe(data: SubscriptionCreate, session: SessionDep, _: Admin) -> SubscriptionCreated:
     """Subscribe a stakeholder. A webhook subscription's answer carries its signing `secret`, once."""
-    principal.require(Role.admin, why="manage subscriptions")
     return await service.subscribe(session, data)
 
 
 @router.get("/subscriptions", tags=["subscriptions"])
-async def list_subscriptions(session: SessionDep, principal: PrincipalDep, page: PageDep, stakeholder: uuid.UUID | None = None) -> Page[SubscriptionPublic]:
-    _may_read(principal, "subscriptions")
+async def list_subscriptions(session: SessionDep, _: Reader, page: PageDep, stakeholder: uuid.UUID | None = None) -> Page[SubscriptionPublic]:
     rows = await repository.list_subscriptions(session, page, stakeholder)
     return Page.of([SubscriptionPublic.model_validate(r, from_attributes=True) for r in rows], page)
 
 
 @router.get("/subscriptions/{subscription_id}", tags=["subscriptions"], responses=NOT_FOUND)
-async def get_subscription(subscription_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> SubscriptionPublic:
-    _may_read(principal, "subscriptions")
+async def get_subscription(subscription_id: uuid.UUID, session: SessionDep, _: Reader) -> SubscriptionPublic:
     return SubscriptionPublic.model_validate(await service.subscription_or_404(session, subscription_id), from_attributes=True)
 
 
 @router.post("/subscriptions/{subscription_id}/enable", tags=["subscriptions"], responses=NOT_FOUND)
-async def enable(subscription_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> SubscriptionPublic:
-    principal.require(Role.admin, why="manage subscriptions")
+async def enable(subscription_id: uuid.UUID, session: SessionDep, _: Admin) -> SubscriptionPublic:
     return SubscriptionPublic.model_validate(await service.set_active(session, subscription_id, True), from_attributes=True)
 
 
 @router.post("/subscriptions/{subscription_id}/disable", tags=["subscriptions"], responses=NOT_FOUND)
-async def disable(subscription_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> SubscriptionPublic:
-    principal.require(Role.admin, why="manage subscriptions")
+async def disable(subscription_id: uuid.UUID, session: SessionDep, _: Admin) -> SubscriptionPublic:
     return SubscriptionPublic.model_validate(await service.set_active(session, subscription_id, False), from_attributes=True)
 
 
 @router.get("/deliveries", tags=["deliveries"])
 async def list_deliveries(
-    session: SessionDep, principal: PrincipalDep, page: PageDep, status: DeliveryStatus | None = None,
+    session: SessionDep, _: Reader, page: PageDep, status: DeliveryStatus | None = None,
     stakeholder: uuid.UUID | None = None, subscription: uuid.UUID | None = None, event: uuid.UUID | None = None,
     event_type: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[DeliveryPublic]:  # fmt: skip
     """The delivery log; `GET /deliveries/{id}` adds every attempt with its answer."""
-    _may_read(principal, "deliveries")
     f = repository.DeliveryFilter(status=status, stakeholder=stakeholder, subscription=subscription, event=event, event_type=event_type)
     rows = await repository.list_deliveries(session, page, f)
     return Page.of([await service.delivery_view(session, r, with_attempts=False) for r in rows], page)
 
 
 @router.get("/deliveries/{delivery_id}", tags=["deliveries"], responses=NOT_FOUND)
-async def get_delivery(delivery_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> DeliveryPublic:
-    _may_read(principal, "deliveries")
+async def get_delivery(delivery_id: uuid.UUID, session: SessionDep, _: Reader) -> DeliveryPublic:
     return await service.delivery_view(session, await service.delivery_or_404(session, delivery_id))
 
 
 @router.post("/deliveries/{delivery_id}/retry", tags=["deliveries"], responses={**NOT_FOUND, 409: {"description": "Not dead"}})
-async def retry(delivery_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep) -> DeliveryPublic:
+async def retry(delivery_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, _: Admin) -> DeliveryPublic:
     """Send a dead delivery again (its attempts start over)."""
-    principal.require(Role.admin, why="retry deliveries")
     delivery = await service.retry(session, delivery_id)
     runtime.wake_all()
     return await service.delivery_view(session, delivery)

@@ -13,13 +13,15 @@ from services.recommendations.models import (
     RecommendationPublic, RecommendationRevision, SeminarCreate, SeminarPublic, Withdrawal,
 )  # fmt: skip
 from shared.app import RuntimeDep, SessionDep
-from shared.auth import PrincipalDep, Role
+from shared.auth import Principal, PrincipalDep, Role, allow
 from shared.contracts.common import Dimension
 from shared.contracts.recommendations import RecommendationStatus
 from shared.errors import NotFound
 from shared.pagination import Page, PageDep
 
 router = APIRouter()
+Admin = Annotated[Principal, allow(Role.admin, why="manage partners and clusters")]
+LeadPartner = Annotated[Principal, allow(Role.lead_partner, why="schedule seminars or draft, issue, revise, withdraw recommendations")]
 IdempotencyKey = Annotated[str | None, Header(max_length=200, description="Retry-safe creation: the same key replays the first answer")]
 NOT_FOUND = {404: {"description": "Not found"}}
 
@@ -37,8 +39,7 @@ async def get_partner(slug: str, session: SessionDep, _: PrincipalDep) -> Partne
 
 
 @router.post("/partners", tags=["partners"], status_code=201)
-async def create_partner(data: PartnerCreate, session: SessionDep, principal: PrincipalDep) -> Partner:
-    principal.require(Role.admin, why="manage partners")
+async def create_partner(data: PartnerCreate, session: SessionDep, _: Admin) -> Partner:
     return await service.create_partner(session, data)
 
 
@@ -48,8 +49,7 @@ async def list_clusters(session: SessionDep, _: PrincipalDep, page: PageDep, cit
 
 
 @router.post("/clusters", tags=["clusters"], status_code=201)
-async def create_cluster(data: ClusterCreate, session: SessionDep, principal: PrincipalDep) -> Cluster:
-    principal.require(Role.admin, why="manage clusters")
+async def create_cluster(data: ClusterCreate, session: SessionDep, _: Admin) -> Cluster:
     return await service.create_cluster(session, data)
 
 
@@ -61,9 +61,8 @@ async def list_seminars(session: SessionDep, _: PrincipalDep, page: PageDep, hos
 
 @router.post("/seminars", tags=["seminars"], status_code=201)
 async def schedule_seminar(
-    data: SeminarCreate, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None
+    data: SeminarCreate, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner, idempotency_key: IdempotencyKey = None
 ) -> SeminarPublic:
-    principal.require(Role.lead_partner, why="schedule seminars")
     return await service.schedule_seminar(session, runtime, data, principal.actor(), idempotency_key)
 
 
@@ -74,17 +73,15 @@ async def get_seminar(seminar_id: uuid.UUID, session: SessionDep, _: PrincipalDe
 
 @router.post("/seminars/{seminar_id}/recommendations", tags=["recommendations"], status_code=201, responses=NOT_FOUND)
 async def draft_recommendation(
-    seminar_id: uuid.UUID, data: RecommendationDraft, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep,
+    seminar_id: uuid.UUID, data: RecommendationDraft, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner,
     idempotency_key: IdempotencyKey = None,
 ) -> RecommendationPublic:  # fmt: skip
-    principal.require(Role.lead_partner, why="draft recommendations")
     return await service.draft(session, runtime, seminar_id, data, principal.actor(), idempotency_key)
 
 
 @router.post("/seminars/{seminar_id}/publish-report", tags=["seminars"], responses={**NOT_FOUND, 409: {"description": "Already published"}})
-async def publish_report(seminar_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep) -> list[RecommendationPublic]:
+async def publish_report(seminar_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner) -> list[RecommendationPublic]:
     """Publish the seminar's report: issue all its drafts at once, in one transaction."""
-    principal.require(Role.lead_partner, why="publish seminar reports")
     issued = await service.publish_report(session, runtime, seminar_id, principal.actor())
     return [RecommendationPublic.model_validate(r) for r in issued]
 
@@ -108,24 +105,21 @@ TRANSITION = {**NOT_FOUND, 409: {"description": "The transition is not allowed f
 
 
 @router.post("/recommendations/{rec_id}/issue", tags=["recommendations"], responses=TRANSITION)
-async def issue(rec_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep) -> RecommendationPublic:
-    principal.require(Role.lead_partner, why="issue recommendations")
+async def issue(rec_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner) -> RecommendationPublic:
     return RecommendationPublic.model_validate(await service.issue(session, runtime, rec_id, principal.actor()))
 
 
 @router.post("/recommendations/{rec_id}/revise", tags=["recommendations"], responses=TRANSITION)
 async def revise(
-    rec_id: uuid.UUID, change: RecommendationRevision, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep
+    rec_id: uuid.UUID, change: RecommendationRevision, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner
 ) -> RecommendationPublic:
-    principal.require(Role.lead_partner, why="revise recommendations")
     return RecommendationPublic.model_validate(await service.revise(session, runtime, rec_id, change, principal.actor()))
 
 
 @router.post("/recommendations/{rec_id}/withdraw", tags=["recommendations"], responses=TRANSITION)
 async def withdraw(
-    rec_id: uuid.UUID, body: Withdrawal, session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep
+    rec_id: uuid.UUID, body: Withdrawal, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner
 ) -> RecommendationPublic:
-    principal.require(Role.lead_partner, why="withdraw recommendations")
     return RecommendationPublic.model_validate(await service.withdraw(session, runtime, rec_id, body.reason, principal.actor()))
 
 

@@ -1,0 +1,100 @@
+"""`clusnet run` / `make run` without Docker: the whole system on this machine, in the foreground.
+
+Kafka on 127.0.0.1:9092 and PostgreSQL on 127.0.0.1:5432 (the settings' defaults) unless
+KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL say otherwise; an SMTP sink that writes each mail to
+.run/mail/; the three services on 8001-8003; the CLUSNET demo data; a token per role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+
+from services.processes import DEFAULT_PORTS, SERVICES, service_env, start_service, wait_ready
+from shared import auth
+from shared.db import with_database
+from shared.provision import ProvisionError, kafka_bootstrap, postgres_url
+from shared.provision.ports import port_in_use
+
+RUN_DIR = Path(".run")
+SMTP_PORT = 1025
+
+
+def run_system() -> None:
+    taken = [f"{name} ({port})" for name, port in [*DEFAULT_PORTS.items(), ("SMTP sink", SMTP_PORT)] if port_in_use(port)]
+    if taken:
+        sys.exit(f"clusnet run: port(s) already taken on 127.0.0.1: {', '.join(taken)}. Stop what uses them and try again.")
+    RUN_DIR.mkdir(exist_ok=True)
+    with ExitStack() as stack:
+        try:
+            print("starting PostgreSQL and Kafka…", flush=True)
+            pg = stack.enter_context(postgres_url(port=5432))
+            kafka = stack.enter_context(kafka_bootstrap(port=9092))
+        except ProvisionError as exc:
+            sys.exit(f"clusnet run: {exc}")
+        mail_dir = RUN_DIR / "mail"
+        smtp = Controller(Mailbox(str(mail_dir)), hostname="127.0.0.1", port=SMTP_PORT)
+        smtp.start()
+        stack.callback(smtp.stop)
+        services = [start_service(n, DEFAULT_PORTS[n], service_env(n, kafka, pg, SMTP_PORT=str(SMTP_PORT)), RUN_DIR / "logs") for n in SERVICES]
+        for svc in services:
+            stack.callback(svc.stop)
+        wait_ready(services)
+        print("demo data:", asyncio.run(load_all_demo_data(pg)), flush=True)
+        tokens = asyncio.run(_demo_tokens(with_database(pg, "clusnet_auth")))
+        _print_welcome(kafka, pg, mail_dir, tokens)
+        _wait_for_ctrl_c()
+        print("\nstopping…", flush=True)
+
+
+async def load_all_demo_data(pg: str) -> dict[str, int]:
+    """Stakeholders first, so that the seminars' events find their subscriptions."""
+    from services.notifications.config import Settings as NotificationsSettings  # noqa: PLC0415
+    from services.notifications.seed import load_demo_stakeholders  # noqa: PLC0415
+    from services.recommendations.config import Settings as RecommendationsSettings  # noqa: PLC0415
+    from services.recommendations.seed import load_demo_data  # noqa: PLC0415
+
+    auth_url = with_database(pg, "clusnet_auth")
+    people = await load_demo_stakeholders(NotificationsSettings(database_url=with_database(pg, "clusnet_notifications"), auth_database_url=auth_url))
+    seminars = await load_demo_data(RecommendationsSettings(database_url=with_database(pg, "clusnet_recommendations"), auth_database_url=auth_url))
+    return {**people, **seminars}
+
+
+async def _demo_tokens(auth_url: str) -> dict[str, str]:
+    from shared.db import make_engine, make_session_factory  # noqa: PLC0415
+
+    engine = make_engine(auth_url, pool_size=1)
+    tokens = {}
+    async with make_session_factory(engine)() as session:
+        for label, role, city in (("admin", auth.Role.admin, None), ("lead partner (Lyon)", auth.Role.lead_partner, None),
+                                  ("city official of Leipzig", auth.Role.city_official, "leipzig"),
+                                  ("integration", auth.Role.integration, None)):  # fmt: skip
+            tokens[label] = (await auth.create_token(session, role, city, label=f"make run: {label}"))[1]
+    await engine.dispose()
+    return tokens
+
+
+def _print_welcome(kafka: str, pg: str, mail_dir: Path, tokens: dict[str, str]) -> None:
+    lines = [
+        "", "CLUSNET follow-up tracker is running (Ctrl-C stops everything):",
+        *(f"  {name:<16} http://127.0.0.1:{port}/docs" for name, port in DEFAULT_PORTS.items()),
+        f"  Kafka            {kafka}", f"  PostgreSQL       {pg.replace('+asyncpg', '')}",
+        f"  mail (SMTP sink) {mail_dir.resolve()}/new/  (one file per email)", f"  logs             {(RUN_DIR / 'logs').resolve()}/",
+        "", "Tokens for trying it out (Authorization: Bearer …):", *(f"  {k:<26} {v}" for k, v in tokens.items()),
+        "", "Try:", f"  curl -H 'Authorization: Bearer {tokens['city official of Leipzig']}' http://127.0.0.1:8002/follow-ups", "",
+    ]  # fmt: skip
+    print("\n".join(lines), flush=True)
+
+
+def _wait_for_ctrl_c() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()

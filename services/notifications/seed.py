@@ -1,0 +1,40 @@
+"""Demo stakeholders for `clusnet seed`: the lead partner's coordinator (in French, everything,
+as a daily digest) and a Leipzig official (in English, Leipzig's events as they happen)."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from services.notifications import service
+from services.notifications.config import Settings
+from services.notifications.main import create_app
+from services.notifications.models import Stakeholder, StakeholderCreate, SubscriptionCreate
+
+DEMO = [
+    (StakeholderCreate(name="Claire Dubois", email="claire.dubois@lyon.example", organisation="Lyon (lead partner)", city="lyon",
+                       role="project coordinator", language="fr", timezone="Europe/Paris", digest_hour=8),
+     [{"channel": "email", "mode": "digest"}, {"channel": "email", "overdue_only": True}]),
+    (StakeholderCreate(name="Jana Vogel", email="jana.vogel@leipzig.example", organisation="City of Leipzig", city="leipzig",
+                       role="economic development officer", language="en", timezone="Europe/Berlin"),
+     [{"channel": "email", "cities": ["leipzig"]}]),
+]  # fmt: skip
+
+
+async def load_demo_stakeholders(settings: Settings | None = None) -> dict[str, int]:
+    app = create_app((settings or Settings()).model_copy(update={"run_workers": False}))
+    runtime = app.state.runtime
+    added = {"stakeholders": 0, "subscriptions": 0}
+    await runtime.start()
+    try:
+        async with runtime.sessions() as session:
+            for person, subscriptions in DEMO:
+                if (await session.exec(select(Stakeholder).where(Stakeholder.email == person.email))).first():
+                    continue
+                created = await service.create_stakeholder(session, person)
+                added["stakeholders"] += 1
+                for sub in subscriptions:
+                    await service.subscribe(session, SubscriptionCreate.model_validate({"stakeholder_id": created.id, **sub}))
+                    added["subscriptions"] += 1
+    finally:
+        await runtime.stop()
+    return added
