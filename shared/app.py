@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.http import install_error_handlers, install_operations
+from shared.http import COMMON_ERRORS, install_error_handlers, install_operations
 from shared.logs import configure_logging
 from shared.runtime import ConsumerSpec, Runtime, Worker
 
@@ -37,7 +37,7 @@ def service_app(
     install_error_handlers(app)
     install_operations(app, settings.service_name, settings.max_body_bytes)
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, responses=COMMON_ERRORS)
     return app
 
 

@@ -24,6 +24,32 @@ PROBLEM = "application/problem+json"
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # answers None when fine, else the reason
 
 
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+ERROR_MEANINGS = {
+    400: "Malformed request", 401: "No valid bearer token", 403: "The role or city may not do this", 404: "Unknown id",
+    409: "Not allowed in the current state", 412: "If-Match is stale", 413: "Body too large",
+    422: "Invalid input", 428: "If-Match is required",
+}  # fmt: skip
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error answers, all RFC 9457 problem documents."""
+    return {code: {"description": ERROR_MEANINGS[code], "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}} for code in codes}
+
+
+COMMON_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422)
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM)

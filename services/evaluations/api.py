@@ -19,12 +19,12 @@ from shared.app import RuntimeDep, SessionDep
 from shared.auth import Principal, PrincipalDep, Role, allow
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Response as CityResponse, Verification
+from shared.http import problem_responses
 from shared.pagination import Page, PageDep
 
 router = APIRouter(tags=["follow-ups"])
 CityOfficial = Annotated[Principal, allow(Role.city_official, why="update follow-ups or add evidence (only the city's own officials may)")]
 LeadPartner = Annotated[Principal, allow(Role.lead_partner, why="verify follow-ups")]
-NOT_FOUND = {404: {"description": "Not found"}, 403: {"description": "Another city's follow-up"}}
 CSV_COLUMNS = ("id", "city", "recommendation_title", "dimension", "response", "implementation_status", "verification",
                "owner", "responsible_body", "planned_completion", "due_date", "overdue", "closed", "updated_at")  # fmt: skip
 
@@ -72,14 +72,14 @@ async def export_csv(session: SessionDep, filters: FilterDep) -> Response:
     return Response(out.getvalue(), media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="follow-ups.csv"'})
 
 
-@router.get("/follow-ups/{followup_id}", responses=NOT_FOUND)
+@router.get("/follow-ups/{followup_id}")
 async def get_followup(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, response: Response) -> FollowUpPublic:
     followup, replica = await service.readable_row(session, followup_id, principal)
     response.headers["ETag"] = service.etag(followup)
     return service.to_public(followup, replica)
 
 
-@router.patch("/follow-ups/{followup_id}", responses={**NOT_FOUND, 409: {}, 412: {}, 428: {}})
+@router.patch("/follow-ups/{followup_id}", responses=problem_responses(412, 428))
 async def update_followup(
     followup_id: uuid.UUID, data: FollowUpUpdate, session: SessionDep, runtime: RuntimeDep, principal: CityOfficial,
     response: Response, if_match: Annotated[str | None, Header(max_length=200)] = None,
@@ -90,14 +90,14 @@ async def update_followup(
     return service.to_public(followup, replica)
 
 
-@router.post("/follow-ups/{followup_id}/evidence", status_code=201, responses={**NOT_FOUND, 409: {}})
+@router.post("/follow-ups/{followup_id}/evidence", status_code=201)
 async def add_evidence(
     followup_id: uuid.UUID, data: EvidenceCreate, session: SessionDep, runtime: RuntimeDep, principal: CityOfficial
 ) -> EvidencePublic:
     return EvidencePublic.model_validate(await service.add_evidence(session, runtime, followup_id, data, principal), from_attributes=True)
 
 
-@router.get("/follow-ups/{followup_id}/evidence", responses=NOT_FOUND)
+@router.get("/follow-ups/{followup_id}/evidence")
 async def list_evidence(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[EvidencePublic]:
     followup, _ = await service.readable_row(session, followup_id, principal)
     items = await repository.evidence(session, followup.id)
@@ -108,7 +108,7 @@ def _sees_private(principal: Principal) -> bool:
     return principal.role in (Role.city_official, Role.lead_partner, Role.admin)
 
 
-@router.post("/follow-ups/{followup_id}/verification", responses={**NOT_FOUND, 409: {}})
+@router.post("/follow-ups/{followup_id}/verification")
 async def verify(
     followup_id: uuid.UUID, data: VerificationCreate, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner, response: Response
 ) -> FollowUpPublic:
@@ -118,7 +118,7 @@ async def verify(
     return service.to_public(followup, replica)
 
 
-@router.get("/follow-ups/{followup_id}/history", responses=NOT_FOUND)
+@router.get("/follow-ups/{followup_id}/history")
 async def history(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[ChangePublic]:
     followup, _ = await service.readable_row(session, followup_id, principal)
     return [ChangePublic.model_validate(c, from_attributes=True) for c in await repository.history(session, followup.id)]

@@ -16,7 +16,6 @@ from shared.auth import Principal, Role, allow
 from shared.pagination import Page, PageDep
 
 router = APIRouter()
-NOT_FOUND = {404: {"description": "Not found"}}
 Admin = Annotated[Principal, allow(Role.admin, why="manage stakeholders, subscriptions and deliveries")]
 Reader = Annotated[Principal, allow(Role.admin, Role.lead_partner, Role.integration, why="read stakeholders, subscriptions or deliveries")]
 
@@ -32,7 +31,7 @@ async def list_stakeholders(session: SessionDep, _: Reader, page: PageDep, city:
     return Page.of([StakeholderPublic.model_validate(r, from_attributes=True) for r in rows], page)
 
 
-@router.get("/stakeholders/{stakeholder_id}", tags=["stakeholders"], responses=NOT_FOUND)
+@router.get("/stakeholders/{stakeholder_id}", tags=["stakeholders"])
 async def get_stakeholder(stakeholder_id: uuid.UUID, session: SessionDep, _: Reader) -> StakeholderPublic:
     return StakeholderPublic.model_validate(await service.stakeholder_or_404(session, stakeholder_id), from_attributes=True)
 
@@ -49,17 +48,17 @@ async def list_subscriptions(session: SessionDep, _: Reader, page: PageDep, stak
     return Page.of([SubscriptionPublic.model_validate(r, from_attributes=True) for r in rows], page)
 
 
-@router.get("/subscriptions/{subscription_id}", tags=["subscriptions"], responses=NOT_FOUND)
+@router.get("/subscriptions/{subscription_id}", tags=["subscriptions"])
 async def get_subscription(subscription_id: uuid.UUID, session: SessionDep, _: Reader) -> SubscriptionPublic:
     return SubscriptionPublic.model_validate(await service.subscription_or_404(session, subscription_id), from_attributes=True)
 
 
-@router.post("/subscriptions/{subscription_id}/enable", tags=["subscriptions"], responses=NOT_FOUND)
+@router.post("/subscriptions/{subscription_id}/enable", tags=["subscriptions"])
 async def enable(subscription_id: uuid.UUID, session: SessionDep, _: Admin) -> SubscriptionPublic:
     return SubscriptionPublic.model_validate(await service.set_active(session, subscription_id, True), from_attributes=True)
 
 
-@router.post("/subscriptions/{subscription_id}/disable", tags=["subscriptions"], responses=NOT_FOUND)
+@router.post("/subscriptions/{subscription_id}/disable", tags=["subscriptions"])
 async def disable(subscription_id: uuid.UUID, session: SessionDep, _: Admin) -> SubscriptionPublic:
     return SubscriptionPublic.model_validate(await service.set_active(session, subscription_id, False), from_attributes=True)
 
@@ -76,12 +75,12 @@ async def list_deliveries(
     return Page.of([await service.delivery_view(session, r, with_attempts=False) for r in rows], page)
 
 
-@router.get("/deliveries/{delivery_id}", tags=["deliveries"], responses=NOT_FOUND)
+@router.get("/deliveries/{delivery_id}", tags=["deliveries"])
 async def get_delivery(delivery_id: uuid.UUID, session: SessionDep, _: Reader) -> DeliveryPublic:
     return await service.delivery_view(session, await service.delivery_or_404(session, delivery_id))
 
 
-@router.post("/deliveries/{delivery_id}/retry", tags=["deliveries"], responses={**NOT_FOUND, 409: {"description": "Not dead"}})
+@router.post("/deliveries/{delivery_id}/retry", tags=["deliveries"])
 async def retry(delivery_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, _: Admin) -> DeliveryPublic:
     """Send a dead delivery again (its attempts start over)."""
     delivery = await service.retry(session, delivery_id)

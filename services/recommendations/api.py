@@ -23,7 +23,6 @@ router = APIRouter()
 Admin = Annotated[Principal, allow(Role.admin, why="manage partners and clusters")]
 LeadPartner = Annotated[Principal, allow(Role.lead_partner, why="schedule seminars or draft, issue, revise, withdraw recommendations")]
 IdempotencyKey = Annotated[str | None, Header(max_length=200, description="Retry-safe creation: the same key replays the first answer")]
-NOT_FOUND = {404: {"description": "Not found"}}
 
 
 @router.get("/partners", tags=["partners"])
@@ -31,7 +30,7 @@ async def list_partners(session: SessionDep, _: PrincipalDep, page: PageDep) -> 
     return Page.of(list(await repository.list_partners(session, page)), page)
 
 
-@router.get("/partners/{slug}", tags=["partners"], responses=NOT_FOUND)
+@router.get("/partners/{slug}", tags=["partners"])
 async def get_partner(slug: str, session: SessionDep, _: PrincipalDep) -> Partner:
     if (partner := await repository.get_partner(session, slug)) is None:
         raise NotFound(f"partner {slug!r} does not exist")
@@ -66,12 +65,12 @@ async def schedule_seminar(
     return await service.schedule_seminar(session, runtime, data, principal.actor(), idempotency_key)
 
 
-@router.get("/seminars/{seminar_id}", tags=["seminars"], responses=NOT_FOUND)
+@router.get("/seminars/{seminar_id}", tags=["seminars"])
 async def get_seminar(seminar_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> SeminarPublic:
     return SeminarPublic.model_validate(await service.seminar_or_404(session, seminar_id), from_attributes=True)
 
 
-@router.post("/seminars/{seminar_id}/recommendations", tags=["recommendations"], status_code=201, responses=NOT_FOUND)
+@router.post("/seminars/{seminar_id}/recommendations", tags=["recommendations"], status_code=201)
 async def draft_recommendation(
     seminar_id: uuid.UUID, data: RecommendationDraft, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner,
     idempotency_key: IdempotencyKey = None,
@@ -79,7 +78,7 @@ async def draft_recommendation(
     return await service.draft(session, runtime, seminar_id, data, principal.actor(), idempotency_key)
 
 
-@router.post("/seminars/{seminar_id}/publish-report", tags=["seminars"], responses={**NOT_FOUND, 409: {"description": "Already published"}})
+@router.post("/seminars/{seminar_id}/publish-report", tags=["seminars"])
 async def publish_report(seminar_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner) -> list[RecommendationPublic]:
     """Publish the seminar's report: issue all its drafts at once, in one transaction."""
     issued = await service.publish_report(session, runtime, seminar_id, principal.actor())
@@ -96,34 +95,31 @@ async def list_recommendations(
     return Page.of([RecommendationPublic.model_validate(r) for r in rows], page)
 
 
-@router.get("/recommendations/{rec_id}", tags=["recommendations"], responses=NOT_FOUND)
+@router.get("/recommendations/{rec_id}", tags=["recommendations"])
 async def get_recommendation(rec_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> RecommendationPublic:
     return RecommendationPublic.model_validate(await service.recommendation_or_404(session, rec_id))
 
 
-TRANSITION = {**NOT_FOUND, 409: {"description": "The transition is not allowed from the current status"}}
-
-
-@router.post("/recommendations/{rec_id}/issue", tags=["recommendations"], responses=TRANSITION)
+@router.post("/recommendations/{rec_id}/issue", tags=["recommendations"])
 async def issue(rec_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner) -> RecommendationPublic:
     return RecommendationPublic.model_validate(await service.issue(session, runtime, rec_id, principal.actor()))
 
 
-@router.post("/recommendations/{rec_id}/revise", tags=["recommendations"], responses=TRANSITION)
+@router.post("/recommendations/{rec_id}/revise", tags=["recommendations"])
 async def revise(
     rec_id: uuid.UUID, change: RecommendationRevision, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner
 ) -> RecommendationPublic:
     return RecommendationPublic.model_validate(await service.revise(session, runtime, rec_id, change, principal.actor()))
 
 
-@router.post("/recommendations/{rec_id}/withdraw", tags=["recommendations"], responses=TRANSITION)
+@router.post("/recommendations/{rec_id}/withdraw", tags=["recommendations"])
 async def withdraw(
     rec_id: uuid.UUID, body: Withdrawal, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner
 ) -> RecommendationPublic:
     return RecommendationPublic.model_validate(await service.withdraw(session, runtime, rec_id, body.reason, principal.actor()))
 
 
-@router.get("/recommendations/{rec_id}/history", tags=["recommendations"], responses=NOT_FOUND)
+@router.get("/recommendations/{rec_id}/history", tags=["recommendations"])
 async def history(rec_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> list[HistoryEntryPublic]:
     await service.recommendation_or_404(session, rec_id)
     return [HistoryEntryPublic.model_validate(h, from_attributes=True) for h in await repository.history(session, rec_id)]
