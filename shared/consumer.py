@@ -24,8 +24,10 @@ from shared.db import SessionFactory
 from shared.events import Event, EventDecodeError
 from shared.inbox import InboxFields, first_delivery
 from shared.kafka import start_with_retry
+from shared.periodic import every
 
 log = logging.getLogger(__name__)
+LAG_PROBE_S = 1.0
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 
 
@@ -63,10 +65,13 @@ class EventConsumer:
         self.retry_backoff_s = retry_backoff_s
         self.after_commit = after_commit or (lambda: None)
         self.progress = ConsumerProgress()
+        self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
 
     async def run(self, stop: asyncio.Event) -> None:
         if not await start_with_retry(self.consumer, f"{self.service} consumer", stop):
             return
+        # Lag is probed on its own: a stuck handler must not freeze the gauge that reveals it.
+        probe = asyncio.create_task(every(LAG_PROBE_S, self._record_lag, f"{self.service} lag probe")(stop))
         try:
             while not stop.is_set():
                 batches = await self.consumer.getmany(timeout_ms=300, max_records=500)
@@ -75,9 +80,10 @@ class EventConsumer:
                 for tp, records in batches.items():
                     for record in records:
                         await self.process(record)
+                        self._done[tp] = record.offset + 1
                     await self._commit(tp, records[-1].offset + 1)
-                await self._record_lag()
         finally:
+            probe.cancel()
             await self.consumer.stop()
 
     async def process(self, record: ConsumerRecord) -> None:
@@ -134,12 +140,13 @@ class EventConsumer:
             log.info("%s: commit refused after rebalance: %s", self.service, exc)
 
     async def _record_lag(self) -> None:
-        for tp in self.progress.assigned:
-            high = self.consumer.highwater(tp)
-            if high is None:
-                continue
-            try:
-                position = await self.consumer.position(tp)
-            except KafkaError:
-                continue
-            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(high - position, 0))
+        """Lag = the partition's end (asked of the broker: the client's cached highwater stops
+        moving while a batch is being processed) minus the next offset still to *process*."""
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return
+        ends = await self.consumer.end_offsets(assigned)
+        for tp in assigned:
+            if tp not in self._done:
+                self._done[tp] = await self.consumer.committed(tp) or 0
+            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(ends[tp] - self._done[tp], 0))

@@ -97,7 +97,6 @@ class OutboxRelay:
                 return 0  # another instance is the active relay
             query = select(self.outbox).order_by(self.outbox.id).limit(self.batch_size)  # type: ignore[arg-type]
             rows = list((await session.execute(query)).scalars().all())
-            await self._record_backlog(session)
             if not rows:
                 return 0
             futures = []
@@ -111,11 +110,12 @@ class OutboxRelay:
         self.last_success = datetime.now(UTC)
         return len(rows)
 
-    async def _record_backlog(self, session: AsyncSession) -> None:
-        count, oldest = (await session.execute(select(func.count(), func.min(self.outbox.created_at)))).one()
+    async def measure_backlog(self) -> None:
+        """Refresh the backlog gauges; runs on its own, since publishing blocks while Kafka is away."""
+        async with self.session_factory() as session:
+            count, oldest = (await session.execute(select(func.count(), func.min(self.outbox.created_at)))).one()
         metrics.OUTBOX_BACKLOG.labels(self.service).set(count)
-        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
 
 
 class EventSink(Protocol):

@@ -24,10 +24,12 @@ from shared.http import ReadinessCheck
 from shared.inbox import InboxFields
 from shared.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
 from shared.outbox import OutboxFields, OutboxRelay, add_event
+from shared.periodic import every
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 AUTH_MIGRATIONS = Path(__file__).with_name("auth_migrations")
+BACKLOG_PROBE_S = 1.0
 Worker = Callable[[asyncio.Event], Awaitable[None]]
 
 
@@ -72,8 +74,12 @@ class Runtime:
             outbox_model=self.outbox_model, batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
         )  # fmt: skip
         self._spawn(self._run_relay())
+        self._spawn(every(BACKLOG_PROBE_S, self.relay.measure_backlog, "outbox backlog probe")(self._stop))
         for spec in consumers:
-            self._spawn(self._run_consumer(spec))
+            consumer = self._consumer(spec)
+            self.consumers.append(consumer)
+            self.checks.append(health.consumer_check(lambda c=consumer: c.progress))  # unready until it polls
+            self._spawn(self._run_consumer(consumer))
         for worker in workers(self):
             self._spawn(worker(self._stop))
 
@@ -98,19 +104,19 @@ class Runtime:
         finally:
             await self.producer.stop()
 
-    async def _run_consumer(self, spec: ConsumerSpec) -> None:
+    def _consumer(self, spec: ConsumerSpec) -> EventConsumer:
         assert self.inbox_model is not None
         s = self.settings
-        await self._producer_ready.wait()  # topics exist and the dead-letter producer runs
-        consumer = EventConsumer(
+        return EventConsumer(
             service=s.service_name,
             consumer=make_consumer(s.kafka_bootstrap_servers, s.consumer_group, spec.topics),
             dlq_producer=self.producer, session_factory=self.sessions, inbox_model=self.inbox_model,
             handlers=spec.handlers, max_attempts=s.consumer_max_attempts, retry_backoff_s=s.consumer_retry_backoff_s,
             after_commit=self.wake_all,
         )  # fmt: skip
-        self.consumers.append(consumer)
-        self.checks.append(health.consumer_check(lambda: consumer.progress))
+
+    async def _run_consumer(self, consumer: EventConsumer) -> None:
+        await self._producer_ready.wait()  # topics exist and the dead-letter producer runs
         await consumer.run(self._stop)
 
     async def _ensure_topics(self) -> None:

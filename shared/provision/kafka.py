@@ -81,39 +81,64 @@ def _cluster_id() -> str:
     return cluster_id
 
 
+class KafkaProcess:
+    """A one-node KRaft broker on loopback that can be stopped and started again on its data."""
+
+    def __init__(self, port: int | None = None) -> None:
+        if port is not None and port_in_use(port):
+            raise ProvisionError(f"Kafka: port {port} on 127.0.0.1 is already taken; stop what uses it or set KAFKA_BOOTSTRAP_SERVERS")
+        self.port = port or free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="clusnet-kafka-"))
+        self.props = self.workdir / "server.properties"
+        self.props.write_text(SERVER_PROPERTIES.format(port=self.port, controller_port=free_port(), data=self.workdir / "data"))
+        (self.workdir / "log4j.properties").write_text(LOG4J)
+        self.java = [
+            "java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
+            f"-Dlog4j.configuration=file:{self.workdir / 'log4j.properties'}", "-cp", f"{kafka_libs()}/*",
+        ]  # fmt: skip
+        fmt = subprocess.run([*self.java, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(self.props)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        if fmt.returncode != 0:
+            raise ProvisionError(f"Kafka: formatting the KRaft storage failed:\n{fmt.stdout[-2000:]}{fmt.stderr[-2000:]}")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log_path = self.workdir / "kafka.log"
+        log_path.unlink(missing_ok=True)
+        with open(log_path, "wb") as log_file:
+            self.proc = subprocess.Popen([*self.java, "kafka.Kafka", str(self.props)], stdout=log_file, stderr=subprocess.STDOUT,
+                                         start_new_session=True)  # fmt: skip
+        _wait_started(self.proc, log_path)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 @contextmanager
 def local_kafka(port: int | None = None) -> Iterator[str]:
-    """Start a one-node KRaft broker on loopback; yield its bootstrap address; stop it."""
-    if port is not None and port_in_use(port):
-        raise ProvisionError(f"Kafka: port {port} on 127.0.0.1 is already taken; stop what uses it or set KAFKA_BOOTSTRAP_SERVERS")
-    port = port or free_port()
-    libs = kafka_libs()
-    workdir = Path(tempfile.mkdtemp(prefix="clusnet-kafka-"))
-    props = workdir / "server.properties"
-    props.write_text(SERVER_PROPERTIES.format(port=port, controller_port=free_port(), data=workdir / "data"))
-    (workdir / "log4j.properties").write_text(LOG4J)
-    java = [
-        "java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
-        f"-Dlog4j.configuration=file:{workdir / 'log4j.properties'}",
-        "-cp", f"{libs}/*",
-    ]  # fmt: skip
-    fmt = subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props)], capture_output=True, text=True, check=False)
-    if fmt.returncode != 0:
-        raise ProvisionError(f"Kafka: formatting the KRaft storage failed:\n{fmt.stdout[-2000:]}{fmt.stderr[-2000:]}")
-    log_path = workdir / "kafka.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([*java, "kafka.Kafka", str(props)], stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    """Start a one-node KRaft broker on loopback; yield its bootstrap address; stop and remove it."""
+    broker = KafkaProcess(port)
     try:
-        _wait_started(proc, log_path)
-        yield f"127.0.0.1:{port}"
+        broker.start()
+        yield broker.bootstrap
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        broker.remove()
 
 
 def _wait_started(proc: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -45,38 +46,70 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
+class PostgresProcess:
+    """A throwaway PostgreSQL cluster on loopback that can be stopped and started again on its data."""
+
+    def __init__(self, port: int | None = None) -> None:
+        if port is not None and port_in_use(port):
+            raise ProvisionError(f"PostgreSQL: port {port} on 127.0.0.1 is already taken; stop what uses it or set DATABASE_URL")
+        self.port = port or free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="clusnet-pg-"))
+        self.data = self.workdir / "data"
+        if os.geteuid() == 0:
+            os.chmod(self.workdir, 0o755)
+            shutil.chown(self.workdir, "postgres", "postgres")
+        init = subprocess.run(
+            _as_postgres_user([_binary("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]),
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if init.returncode != 0:
+            raise ProvisionError(f"PostgreSQL: initdb failed:\n{init.stdout[-2000:]}{init.stderr[-2000:]}")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        log_path = self.workdir / "postgres.log"
+        cmd = [_binary("postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.workdir),
+               "-c", "listen_addresses=127.0.0.1", *FAST_SETTINGS]  # fmt: skip
+        with open(log_path, "ab") as log_file:
+            os.chmod(log_path, 0o666)
+            self.proc = subprocess.Popen(_as_postgres_user(cmd), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_ready(self.proc, self.port, log_path)
+
+    def stop(self) -> None:
+        """A "fast" shutdown (SIGINT to the postmaster): clients are disconnected, data is kept.
+        Not SIGTERM to runuser: that is a "smart" shutdown, which waits for pooled clients, and
+        runuser kills it after two seconds, leaving a stale postmaster.pid behind."""
+        if self.proc is None:
+            return
+        pid_file = self.data / "postmaster.pid"
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+        except (OSError, ValueError, IndexError):
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 @contextmanager
 def local_postgres(port: int | None = None) -> Iterator[str]:
-    if port is not None and port_in_use(port):
-        raise ProvisionError(f"PostgreSQL: port {port} on 127.0.0.1 is already taken; stop what uses it or set DATABASE_URL")
-    port = port or free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="clusnet-pg-"))
-    data = workdir / "data"
-    if os.geteuid() == 0:
-        os.chmod(workdir, 0o755)
-        shutil.chown(workdir, "postgres", "postgres")
-    init = subprocess.run(
-        _as_postgres_user([_binary("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]),
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if init.returncode != 0:
-        raise ProvisionError(f"PostgreSQL: initdb failed:\n{init.stdout[-2000:]}{init.stderr[-2000:]}")
-    log_path = workdir / "postgres.log"
-    cmd = [_binary("postgres"), "-D", str(data), "-p", str(port), "-k", str(workdir), "-c", "listen_addresses=127.0.0.1", *FAST_SETTINGS]
-    with open(log_path, "wb") as log_file:
-        os.chmod(log_path, 0o666)
-        proc = subprocess.Popen(_as_postgres_user(cmd), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    server = PostgresProcess(port)
     try:
-        _wait_ready(proc, port, log_path)
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+        server.start()
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.remove()
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
