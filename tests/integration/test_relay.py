@@ -1,0 +1,72 @@
+"""Two outbox relays on one database, at once: every event is published exactly once, in order per key."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+
+import pytest
+from sqlalchemy import func, select
+
+from services.recommendations.config import Settings
+from services.recommendations.main import MIGRATIONS
+from services.recommendations.models import Outbox
+from shared import migrate
+from shared.db import SessionFactory, ensure_database, make_engine, make_session_factory
+from shared.events import Event
+from shared.kafka import ensure_topics, make_producer
+from shared.outbox import OutboxRelay, add_event
+from tests.factories import issued
+from tests.support import Env, eventually, read_topic
+
+pytestmark = pytest.mark.services
+EVENTS = 600
+
+
+async def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
+    settings = env.settings(Settings)
+    await ensure_database(settings.database_url)
+    await asyncio.to_thread(migrate.upgrade, settings.database_url, MIGRATIONS)
+    await ensure_topics(env.kafka, env.prefix)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    topic = env.topic("recommendations")
+    keys = [uuid.uuid4() for _ in range(20)]
+    sent: dict[str, list[str]] = defaultdict(list)
+    async with sessions() as session:
+        for i in range(EVENTS):
+            event = issued(keys[i % len(keys)], title=f"event {i}")
+            sent[event.subject].append(str(event.id))
+            add_event(session, Outbox, topic, event)
+        await session.commit()
+
+    stop = asyncio.Event()
+    relays = []
+    for n in range(2):
+        producer = make_producer(env.kafka, f"relay-{n}")
+        await producer.start()
+        relays.append((producer, OutboxRelay(service="test", session_factory=sessions, producer=producer, outbox_model=Outbox,
+                                             batch_size=50, poll_interval_s=0.01)))  # fmt: skip
+    tasks = [asyncio.create_task(relay.run(stop)) for _, relay in relays]
+    try:
+        await eventually(lambda: _outbox_empty(sessions), what="the outbox to drain")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        for producer, _ in relays:
+            await producer.stop()
+        await engine.dispose()
+
+    records = await read_topic(env.kafka, topic, EVENTS, settle=2.0)
+    ids = [dict(r.headers)["ce_id"].decode() for r in records]
+    assert len(ids) == EVENTS and len(set(ids)) == EVENTS, "each event exactly once"
+    received: dict[str, list[str]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        received[record.key.decode()].append(str(Event.from_kafka(record.headers, record.value).id))
+    assert received == sent, "per key, the order of the outbox"
+
+
+async def _outbox_empty(sessions: SessionFactory) -> bool:
+    async with sessions() as session:
+        return (await session.execute(select(func.count()).select_from(Outbox))).scalar() == 0
