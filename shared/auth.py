@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -56,6 +57,7 @@ class Principal(BaseModel):
     token_id: str
     role: Role
     city: str | None = None
+    expires_at: datetime | None = None
 
     def actor(self) -> Actor:
         return Actor(id=self.token_id, role=self.role.value, city=self.city)
@@ -118,7 +120,36 @@ async def verify(session: AsyncSession, token: str) -> Principal:
         raise Unauthorized("the bearer token has been revoked")
     if row.expires_at is not None and row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC) <= datetime.now(UTC):
         raise Unauthorized("the bearer token has expired")
-    return Principal(token_id=row.id, role=row.role, city=row.city)
+    return Principal(token_id=row.id, role=row.role, city=row.city, expires_at=row.expires_at)
+
+
+class PrincipalCache:
+    """Verified tokens, kept `ttl_s` seconds per process: one database read per token and TTL,
+    not per request. The price: a revocation takes effect within `ttl_s` (AUTH_CACHE_S)."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def get(self, token: str) -> Principal | None:
+        entry = self._entries.get(self._key(token))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        principal = entry[1]
+        if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
+            return None
+        return principal
+
+    def put(self, token: str, principal: Principal) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[self._key(token)] = (time.monotonic() + self.ttl_s, principal)
 
 
 bearer = HTTPBearer(auto_error=False, description="A token from `clusnet token create`")
@@ -129,9 +160,16 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials.strip():
         raise Unauthorized("send `Authorization: Bearer <token>`; create one with `clusnet token create`")
-    sessions: SessionFactory = request.app.state.runtime.auth_sessions
+    token = credentials.credentials.strip()
+    runtime = request.app.state.runtime
+    cache: PrincipalCache = runtime.principals
+    if (principal := cache.get(token)) is not None:
+        return principal
+    sessions: SessionFactory = runtime.auth_sessions
     async with sessions() as session:
-        return await verify(session, credentials.credentials.strip())
+        principal = await verify(session, token)
+    cache.put(token, principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

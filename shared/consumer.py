@@ -1,10 +1,12 @@
 """The consumer loop every service uses: inbox, bounded retries, dead letters, commit after effect.
 
-For each message: decode the CloudEvent (a message that cannot be decoded is dead-lettered at
-once, never retried); if the service handles its type, apply the handler and record the event id
-in the inbox in one transaction; retry a failing handler a bounded number of times, then
-dead-letter it with the error in headers. Offsets are committed only after all of that, so a
-crash means redelivery, and the inbox turns a redelivery into a no-op.
+For each fetched batch of a partition: decode the CloudEvents (a message that cannot be decoded
+is dead-lettered at once, never retried); record the ids of those this service handles in the
+inbox and apply their handlers, in order, all in one transaction. If anything in the batch fails,
+it is rolled back and replayed one event per transaction: a failing handler is retried a bounded
+number of times, then dead-lettered with the error in headers, and the partition moves on.
+Offsets are committed only after all of that, so a crash means redelivery, and the inbox turns
+a redelivery into a no-op.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared import metrics, topics
 from shared.db import SessionFactory
 from shared.events import Event, EventDecodeError
-from shared.inbox import InboxFields, first_delivery
+from shared.inbox import InboxFields, first_deliveries, first_delivery
 from shared.kafka import start_with_retry
 from shared.periodic import every
 
@@ -78,23 +80,47 @@ class EventConsumer:
                 self.progress.last_poll = time.monotonic()
                 self.progress.assigned = set(self.consumer.assignment())
                 for tp, records in batches.items():
-                    for record in records:
-                        await self.process(record)
-                        self._done[tp] = record.offset + 1
+                    await self.process_batch(records)
+                    self._done[tp] = records[-1].offset + 1
                     await self._commit(tp, records[-1].offset + 1)
         finally:
             probe.cancel()
             await self.consumer.stop()
 
-    async def process(self, record: ConsumerRecord) -> None:
-        try:
-            event = Event.from_kafka(record.headers, record.value)
-        except EventDecodeError as exc:
-            await self._dead_letter(record, f"undecodable: {exc}", attempts=1)
+    async def process_batch(self, records: list[ConsumerRecord]) -> None:
+        handled: list[tuple[ConsumerRecord, Event]] = []
+        for record in records:
+            try:
+                event = Event.from_kafka(record.headers, record.value)
+            except EventDecodeError as exc:
+                await self._dead_letter(record, f"undecodable: {exc}", attempts=1)
+                continue
+            if event.name in self.handlers:  # else: an event this service does not act on
+                handled.append((record, event))
+        if not handled:
             return
-        handler = self.handlers.get(event.name)
-        if handler is None:
-            return  # an event this service does not act on
+        applied: list[bool] = []
+        try:
+            async with self.session_factory() as session, session.begin():
+                new = await first_deliveries(session, self.inbox, [event for _, event in handled])
+                for _, event in handled:
+                    applied.append(event.id in new)
+                    if applied[-1]:
+                        new.discard(event.id)  # the same event twice in one batch: applied once
+                        await self.handlers[event.name](session, event)
+        except Exception as exc:
+            log.info("%s: batch of %d failed (%s); replaying it one event at a time", self.service, len(handled), exc)
+            for record, event in handled:
+                await self.process_one(record, event)
+            return
+        self.after_commit()
+        self.progress.applied += sum(applied)
+        for (_, event), first in zip(handled, applied, strict=True):
+            metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied" if first else "duplicate").inc()
+
+    async def process_one(self, record: ConsumerRecord, event: Event) -> None:
+        """One event in its own transaction, with bounded retries and then the dead-letter topic."""
+        handler = self.handlers[event.name]
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self.session_factory() as session, session.begin():

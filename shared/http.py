@@ -120,16 +120,35 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class RequestTiming:
+    """Observes request durations per route template (pure ASGI: BaseHTTPMiddleware costs a lot)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.REQUEST_DURATION.labels(self.service, scope["method"], route, str(status)).observe(time.perf_counter() - started)
+
+
 def install_operations(app: FastAPI, service: str, max_body_bytes: int) -> None:
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-
-    @app.middleware("http")
-    async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.REQUEST_DURATION.labels(service, request.method, route, str(response.status_code)).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestTiming, service=service)
 
     @app.get("/healthz", tags=["operations"], summary="The process lives")
     async def healthz() -> dict[str, str]:

@@ -25,3 +25,11 @@ async def first_delivery(session: AsyncSession, inbox_model: type[InboxFields], 
         .returning(inbox_model.event_id)  # type: ignore[arg-type]
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def first_deliveries(session: AsyncSession, inbox_model: type[InboxFields], events: list[Event]) -> set[UUID]:
+    """Record many events in one statement; answer the ids not seen before."""
+    now = datetime.now(UTC)
+    rows = [{"event_id": e.id, "event_type": e.type, "received_at": now} for e in events]
+    stmt = insert(inbox_model).values(rows).on_conflict_do_nothing().returning(inbox_model.event_id)  # type: ignore[arg-type]
+    return set((await session.execute(stmt)).scalars().all())

@@ -16,3 +16,4 @@ def configure_logging(service: str, level: str = "INFO", json_format: bool = Tru
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per webhook sent is noise

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -23,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import metrics
 from shared.db import SessionFactory
-from shared.events import Event
+from shared.events import Event, kafka_message
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.relay'))")
@@ -77,6 +78,7 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         backoff = self.poll_interval_s
         while not stop.is_set():
+            self._wake.clear()  # before publishing: a wake that comes during it is not lost
             try:
                 sent = await self.publish_batch()
                 backoff = self.poll_interval_s
@@ -85,7 +87,6 @@ class OutboxRelay:
                 sent = 0
                 backoff = min(backoff * 2, 5.0)
             if sent < self.batch_size:
-                self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=backoff)
                 except TimeoutError:
@@ -95,18 +96,19 @@ class OutboxRelay:
         async with self.session_factory() as session, session.begin():
             if not (await session.execute(RELAY_LOCK)).scalar():
                 return 0  # another instance is the active relay
-            query = select(self.outbox).order_by(self.outbox.id).limit(self.batch_size)  # type: ignore[arg-type]
-            rows = list((await session.execute(query)).scalars().all())
+            table = self.outbox.__table__  # type: ignore[attr-defined]
+            query = select(table.c.id, table.c.topic, table.c.event_type, table.c.event).order_by(table.c.id).limit(self.batch_size)
+            rows = (await session.execute(query)).all()
             if not rows:
                 return 0
             futures = []
             for row in rows:
-                key, value, headers = Event.model_validate(row.event).to_kafka()
+                key, value, headers = kafka_message(row.event)
                 futures.append(await self.producer.send(row.topic, value=value, key=key, headers=headers))
             await asyncio.gather(*futures)
-            await session.execute(delete(self.outbox).where(self.outbox.id.in_([r.id for r in rows])))  # type: ignore[union-attr]
-        for row in rows:
-            metrics.EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
+            await session.execute(delete(table).where(table.c.id.in_([r.id for r in rows])))
+        for event_type, count in Counter(r.event_type for r in rows).items():
+            metrics.EVENTS_PUBLISHED.labels(self.service, event_type).inc(count)
         self.last_success = datetime.now(UTC)
         return len(rows)
 

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import health, migrate
+from shared.auth import PrincipalCache
 from shared.consumer import EventConsumer, Handler
 from shared.db import SessionFactory, ensure_database, make_engine, make_session_factory
 from shared.events import Event
@@ -65,6 +66,7 @@ class Runtime:
         self.sessions = make_session_factory(self.engine)
         self.auth_engine = make_engine(s.auth_database_url, pool_size=5)
         self.auth_sessions = make_session_factory(self.auth_engine)
+        self.principals = PrincipalCache(s.auth_cache_s)
         self.checks = [health.database_check(self.engine), health.kafka_check(s.kafka_bootstrap_servers)]
         if not s.run_workers:
             return

@@ -25,6 +25,7 @@ class ServiceSettings(BaseSettings):
     auth_database_url: str = f"{DEFAULT_SERVER}/clusnet_auth"
     # Run the background workers (outbox relay, consumers, schedulers) inside the API process.
     run_workers: bool = True
+    auth_cache_s: float = Field(default=5.0, ge=0, description="How long a verified token is trusted without a database read")
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused with 413.")

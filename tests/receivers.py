@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class Receiver:
     port: int
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    arrived_at: list[float] = field(default_factory=list)  # time.perf_counter() of each request
 
     @property
     def url(self) -> str:
@@ -55,6 +57,7 @@ class Receiver:
 
     async def endpoint(self, request: Request) -> Response:
         self.requests.append(({k.lower(): v for k, v in request.headers.items()}, await request.body()))
+        self.arrived_at.append(time.perf_counter())
         status, headers = self.script.pop(0) if self.script else (200, {})
         return Response(status_code=status, headers=headers)
 

@@ -44,13 +44,13 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(follow_redirects=False) as http:
             while not stop.is_set():
+                self._wake.clear()  # before the pass: a wake that comes during it is not lost
                 try:
                     sent = await self.dispatch_due(http)
                 except Exception:
                     log.exception("dispatch pass failed; retrying")
                     sent = 0
                 if sent < self.settings.dispatch_batch:
-                    self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=self.settings.dispatch_interval_s)
                     except TimeoutError:

@@ -1,0 +1,314 @@
+"""All benchmarks, each beside a baseline measured in the same run on the same machine.
+
+    make bench                      # default sizes: a few minutes on 2 cores
+    BENCH_SCALE=0.2 make bench      # smaller, for a quick look
+
+Real Kafka and PostgreSQL come from the same provisioning as the tests. Results are written to
+bench/results/latest.{json,md}; the README holds the latest table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from sqlmodel import select
+
+from bench.common import Row, closed_loop, percentile, rss_mb, write
+from services.evaluations.config import Settings as EvaluationsSettings
+from services.evaluations.handlers import recommendation_handlers
+from services.evaluations.main import create_app as evaluations_app
+from services.processes import ServiceProcess, service_env, start_service, wait_ready
+from services.recommendations import service as rec_service
+from services.recommendations.config import Settings as RecommendationsSettings
+from services.recommendations.main import build_runtime
+from services.recommendations.models import Outbox, RecommendationDraft, Seminar
+from services.recommendations.seed import SEED_ACTOR, load_demo_data
+from shared import auth
+from shared.consumer import EventConsumer
+from shared.db import ensure_database, make_engine, make_session_factory, with_database
+from shared.kafka import ensure_topics, make_consumer, make_producer
+from shared.outbox import OutboxRelay, add_event
+from shared.provision import kafka_bootstrap, postgres_url
+from shared.provision.ports import free_port
+from tests.factories import issued
+from tests.receivers import webhook_receiver
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+LOGS = Path(tempfile.mkdtemp(prefix="clusnet-bench-"))
+
+
+def n(count: int) -> int:
+    return max(10, int(count * SCALE))
+
+
+async def token(auth_url: str, role: auth.Role) -> str:
+    engine = make_engine(auth_url, pool_size=1)
+    async with make_session_factory(engine)() as session:
+        text = (await auth.create_token(session, role))[1]
+    await engine.dispose()
+    return text
+
+
+async def drafts(settings: RecommendationsSettings, count: int) -> list[str]:
+    """`count` draft recommendations, ready to be issued (written through the service code)."""
+    await load_demo_data(settings)
+    runtime = build_runtime(settings.model_copy(update={"run_workers": False}))
+    await runtime.start()
+    ids = []
+    async with runtime.sessions() as session:
+        seminar = (await session.exec(select(Seminar))).first()
+        assert seminar is not None
+        for i in range(count):
+            draft = RecommendationDraft(title=f"bench {i}", text="A recommendation to issue.", dimension="processes")
+            ids.append(str((await rec_service.stage_draft(session, seminar.id, draft, SEED_ACTOR)).id))
+        await session.commit()
+    await runtime.stop()
+    return ids
+
+
+def start(name: str, kafka: str, pg: str, prefix: str, **env: str) -> ServiceProcess:
+    svc = start_service(name, free_port(), service_env(name, kafka, pg, prefix, TOPIC_PREFIX=prefix, LOG_LEVEL="WARNING", **env), LOGS)
+    wait_ready([svc])
+    return svc
+
+
+# 1. issue throughput ----------------------------------------------------------------------
+async def bench_issue(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
+    prefix, count, concurrency = f"bi{uuid.uuid4().hex[:6]}", n(3000), 32
+    settings = RecommendationsSettings(database_url=with_database(pg, f"{prefix}_recommendations"), auth_database_url=with_database(pg, f"{prefix}_auth"),
+                                       kafka_bootstrap_servers=kafka, topic_prefix=prefix)  # fmt: skip
+    ids = await drafts(settings, count)
+    svc = start("recommendations", kafka, pg, prefix)
+    baseline_db = with_database(pg, f"{prefix}_baseline")
+    await ensure_database(baseline_db)
+    base_port = free_port()
+    base_env = {**os.environ, "DATABASE_URL": baseline_db}
+    import subprocess  # noqa: PLC0415
+
+    base = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.baseline_app:create_app", "--factory", "--port", str(base_port),
+                             "--log-level", "warning", "--no-access-log"], env=base_env)  # fmt: skip
+    try:
+        bearer = {"Authorization": f"Bearer {await token(settings.auth_database_url, auth.Role.lead_partner)}"}
+        async with httpx.AsyncClient(base_url=svc.url, headers=bearer, timeout=30, limits=httpx.Limits(max_connections=concurrency)) as c:
+            ours = await closed_loop(c, [("POST", f"/recommendations/{i}/issue", None) for i in ids], concurrency)
+        await _wait_http(f"http://127.0.0.1:{base_port}/docs")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{base_port}", timeout=30, limits=httpx.Limits(max_connections=concurrency)) as c:
+            baseline = await closed_loop(c, [("POST", "/baseline", None)] * count, concurrency)
+    finally:
+        svc.stop()
+        base.terminate()
+        base.wait()
+    ratio = ours.rps / baseline.rps
+    row = Row("1. issue (HTTP + outbox), closed loop, 32 in flight",
+              f"{ours.rps:.0f} req/s, p50 {percentile(ours.latencies_ms, 50):.1f} ms, p99 {percentile(ours.latencies_ms, 99):.1f} ms",
+              f"{baseline.rps:.0f} req/s, p50 {percentile(baseline.latencies_ms, 50):.1f} ms, p99 {percentile(baseline.latencies_ms, 99):.1f} ms (bare endpoint, one insert)",
+              f"{ratio:.2f}", "≥ 0.5", ratio >= 0.5)  # fmt: skip
+    return row, {"issue": ours.summary(), "issue_baseline": baseline.summary()}
+
+
+async def _wait_http(url: str) -> None:
+    for _ in range(100):
+        try:
+            async with httpx.AsyncClient() as c:
+                if (await c.get(url)).status_code < 500:
+                    return
+        except httpx.HTTPError:
+            await asyncio.sleep(0.1)
+
+
+# 2. relay throughput ----------------------------------------------------------------------
+async def bench_relay(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
+    prefix, count = f"br{uuid.uuid4().hex[:6]}", n(30000)
+    settings = RecommendationsSettings(database_url=with_database(pg, f"{prefix}_recommendations"), auth_database_url=with_database(pg, f"{prefix}_auth"),
+                                       kafka_bootstrap_servers=kafka, topic_prefix=prefix, run_workers=False)  # fmt: skip
+    runtime = build_runtime(settings)
+    await runtime.start()
+    await ensure_topics(kafka, prefix)
+    topic = f"{prefix}.recommendations"
+    events = [issued() for _ in range(count)]
+    async with runtime.sessions() as session:
+        for event in events:
+            add_event(session, Outbox, topic, event)
+        await session.commit()
+    producer = make_producer(kafka, "bench-relay")
+    await producer.start()
+    relay = OutboxRelay(service="bench", session_factory=runtime.sessions, producer=producer, outbox_model=Outbox, batch_size=1000)
+    started = time.perf_counter()
+    while await relay.publish_batch():
+        pass
+    ours = count / (time.perf_counter() - started)
+    await producer.stop()
+    await runtime.stop()
+
+    raw = make_producer(kafka, "bench-raw")
+    await raw.start()
+    messages = [e.to_kafka() for e in events]
+    started = time.perf_counter()
+    futures = [await raw.send(f"{topic}.raw", value=v, key=k, headers=h) for k, v, h in messages]
+    await asyncio.gather(*futures)
+    baseline = count / (time.perf_counter() - started)
+    await raw.stop()
+    ratio = ours / baseline
+    row = Row(f"2. outbox relay, {count} rows", f"{ours:,.0f} events/s", f"{baseline:,.0f} msg/s (raw aiokafka producer, same settings)",
+              f"{ratio:.2f}", "≥ 0.8", ratio >= 0.8)  # fmt: skip
+    return row, {"relay_events_per_s": round(ours), "raw_producer_msgs_per_s": round(baseline)}
+
+
+# 3. consumer throughput -------------------------------------------------------------------
+async def bench_consumer(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
+    prefix, count = f"bc{uuid.uuid4().hex[:6]}", n(10000)
+    await ensure_topics(kafka, prefix)
+    topic = f"{prefix}.recommendations"
+    producer = make_producer(kafka, "bench-fill")
+    await producer.start()
+    futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in (issued().to_kafka() for _ in range(count))]
+    await asyncio.gather(*futures)
+    await producer.stop()
+
+    settings = EvaluationsSettings(database_url=with_database(pg, f"{prefix}_evaluations"), auth_database_url=with_database(pg, f"{prefix}_auth"),
+                                   kafka_bootstrap_servers=kafka, topic_prefix=prefix, run_workers=False)  # fmt: skip
+    app = evaluations_app(settings)
+    runtime = app.state.runtime
+    await runtime.start()
+    dlq = make_producer(kafka, "bench-dlq")
+    await dlq.start()
+    consumer = EventConsumer(service="bench", consumer=make_consumer(kafka, f"{prefix}-bench", [topic]), dlq_producer=dlq,
+                             session_factory=runtime.sessions, inbox_model=runtime.inbox_model, handlers=recommendation_handlers(runtime))  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    while not consumer.progress.applied:
+        await asyncio.sleep(0.01)
+    started, first = time.perf_counter(), consumer.progress.applied
+    while consumer.progress.applied < count:
+        await asyncio.sleep(0.05)
+    ours = (count - first) / (time.perf_counter() - started)
+    stop.set()
+    await task
+    await dlq.stop()
+    await runtime.stop()
+
+    raw = AIOKafkaConsumer(topic, bootstrap_servers=kafka, group_id=f"{prefix}-raw", auto_offset_reset="earliest", enable_auto_commit=False)
+    await raw.start()
+    seen, started = 0, None
+    while seen < count:
+        for records in (await raw.getmany(timeout_ms=500, max_records=500)).values():
+            started = started or time.perf_counter()
+            seen += len(records)
+    baseline = count / (time.perf_counter() - (started or time.perf_counter()))
+    await raw.stop()
+    row = Row(f"3. evaluations consumer (inbox + effect), {count} events", f"{ours:,.0f} events/s",
+              f"{baseline:,.0f} msg/s (raw aiokafka consumer, read only)", f"{ours / baseline:.3f}", "≥ 10,000 events/s", ours >= 10000)  # fmt: skip
+    return row, {"consumer_events_per_s": round(ours), "raw_consumer_msgs_per_s": round(baseline)}
+
+
+# 4 + 5. end-to-end latency and memory ----------------------------------------------------
+async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]]:
+    prefix, seconds, rates = f"be{uuid.uuid4().hex[:6]}", max(2.0, 6 * SCALE), (50, 200, 500)
+    rec_settings = RecommendationsSettings(database_url=with_database(pg, f"{prefix}_recommendations"), auth_database_url=with_database(pg, f"{prefix}_auth"),
+                                           kafka_bootstrap_servers=kafka, topic_prefix=prefix)  # fmt: skip
+    ids = await drafts(rec_settings, int(sum(r * seconds for r in rates)))
+    fast = {"RELAY_POLL_INTERVAL_S": "0.05", "DISPATCH_INTERVAL_S": "0.05"}
+    services = {name: start(name, kafka, pg, prefix, **fast) for name in ("recommendations", "evaluations", "notifications")}
+    memory: dict[str, dict[str, float]] = {name: {"idle_mb": rss_mb(s.process.pid), "peak_mb": 0.0} for name, s in services.items()}
+    rows, details = [], {}
+    try:
+        async with webhook_receiver() as receiver:
+            await _subscribe_webhook(services["notifications"], with_database(pg, f"{prefix}_auth"), receiver.url)
+            lead = {"Authorization": f"Bearer {await token(rec_settings.auth_database_url, auth.Role.lead_partner)}"}
+            offset = 0
+            async with httpx.AsyncClient(base_url=services["recommendations"].url, headers=lead, timeout=30,
+                                         limits=httpx.Limits(max_connections=200)) as client:  # fmt: skip
+                for rate in rates:
+                    batch = ids[offset: offset + int(rate * seconds)]
+                    offset += len(batch)
+                    sent = await _open_loop(client, batch, rate, services, memory)
+                    await _wait_for(lambda s=sent: set(s) <= _arrivals(receiver).keys(), 60)
+                    arrivals = _arrivals(receiver)
+                    latencies = [(arrivals[i] - sent[i]) * 1000 for i in sent if i in arrivals]
+                    p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
+                    details[f"e2e_{rate}"] = {"issues": len(batch), "received": len(latencies), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "p99_ms": round(p99, 1)}
+                    met = p99 < 100 if rate == 200 else None
+                    rows.append(Row(f"4. end to end, HTTP issue → signed webhook, {rate}/s for {seconds:.0f} s",
+                                    f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms ({len(latencies)}/{len(batch)} received)",
+                                    "—", "—", "p99 < 100 ms at 200/s" if rate == 200 else "—", met))  # fmt: skip
+    finally:
+        for svc in services.values():
+            svc.stop()
+    for name, m in memory.items():
+        rows.append(Row(f"5. memory (RSS) of {name}", f"idle {m['idle_mb']:.0f} MiB, peak under load {m['peak_mb']:.0f} MiB", "—", "—", "—", None))
+    details["memory"] = memory
+    return rows, details
+
+
+def _arrivals(receiver: Any) -> dict[str, float]:
+    """Recommendation id → when its webhook arrived."""
+    return {json.loads(body)["data"]["recommendation"]["id"]: at for (_, body), at in zip(receiver.requests, receiver.arrived_at, strict=False)}
+
+
+async def _subscribe_webhook(notifications: ServiceProcess, auth_url: str, url: str) -> None:
+    admin = {"Authorization": f"Bearer {await token(auth_url, auth.Role.admin)}"}
+    async with httpx.AsyncClient(base_url=notifications.url, headers=admin) as c:
+        person = (await c.post("/stakeholders", json={"name": "Bench", "email": "bench@clusnet.example"})).json()
+        answer = await c.post("/subscriptions", json={"stakeholder_id": person["id"], "channel": "webhook", "url": url,
+                                                      "event_types": ["recommendation.issued"]})  # fmt: skip
+        assert answer.status_code == 201, answer.text
+
+
+async def _open_loop(client: httpx.AsyncClient, batch: list[str], rate: int, services: dict[str, ServiceProcess],
+                     memory: dict[str, dict[str, float]]) -> dict[str, float]:  # fmt: skip
+    """Issue one recommendation every 1/rate seconds, whatever the answers' speed (open loop)."""
+    sent: dict[str, float] = {}
+    tasks = []
+    started = time.perf_counter()
+    for i, rec_id in enumerate(batch):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent[rec_id] = time.perf_counter()
+        tasks.append(asyncio.create_task(client.post(f"/recommendations/{rec_id}/issue")))
+        if i % max(1, rate // 2) == 0:
+            for name, svc in services.items():
+                memory[name]["peak_mb"] = max(memory[name]["peak_mb"], rss_mb(svc.process.pid))
+    answers = await asyncio.gather(*tasks, return_exceptions=True)
+    for rec_id, answer in zip(batch, answers, strict=True):
+        if isinstance(answer, BaseException) or answer.status_code != 200:
+            sent.pop(rec_id)  # failed: it has no latency; the row says how many arrived
+    return sent
+
+
+async def _wait_for(done, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def main() -> None:
+    rows: list[Row] = []
+    details: dict[str, Any] = {"scale": SCALE}
+    with postgres_url() as pg, kafka_bootstrap() as kafka:
+        for bench in (bench_issue, bench_relay, bench_consumer):
+            print(f"running {bench.__name__}…", flush=True)
+            row, more = await bench(kafka, pg)
+            rows.append(row)
+            details.update(more)
+            print(f"  {row.ours}  |  baseline {row.baseline}", flush=True)
+        print("running bench_end_to_end…", flush=True)
+        more_rows, more = await bench_end_to_end(kafka, pg)
+        rows += more_rows
+        details.update(more)
+    path = write(rows, details)
+    print(path.read_text())
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
