@@ -25,7 +25,7 @@ from sqlmodel import select
 
 from bench.common import Row, closed_loop, percentile, rss_mb, write
 from services.evaluations.config import Settings as EvaluationsSettings
-from services.evaluations.handlers import recommendation_handlers
+from services.evaluations.handlers import prefetch_recommendations, recommendation_handlers
 from services.evaluations.main import create_app as evaluations_app
 from services.processes import ServiceProcess, service_env, start_service, wait_ready
 from services.recommendations import service as rec_service
@@ -183,7 +183,8 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
     dlq = make_producer(kafka, "bench-dlq")
     await dlq.start()
     consumer = EventConsumer(service="bench", consumer=make_consumer(kafka, f"{prefix}-bench", [topic]), dlq_producer=dlq,
-                             session_factory=runtime.sessions, inbox_model=runtime.inbox_model, handlers=recommendation_handlers(runtime))  # fmt: skip
+                             session_factory=runtime.sessions, inbox_model=runtime.inbox_model, handlers=recommendation_handlers(runtime),
+                             prefetch=prefetch_recommendations)  # fmt: skip
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     while not consumer.progress.applied:
@@ -292,23 +293,29 @@ async def _wait_for(done, timeout: float) -> None:  # type: ignore[no-untyped-de
         await asyncio.sleep(0.05)
 
 
-async def main() -> None:
+async def main(only: list[str]) -> None:
+    """Run every benchmark, or those named on the command line (issue relay consumer end_to_end)."""
     rows: list[Row] = []
     details: dict[str, Any] = {"scale": SCALE}
     with postgres_url() as pg, kafka_bootstrap() as kafka:
         for bench in (bench_issue, bench_relay, bench_consumer):
+            if only and bench.__name__.removeprefix("bench_") not in only:
+                continue
             print(f"running {bench.__name__}…", flush=True)
             row, more = await bench(kafka, pg)
             rows.append(row)
             details.update(more)
             print(f"  {row.ours}  |  baseline {row.baseline}", flush=True)
-        print("running bench_end_to_end…", flush=True)
-        more_rows, more = await bench_end_to_end(kafka, pg)
-        rows += more_rows
-        details.update(more)
-    path = write(rows, details)
+        if not only or "end_to_end" in only:
+            print("running bench_end_to_end…", flush=True)
+            more_rows, more = await bench_end_to_end(kafka, pg)
+            rows += more_rows
+            details.update(more)
+    path = write(rows, details) if not only else None
+    if path is None:
+        return
     print(path.read_text())
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -31,6 +31,7 @@ from shared.periodic import every
 log = logging.getLogger(__name__)
 LAG_PROBE_S = 1.0
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+Prefetch = Callable[[AsyncSession, list[Event]], Awaitable[None]]  # loads what a batch's handlers need
 
 
 @dataclass
@@ -56,6 +57,7 @@ class EventConsumer:
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
         after_commit: Callable[[], None] | None = None,
+        prefetch: Prefetch | None = None,
     ) -> None:
         self.service = service
         self.consumer = consumer
@@ -66,6 +68,7 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self.after_commit = after_commit or (lambda: None)
+        self.prefetch = prefetch
         self.progress = ConsumerProgress()
         self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
 
@@ -103,6 +106,8 @@ class EventConsumer:
         try:
             async with self.session_factory() as session, session.begin():
                 new = await first_deliveries(session, self.inbox, [event for _, event in handled])
+                if self.prefetch is not None:
+                    await self.prefetch(session, [event for _, event in handled if event.id in new])
                 for _, event in handled:
                     applied.append(event.id in new)
                     if applied[-1]:

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import health, migrate
 from shared.auth import PrincipalCache
-from shared.consumer import EventConsumer, Handler
+from shared.consumer import EventConsumer, Handler, Prefetch
 from shared.db import SessionFactory, ensure_database, make_engine, make_session_factory
 from shared.events import Event
 from shared.http import ReadinessCheck
@@ -38,6 +38,7 @@ Worker = Callable[[asyncio.Event], Awaitable[None]]
 class ConsumerSpec:
     topics: tuple[str, ...]
     handlers: Mapping[str, Handler]
+    prefetch: Prefetch | None = None
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Runtime:
             consumer=make_consumer(s.kafka_bootstrap_servers, s.consumer_group, spec.topics),
             dlq_producer=self.producer, session_factory=self.sessions, inbox_model=self.inbox_model,
             handlers=spec.handlers, max_attempts=s.consumer_max_attempts, retry_backoff_s=s.consumer_retry_backoff_s,
-            after_commit=self.wake_all,
+            after_commit=self.wake_all, prefetch=spec.prefetch,
         )  # fmt: skip
 
     async def _run_consumer(self, consumer: EventConsumer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,3 +26,8 @@ def recommendation_handlers(sink: EventSink) -> Mapping[str, Handler]:
         await service.apply_recommendation(session, sink, payload.recommendation, payload.actor, payload.reason)
 
     return {"recommendation.issued": issued, "recommendation.revised": changed, "recommendation.withdrawn": changed}
+
+
+async def prefetch_recommendations(session: AsyncSession, events: list[Event]) -> None:
+    """Before a batch: its replicas and follow-ups in two queries instead of two per event."""
+    await service.prefetch(session, [uuid.UUID(e.data["recommendation"]["id"]) for e in events if "recommendation" in e.data])

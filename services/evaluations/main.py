@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.evaluations import api
 from services.evaluations.config import Settings
 from services.evaluations.deadlines import deadline_worker
-from services.evaluations.handlers import recommendation_handlers
+from services.evaluations.handlers import prefetch_recommendations, recommendation_handlers
 from services.evaluations.models import Inbox, Outbox
 from shared import topics
 from shared.app import service_app
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Each city's follow-up of the recommendations it received, and the lead partner's view of progress.",
         runtime=runtime,
         routers=[api.router],
-        consumers=[ConsumerSpec(topics=(settings.topic(topics.RECOMMENDATIONS),), handlers=recommendation_handlers(runtime))],
+        consumers=[ConsumerSpec(topics=(settings.topic(topics.RECOMMENDATIONS),), handlers=recommendation_handlers(runtime),
+                                prefetch=prefetch_recommendations)],  # fmt: skip
         workers=lambda rt: [deadline_worker(rt.sessions, rt, settings.due_soon_days, settings.deadline_check_interval_s)],
     )

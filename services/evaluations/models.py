@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from pydantic import AnyHttpUrl, StringConstraints, model_validator
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -58,7 +58,8 @@ class FollowUp(Base, table=True):
     __tablename__ = "followup"
     __table_args__ = (UniqueConstraint("recommendation_id", "city", name="uq_followup_recommendation_city"),)
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    recommendation_id: uuid.UUID = Field(foreign_key="recommendation_replica.id", index=True)
+    # Deferred: a batch's inserts are flushed together at commit, in whatever order (see service.py).
+    recommendation_id: uuid.UUID = Field(index=True, sa_column_args=[ForeignKey("recommendation_replica.id", deferrable=True, initially="DEFERRED")])
     city: str = Field(index=True)
     response: Response = Response.pending
     response_justification: str | None = None
@@ -121,7 +122,7 @@ class FollowUpChange(Base, table=True):
 
     __tablename__ = "followup_history"
     id: int | None = Field(default=None, primary_key=True)
-    followup_id: uuid.UUID = Field(foreign_key="followup.id", index=True)
+    followup_id: uuid.UUID = Field(index=True, sa_column_args=[ForeignKey("followup.id", deferrable=True, initially="DEFERRED")])
     at: datetime = Field(default_factory=utcnow, index=True)
     actor_id: str
     actor_role: str

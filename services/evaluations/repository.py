@@ -66,8 +66,13 @@ async def followup_for(session: AsyncSession, recommendation_id: uuid.UUID, city
     return (await session.exec(query)).first()
 
 
-async def followups_of(session: AsyncSession, recommendation_id: uuid.UUID) -> Sequence[FollowUp]:
-    query = select(FollowUp).where(FollowUp.recommendation_id == recommendation_id).with_for_update()
+async def replicas(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RecommendationReplica]:
+    query = select(RecommendationReplica).where(col(RecommendationReplica.id).in_(ids)).with_for_update()
+    return {r.id: r for r in (await session.exec(query)).all()}
+
+
+async def followups_of_many(session: AsyncSession, recommendation_ids: Sequence[uuid.UUID]) -> Sequence[FollowUp]:
+    query = select(FollowUp).where(col(FollowUp.recommendation_id).in_(recommendation_ids)).with_for_update()
     return (await session.exec(query)).all()
 
 

@@ -157,34 +157,46 @@ def _touch(followup: FollowUp) -> None:
 
 
 # --- what recommendation events do (called by the consumer, inside its inbox transaction) ----
+async def prefetch(session: AsyncSession, recommendation_ids: list[uuid.UUID]) -> None:
+    """Load (and lock) a batch's replicas and follow-ups in two queries, for apply_recommendation."""
+    replicas = await repository.replicas(session, recommendation_ids)
+    session.info["replicas"] = {rid: replicas.get(rid) for rid in recommendation_ids}
+    session.info["followups"] = {(f.recommendation_id, f.city): f for f in await repository.followups_of_many(session, recommendation_ids)}
+
+
 async def apply_recommendation(session: AsyncSession, sink: EventSink, rec: RecommendationState, actor: Actor, reason: str | None = None) -> None:
-    replica = await session.get(RecommendationReplica, rec.id, with_for_update=True)
+    # No flush per event: the consumer applies a whole batch in one transaction and its inserts go
+    # out together at the commit. Lookups use the batch's prefetch (and what this batch added).
+    replicas: dict[uuid.UUID, RecommendationReplica | None] = session.info.setdefault("replicas", {})
+    followups: dict[tuple[uuid.UUID, str], FollowUp] = session.info.setdefault("followups", {})
+    if rec.id not in replicas:
+        replicas[rec.id] = await session.get(RecommendationReplica, rec.id, with_for_update=True)
+    replica = replicas[rec.id]
     if replica is not None and replica.version > rec.version:
         return  # an older version arriving late changes nothing
-    is_new = replica is None
-    replica = replica or RecommendationReplica(id=rec.id, version=rec.version, status=rec.status.value, seminar_id=rec.seminar.id,
-                                               seminar_host_city=rec.seminar.host_city, seminar_theme=rec.seminar.theme,
-                                               target_city=rec.target_city, dimension=rec.dimension, title=rec.title,
-                                               text=rec.text, due_date=rec.due_date, updated_at=rec.updated_at)  # fmt: skip
-    old_version, old_due = replica.version, replica.due_date
+    followup = None
+    if replica is None:
+        replica = replicas[rec.id] = RecommendationReplica(
+            id=rec.id, version=rec.version, status=rec.status.value, seminar_id=rec.seminar.id, seminar_host_city=rec.seminar.host_city,
+            seminar_theme=rec.seminar.theme, target_city=rec.target_city, dimension=rec.dimension, title=rec.title, text=rec.text,
+            due_date=rec.due_date, updated_at=rec.updated_at,
+        )  # fmt: skip
+        session.add(replica)
+        old_version, old_due = rec.version, rec.due_date
+    else:
+        old_version, old_due = replica.version, replica.due_date
+        key = (rec.id, rec.target_city)
+        if key not in followups and (found := await repository.followup_for(session, rec.id, rec.target_city)):
+            followups[key] = found
+        followup = followups.get(key)
     for name in ("version", "title", "text", "dimension", "due_date", "target_city", "updated_at"):
         setattr(replica, name, getattr(rec, name))
     replica.status = rec.status.value
-    session.add(replica)
-    await session.flush()
-    followup = await repository.followup_for(session, rec.id, rec.target_city)
     if followup is None:
-        if rec.status.value == "withdrawn":
-            return
-        followup = FollowUp(recommendation_id=rec.id, city=rec.target_city, due_date=rec.due_date)
-        session.add(followup)
-        await session.flush()
-        record(session, followup, actor, "opened", None, followup.implementation_status)
-        if followup.due_date:  # so that `as_of` can replay the due date too
-            record(session, followup, actor, "due_date", None, followup.due_date)
-        emit(session, sink, FollowUpOpened(followup=to_state(followup, replica), actor=actor), followup)
+        if rec.status.value != "withdrawn":
+            followups[(rec.id, rec.target_city)] = _open(session, sink, replica, actor)
         return
-    if not is_new and rec.version != old_version:
+    if rec.version != old_version:
         record(session, followup, actor, "recommendation_version", old_version, rec.version, reason)
     if rec.due_date != old_due:
         record(session, followup, actor, "due_date", old_due, rec.due_date, reason)
@@ -195,3 +207,11 @@ async def apply_recommendation(session: AsyncSession, sink: EventSink, rec: Reco
     _touch(followup)
 
 
+def _open(session: AsyncSession, sink: EventSink, replica: RecommendationReplica, actor: Actor) -> FollowUp:
+    followup = FollowUp(recommendation_id=replica.id, city=replica.target_city, due_date=replica.due_date)
+    session.add(followup)
+    record(session, followup, actor, "opened", None, followup.implementation_status)
+    if followup.due_date:  # so that `as_of` can replay the due date too
+        record(session, followup, actor, "due_date", None, followup.due_date)
+    emit(session, sink, FollowUpOpened(followup=to_state(followup, replica), actor=actor), followup)
+    return followup
