@@ -53,12 +53,17 @@ async def list_followups(session: AsyncSession, f: FollowUpFilter, today: date, 
 
 
 async def get_row(session: AsyncSession, followup_id: uuid.UUID, *, for_update: bool = False) -> Row | None:
-    followup = await session.get(FollowUp, followup_id, with_for_update=for_update)
-    if followup is None:
-        return None
-    replica = await session.get(RecommendationReplica, followup.recommendation_id)
-    assert replica is not None  # foreign key
-    return followup, replica
+    """The follow-up and its recommendation in one statement: one snapshot, never a torn view
+    (two reads under READ COMMITTED could straddle a consumer's commit)."""
+    query = (
+        select(FollowUp, RecommendationReplica)
+        .join(RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id)
+        .where(FollowUp.id == followup_id)
+    )
+    if for_update:
+        query = query.with_for_update(of=FollowUp)  # type: ignore[arg-type]
+    row = (await session.exec(query)).first()
+    return (row[0], row[1]) if row else None
 
 
 async def followup_for(session: AsyncSession, recommendation_id: uuid.UUID, city: str) -> FollowUp | None:
