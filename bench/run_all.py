@@ -39,7 +39,7 @@ from shared.db import ensure_database, make_engine, make_session_factory, with_d
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.outbox import OutboxRelay, add_event
 from shared.provision import kafka_bootstrap, postgres_url
-from shared.provision.ports import free_port
+from shared.provision.system import free_port
 from tests.factories import issued
 from tests.receivers import webhook_receiver
 

@@ -21,7 +21,7 @@ from services.processes import DEFAULT_PORTS, SERVICES, service_env, start_servi
 from shared import auth
 from shared.db import with_database
 from shared.provision import ProvisionError, kafka_bootstrap, postgres_url
-from shared.provision.ports import port_in_use
+from shared.provision.system import port_in_use
 
 RUN_DIR = Path(".run")
 SMTP_PORT = 1025

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from shared.db import with_database
+from shared.provision.system import stop_process
 
 SERVICES = ("recommendations", "evaluations", "notifications")
 DEFAULT_PORTS = {"recommendations": 8001, "evaluations": 8002, "notifications": 8003}
@@ -30,12 +31,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def service_env(name: str, kafka: str, pg_server: str, db_prefix: str = "clusnet", **extra: str) -> dict[str, str]:

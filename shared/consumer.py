@@ -27,6 +27,7 @@ from shared.events import Event, EventDecodeError
 from shared.inbox import InboxFields, first_deliveries, first_delivery
 from shared.kafka import start_with_retry
 from shared.periodic import every
+from shared.tracing import continuing
 
 log = logging.getLogger(__name__)
 LAG_PROBE_S = 1.0
@@ -112,7 +113,8 @@ class EventConsumer:
                     applied.append(event.id in new)
                     if applied[-1]:
                         new.discard(event.id)  # the same event twice in one batch: applied once
-                        await self.handlers[event.name](session, event)
+                        with continuing(event.traceparent):  # what it emits continues its trace
+                            await self.handlers[event.name](session, event)
         except Exception as exc:
             log.info("%s: batch of %d failed (%s); replaying it one event at a time", self.service, len(handled), exc)
             for record, event in handled:
@@ -131,13 +133,14 @@ class EventConsumer:
                 async with self.session_factory() as session, session.begin():
                     first = await first_delivery(session, self.inbox, event)
                     if first:
-                        await handler(session, event)
+                        with continuing(event.traceparent):
+                            await handler(session, event)
                 self.after_commit()
                 self.progress.applied += first
                 metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied" if first else "duplicate").inc()
                 return
             except Exception as exc:
-                log.warning("%s: event %s (%s) failed, attempt %d/%d: %s", self.service, event.id, event.type, attempt, self.max_attempts, exc, extra={"event_id": str(event.id), "trace_id": event.traceparent})
+                log.warning("%s: event %s (%s) failed, attempt %d/%d: %s", self.service, event.id, event.type, attempt, self.max_attempts, exc, extra={"event_id": str(event.id)})
                 if attempt == self.max_attempts:
                     await self._dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=attempt)
                     return

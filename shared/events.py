@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.tracing import current_child, new_traceparent
 
 SPECVERSION = "1.0"
 TYPE_PREFIX = "eu.clusnet."
@@ -44,10 +45,6 @@ def register(*models: type[Payload]) -> None:
         REGISTRY[model.versioned_type()] = model
 
 
-def new_traceparent() -> str:
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-
-
 class Event(BaseModel):
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
     type: str
@@ -64,7 +61,7 @@ class Event(BaseModel):
             source=source,
             subject=subject,
             data=payload.model_dump(mode="json"),
-            traceparent=traceparent or new_traceparent(),
+            traceparent=traceparent or current_child(),  # the request's or consumed event's trace
         )
 
     @property

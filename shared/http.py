@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
 from shared.errors import DomainError
+from shared.tracing import TraceContext
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -148,6 +149,7 @@ class RequestTiming:
 
 def install_operations(app: FastAPI, service: str, max_body_bytes: int) -> None:
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(TraceContext)
     app.add_middleware(RequestTiming, service=service)
 
     @app.get("/healthz", tags=["operations"], summary="The process lives")

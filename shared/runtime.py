@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import health, migrate

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shared.provision.errors import ProvisionError
-from shared.provision.ports import free_port, port_in_use
+from shared.provision.system import free_port, port_in_use, stop_process
 
 POM = Path(__file__).with_name("kafka-pom.xml")
 KAFKA_VERSION = "3.9.1"  # keep in step with kafka-pom.xml
@@ -115,15 +115,9 @@ class KafkaProcess:
         _wait_started(self.proc, log_path)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
+        if self.proc is not None:
+            stop_process(self.proc, timeout=30)
+            self.proc = None
 
     def remove(self) -> None:
         self.stop()

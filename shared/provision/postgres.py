@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shared.provision.errors import ProvisionError
-from shared.provision.ports import free_port, port_in_use
+from shared.provision.system import free_port, port_in_use, stop_process
 
 START_TIMEOUT_S = 30
 # A throwaway cluster: durability is not wanted, speed is.
@@ -85,16 +85,11 @@ class PostgresProcess:
         runuser kills it after two seconds, leaving a stale postmaster.pid behind."""
         if self.proc is None:
             return
-        pid_file = self.data / "postmaster.pid"
         try:
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+            postmaster: int | None = int((self.data / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            postmaster = None  # not up (yet): stop what we started
+        stop_process(self.proc, sig=signal.SIGINT if postmaster else signal.SIGTERM, pid=postmaster)
         self.proc = None
 
     def remove(self) -> None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from services.processes import ServiceProcess, service_env, start_service, wait_ready
-from shared.provision.ports import free_port
+from shared.provision.system import free_port
 from tests.receivers import smtp_server
 from tests.support import Env, eventually
 

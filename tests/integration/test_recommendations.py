@@ -130,3 +130,22 @@ async def test_invalid_transitions_answer_409_and_malformed_json_422(env: Env) -
         assert broken.status_code == 422 and broken.headers["content-type"] == "application/problem+json"
         missing = await lead.get("/recommendations/8d3f8a3e-0000-4000-8000-000000000000")
         assert missing.status_code == 404 and "does not exist" in missing.json()["detail"]
+
+
+async def test_hostile_input_is_refused_without_leaking_internals(env: Env) -> None:
+    settings = await seeded(env)
+    app = create_app(settings.model_copy(update={"max_body_bytes": 10_000}))
+    async with running(app), await env.client(app, "lead_partner") as lead:
+        seminar_id = (await lead.get("/seminars")).json()["items"][0]["id"]
+        path = f"/seminars/{seminar_id}/recommendations"
+        huge = await lead.post(path, content=b'{"title": "' + b"x" * 20_000 + b'"}', headers={"content-type": "application/json"})
+        assert huge.status_code == 413 and huge.headers["content-type"] == "application/problem+json"
+        too_long = await lead.post(path, json={"title": "t" * 301, "text": "x", "dimension": "setting"})
+        assert too_long.status_code == 422 and "title" in too_long.json()["detail"]
+        too_many = await lead.post(path, json={"title": "t", "text": "x", "dimension": "setting", "tags": ["a"] * 21})
+        assert too_many.status_code == 422 and "tags" in too_many.json()["detail"]
+        nul = await lead.post(path, json={"title": "nul\u0000byte", "text": "x", "dimension": "setting"})
+        assert nul.status_code == 422, nul.text
+        for answer in (huge, too_long, too_many, nul):
+            assert "Traceback" not in answer.text and "SELECT" not in answer.text and "asyncpg" not in answer.text
+        assert all(r["title"] != "nul\u0000byte" for r in (await lead.get("/recommendations", params={"limit": 200})).json()["items"])

@@ -1,0 +1,33 @@
+"""One trace id from the lead partner's HTTP request, through its event, to the follow-up event
+that the evaluations service emits in response."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.evaluations.config import Settings as EvaluationsSettings
+from services.evaluations.main import create_app as evaluations_app
+from services.recommendations.config import Settings as RecommendationsSettings
+from services.recommendations.main import create_app as recommendations_app
+from services.recommendations.seed import load_demo_data
+from shared.tracing import trace_id
+from tests.support import Env, read_topic, running
+
+pytestmark = pytest.mark.services
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+async def test_trace_context_follows_the_event_chain(env: Env) -> None:
+    rec_settings = env.settings(RecommendationsSettings)
+    await load_demo_data(rec_settings)
+    recommendations, evaluations = recommendations_app(rec_settings), evaluations_app(env.settings(EvaluationsSettings))
+    async with running(recommendations), running(evaluations), await env.client(recommendations, "lead_partner") as lead:
+        seminar_id = (await lead.get("/seminars")).json()["items"][0]["id"]
+        draft = (await lead.post(f"/seminars/{seminar_id}/recommendations", json={"title": "Traced", "text": "t", "dimension": "setting"})).json()
+        answer = await lead.post(f"/recommendations/{draft['id']}/issue", headers={"traceparent": f"00-{TRACE}-00f067aa0ba902b7-01"})
+        assert answer.status_code == 200
+        issued = [r for r in await read_topic(env.kafka, env.topic("recommendations"), 3 + 11 + 1) if r.key == draft["id"].encode()]
+        opened = [r for r in await read_topic(env.kafka, env.topic("evaluations"), 12) if b"Traced" in r.value]
+    assert [trace_id(dict(r.headers)["traceparent"].decode()) for r in issued] == [TRACE]
+    assert [trace_id(dict(r.headers)["traceparent"].decode()) for r in opened] == [TRACE]
+    assert dict(issued[0].headers)["traceparent"] != dict(opened[0].headers)["traceparent"], "a new span per hop"
