@@ -142,7 +142,8 @@ async def bench_relay(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
         await session.commit()
     producer = make_producer(kafka, "bench-relay")
     await producer.start()
-    relay = OutboxRelay(service="bench", session_factory=runtime.sessions, producer=producer, outbox_model=Outbox, batch_size=1000)
+    relay = OutboxRelay(service="bench", session_factory=runtime.sessions, producer=producer, outbox_model=Outbox,
+                        batch_size=settings.relay_batch_size)
     started = time.perf_counter()
     while await relay.publish_batch():
         pass
@@ -313,7 +314,7 @@ async def main(only: list[str]) -> None:
             rows += more_rows
             details.update(more)
     if only:  # a partial run prints its rows and leaves the recorded table alone
-        print("\n".join(f"{r.benchmark}: {r.ours}" for r in rows))
+        print("\n".join(f"{r.benchmark}: {r.ours} | baseline {r.baseline} | ratio {r.ratio}" for r in rows))
         return
     print(write(rows, details).read_text())
 

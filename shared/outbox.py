@@ -14,17 +14,17 @@ import asyncio
 import logging
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import JSON, BigInteger, delete, func, select, text
+from sqlalchemy import JSON, BigInteger, LargeBinary, delete, func, select, text
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import metrics
 from shared.db import SessionFactory
-from shared.events import Event, kafka_message
+from shared.events import Event
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.relay'))")
@@ -38,15 +38,19 @@ class OutboxFields(SQLModel):
     key: str
     event_id: UUID
     event_type: str
-    event: dict[str, Any] = Field(sa_type=JSON)
+    # The Kafka message, serialized when written: the relay's hot path does no JSON work.
+    headers: dict[str, str] = Field(sa_type=JSON)
+    value: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 def add_event(session: AsyncSession, outbox_model: type[OutboxFields], topic: str, event: Event) -> None:
     """Queue `event` for publication; it becomes visible to the relay when the session commits."""
+    key, value, headers = event.to_kafka()
     session.add(
         outbox_model(
-            topic=topic, key=event.subject, event_id=event.id, event_type=event.type, event=event.model_dump(mode="json")
+            topic=topic, key=key.decode(), event_id=event.id, event_type=event.type,
+            headers={k: v.decode() for k, v in headers}, value=value,
         )
     )
 
@@ -97,14 +101,14 @@ class OutboxRelay:
             if not (await session.execute(RELAY_LOCK)).scalar():
                 return 0  # another instance is the active relay
             table = self.outbox.__table__  # type: ignore[attr-defined]
-            query = select(table.c.id, table.c.topic, table.c.event_type, table.c.event).order_by(table.c.id).limit(self.batch_size)
-            rows = (await session.execute(query)).all()
+            columns = (table.c.id, table.c.topic, table.c.key, table.c.event_type, table.c.headers, table.c.value)
+            rows = (await session.execute(select(*columns).order_by(table.c.id).limit(self.batch_size))).all()
             if not rows:
                 return 0
             futures = []
             for row in rows:
-                key, value, headers = kafka_message(row.event)
-                futures.append(await self.producer.send(row.topic, value=value, key=key, headers=headers))
+                headers = [(k, v.encode()) for k, v in row.headers.items()]
+                futures.append(await self.producer.send(row.topic, value=row.value, key=row.key.encode(), headers=headers))
             await asyncio.gather(*futures)
             await session.execute(delete(table).where(table.c.id.in_([r.id for r in rows])))
         for event_type, count in Counter(r.event_type for r in rows).items():

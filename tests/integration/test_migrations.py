@@ -1,0 +1,45 @@
+"""Migrations on a real PostgreSQL: an outbox row still waiting when the serialized-message
+migration runs is published afterwards as the very same event (and the step can be undone)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from shared.db import ensure_database, make_engine, with_database
+from shared.events import Event
+from shared.migrate import alembic_config
+from tests.factories import issued
+
+pytestmark = pytest.mark.services
+BEFORE = {"recommendations": "eb6c96fbb6dc", "evaluations": "b41d0c7e2f10", "notifications": "a6538b0ee7ef"}
+
+
+@pytest.mark.parametrize("service", list(BEFORE))
+async def test_waiting_outbox_rows_survive_the_serialization_migration(pg_server: str, service: str) -> None:
+    db = with_database(pg_server, f"mig{uuid.uuid4().hex[:8]}")
+    await ensure_database(db)
+    config = alembic_config(db, Path(__file__).resolve().parents[2] / "services" / service / "migrations")
+    await asyncio.to_thread(command.upgrade, config, BEFORE[service])
+    event = issued()
+    engine = make_engine(db)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO outbox (topic, key, event_id, event_type, event, created_at) VALUES ('t', :k, :i, :ty, CAST(:e AS json), now())"),
+            {"k": event.subject, "i": event.id, "ty": event.type, "e": json.dumps(event.model_dump(mode="json"))},
+        )
+    await asyncio.to_thread(command.upgrade, config, "head")
+    async with engine.connect() as conn:
+        row = (await conn.execute(text("SELECT key, headers, value FROM outbox"))).one()
+    assert row.key == event.subject
+    assert Event.from_kafka([(k, v.encode()) for k, v in row.headers.items()], bytes(row.value)) == event
+    await asyncio.to_thread(command.downgrade, config, BEFORE[service])
+    async with engine.connect() as conn:
+        assert Event.model_validate((await conn.execute(text("SELECT event FROM outbox"))).scalar_one()) == event
+    await engine.dispose()
