@@ -117,14 +117,21 @@ def worker(service: Service) -> None:
 
 @app.command()
 def seed() -> None:
-    """Load demo stakeholders, the CLUSNET partners, clusters, the three 2009 seminars and their recommendations."""
-    from services.notifications.seed import load_demo_stakeholders  # noqa: PLC0415
+    """Load the CLUSNET partners, clusters, the three 2009 seminars and their recommendations
+    (run with the recommendations service's settings; adds only what is missing)."""
     from services.recommendations.seed import load_demo_data  # noqa: PLC0415
 
-    async def both() -> dict[str, int]:
-        return {**await load_demo_stakeholders(), **await load_demo_data()}  # stakeholders first: events find them
+    counts = asyncio.run(load_demo_data())
+    typer.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
 
-    counts = asyncio.run(both())
+
+@app.command("seed-stakeholders")
+def seed_stakeholders() -> None:
+    """Load the demo stakeholders and their subscriptions (run with the notifications service's
+    settings, before `clusnet seed`, so the seminars' events find them)."""
+    from services.notifications.seed import load_demo_stakeholders  # noqa: PLC0415
+
+    counts = asyncio.run(load_demo_stakeholders())
     typer.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
 
 

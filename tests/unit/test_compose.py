@@ -22,7 +22,7 @@ def compose() -> dict[str, Any]:
 
 
 def test_the_whole_system_is_there(compose: dict[str, Any]) -> None:
-    expected = {"kafka", "postgres", "mailpit", "seed", *SETTINGS, *(f"{s}-worker" for s in SETTINGS)}
+    expected = {"kafka", "postgres", "mailpit", "seed", "seed-stakeholders", *SETTINGS, *(f"{s}-worker" for s in SETTINGS)}
     assert expected <= set(compose)
 
 
@@ -50,6 +50,14 @@ def test_api_processes_agree_with_their_settings(compose: dict[str, Any], servic
         assert not unknown, f"{service}: environment variables no setting reads: {unknown}"
         assert proc["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert proc["environment"]["DATABASE_URL"].endswith(f"/clusnet_{service}")
+
+
+def test_demo_data_is_loaded_into_each_owners_database_stakeholders_first(compose: dict[str, Any]) -> None:
+    stakeholders, seminars = compose["seed-stakeholders"], compose["seed"]
+    assert stakeholders["command"] == ["clusnet", "seed-stakeholders"] and seminars["command"] == ["clusnet", "seed"]
+    assert stakeholders["environment"]["DATABASE_URL"].endswith("/clusnet_notifications")
+    assert seminars["environment"]["DATABASE_URL"].endswith("/clusnet_recommendations")
+    assert seminars["depends_on"]["seed-stakeholders"]["condition"] == "service_completed_successfully"
 
 
 def test_mail_goes_to_the_sink(compose: dict[str, Any]) -> None:
