@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -101,7 +100,3 @@ def write(rows: list[Row], details: dict[str, Any]) -> Path:
     path = RESULTS / "latest.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def mean(values: list[float]) -> float:
-    return statistics.fmean(values) if values else float("nan")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -19,11 +18,6 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
     # expire_on_commit=False: answers are built from objects after the commit.
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-
-async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    async with factory() as session:
-        yield session
 
 
 def with_database(url: str, name: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -122,10 +121,6 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     finally:
         await admin.close()
     return [p["partition"] for d in described if d["error_code"] == 0 for p in d["partitions"]]
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]) -> None:

@@ -24,10 +24,6 @@ pytestmark = pytest.mark.services
 state = recommendation
 
 
-def kafka_form(event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    return event.to_kafka()
-
-
 async def followups(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
     return (await client.get("/follow-ups", params=params)).json()["items"]
 
@@ -42,13 +38,13 @@ async def test_replayed_events_change_nothing_and_revise_withdraw_reach_the_foll
                                                  reason="superseded", actor=LEAD), source="/test", subject=str(rec_id))  # fmt: skip
     topic = env.topic("recommendations")
     async with running(app), await env.client(app, "lead_partner") as lead:
-        await produce(env.kafka, topic, [kafka_form(first), kafka_form(first)])  # the same event twice
+        await produce(env.kafka, topic, [first.to_kafka(), first.to_kafka()])  # the same event twice
         [followup] = await eventually(lambda: followups(lead, city="leipzig"), what="the follow-up")
         assert followup["implementation_status"] == "not_started" and followup["response"] == "pending"
-        await produce(env.kafka, topic, [kafka_form(revised), kafka_form(first), kafka_form(revised)])
+        await produce(env.kafka, topic, [revised.to_kafka(), first.to_kafka(), revised.to_kafka()])
         revised_view = await eventually(lambda: _get_if(lead, followup["id"], lambda f: f["recommendation_version"] == 2), what="revision")
         assert revised_view["recommendation_title"] == "Recommendation v2" and revised_view["due_date"] == "2031-01-01"
-        await produce(env.kafka, topic, [kafka_form(withdrawn), kafka_form(withdrawn)])
+        await produce(env.kafka, topic, [withdrawn.to_kafka(), withdrawn.to_kafka()])
         closed = await eventually(lambda: _get_if(lead, followup["id"], lambda f: f["closed"]), what="closure")
         assert "superseded" in closed["closed_reason"]
         history = (await lead.get(f"/follow-ups/{followup['id']}/history")).json()
@@ -65,7 +61,7 @@ async def _get_if(client: httpx.AsyncClient, followup_id: str, ok: Any) -> dict[
 
 async def open_followup(env: Env, app: Any, city: str = "leipzig", **kw: Any) -> tuple[httpx.AsyncClient, httpx.AsyncClient, dict[str, Any]]:
     rec_id = uuid.uuid4()
-    await produce(env.kafka, env.topic("recommendations"), [kafka_form(issued(rec_id, city=city, **kw))])
+    await produce(env.kafka, env.topic("recommendations"), [issued(rec_id, city=city, **kw).to_kafka()])
     lead = await env.client(app, "lead_partner")
     official = await env.client(app, "city_official", city)
     found = await eventually(lambda: followups(lead, city=city), what="the follow-up")
