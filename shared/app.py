@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared import tracing
 from shared.http import COMMON_ERRORS, install_error_handlers, install_operations
 from shared.logs import configure_logging
 from shared.runtime import ConsumerSpec, Runtime, Worker
@@ -25,6 +26,7 @@ def service_app(
 ) -> FastAPI:
     settings = runtime.settings
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    tracing.enable_export(settings.service_name)  # only if OTEL_EXPORTER_OTLP_ENDPOINT is set
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import SpanKind
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared import metrics, topics
+from shared import metrics, topics, tracing
 from shared.db import SessionFactory
 from shared.events import Event, EventDecodeError
 from shared.inbox import InboxFields, first_deliveries, first_delivery
 from shared.kafka import start_with_retry
 from shared.periodic import every
-from shared.tracing import continuing
 
 log = logging.getLogger(__name__)
 LAG_PROBE_S = 1.0
@@ -113,8 +113,8 @@ class EventConsumer:
                     applied.append(event.id in new)
                     if applied[-1]:
                         new.discard(event.id)  # the same event twice in one batch: applied once
-                        with continuing(event.traceparent):  # what it emits continues its trace
-                            await self.handlers[event.name](session, event)
+                        with tracing.span(f"apply {event.type}", event.traceparent, SpanKind.CONSUMER):
+                            await self.handlers[event.name](session, event)  # what it emits continues the trace
         except Exception as exc:
             log.info("%s: batch of %d failed (%s); replaying it one event at a time", self.service, len(handled), exc)
             for record, event in handled:
@@ -133,7 +133,7 @@ class EventConsumer:
                 async with self.session_factory() as session, session.begin():
                     first = await first_delivery(session, self.inbox, event)
                     if first:
-                        with continuing(event.traceparent):
+                        with tracing.span(f"apply {event.type}", event.traceparent, SpanKind.CONSUMER):
                             await handler(session, event)
                 self.after_commit()
                 self.progress.applied += first

@@ -1,19 +1,32 @@
 """W3C trace context carried from an HTTP request into its events, and from a consumed event into
 the events its handler emits, so one trace id follows a recommendation from the lead partner's
-request to the stakeholder's webhook (whose `traceparent` header carries it on)."""
+request to the stakeholder's webhook (whose `traceparent` header carries it on).
+
+Spans are recorded with OpenTelemetry and exported over OTLP only when configured (the standard
+`OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`): otherwise the trace
+context is still propagated, and nothing else happens.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _current: ContextVar[str | None] = ContextVar("traceparent", default=None)
+_tracer: trace.Tracer | None = None  # set by enable_export(); None: propagate only
+_provider: TracerProvider | None = None
 
 
 def new_traceparent() -> str:
@@ -50,6 +63,43 @@ def continuing(traceparent: str | None) -> Iterator[None]:
         _current.reset(token)
 
 
+def enable_export(service: str, exporter: SpanExporter | None = None) -> bool:
+    """Record spans and export them, if configured (or to `exporter`); answer whether it is on."""
+    global _tracer, _provider  # noqa: PLW0603 - one tracer per process, like OpenTelemetry's own
+    if exporter is None:
+        if not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+            return False
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+
+        exporter = OTLPSpanExporter()
+    _provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    _provider.add_span_processor(BatchSpanProcessor(exporter))
+    _tracer = _provider.get_tracer("clusnet")
+    return True
+
+
+def disable_export() -> None:
+    global _tracer, _provider  # noqa: PLW0603
+    if _provider is not None:
+        _provider.shutdown()  # flushes what is pending
+    _tracer = _provider = None
+
+
+@contextmanager
+def span(name: str, parent: str | None, kind: trace.SpanKind) -> Iterator[None]:
+    """Work within the trace of `parent` (a traceparent): a recorded span when export is on,
+    else a new span id; what is emitted inside continues from it."""
+    if _tracer is None:
+        with continuing(child_of(parent)):
+            yield
+        return
+    context = TraceContextTextMapPropagator().extract({"traceparent": parent}) if TRACEPARENT.match(parent or "") else None
+    with _tracer.start_as_current_span(name, context=context, kind=kind) as current:
+        ids = current.get_span_context()
+        with continuing(f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"):
+            yield
+
+
 class TraceContext:
     """Takes the request's `traceparent` (or starts a trace) for everything the request emits."""
 
@@ -61,5 +111,5 @@ class TraceContext:
             await self.app(scope, receive, send)
             return
         header = dict(scope.get("headers") or []).get(b"traceparent", b"").decode(errors="replace")
-        with continuing(child_of(header)):
+        with span(f"{scope['method']} {scope['path']}", header, trace.SpanKind.SERVER):
             await self.app(scope, receive, send)

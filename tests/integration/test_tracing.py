@@ -31,3 +31,31 @@ async def test_trace_context_follows_the_event_chain(env: Env) -> None:
     assert [trace_id(dict(r.headers)["traceparent"].decode()) for r in issued] == [TRACE]
     assert [trace_id(dict(r.headers)["traceparent"].decode()) for r in opened] == [TRACE]
     assert dict(issued[0].headers)["traceparent"] != dict(opened[0].headers)["traceparent"], "a new span per hop"
+
+
+async def test_spans_are_exported_only_when_configured(env: Env) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: PLC0415
+
+    from shared import tracing  # noqa: PLC0415
+
+    assert not tracing.enable_export("recommendations"), "no OTLP endpoint configured: nothing is exported"
+    exporter = InMemorySpanExporter()
+    assert tracing.enable_export("clusnet-test", exporter)
+    try:
+        rec_settings = env.settings(RecommendationsSettings)
+        await load_demo_data(rec_settings)
+        recommendations, evaluations = recommendations_app(rec_settings), evaluations_app(env.settings(EvaluationsSettings))
+        async with running(recommendations), running(evaluations), await env.client(recommendations, "lead_partner") as lead:
+            seminar_id = (await lead.get("/seminars")).json()["items"][0]["id"]
+            draft = (await lead.post(f"/seminars/{seminar_id}/recommendations", json={"title": "Exported", "text": "t", "dimension": "setting"})).json()
+            await lead.post(f"/recommendations/{draft['id']}/issue", headers={"traceparent": f"00-{TRACE}-00f067aa0ba902b7-01"})
+            await read_topic(env.kafka, env.topic("evaluations"), 12)  # the follow-up event exists: the consumer's span ended
+    finally:
+        tracing.disable_export()  # flushes
+    spans = exporter.get_finished_spans()
+    ours = [s for s in spans if format(s.context.trace_id, "032x") == TRACE]
+    names = {s.name for s in ours}
+    assert f"POST /recommendations/{draft['id']}/issue" in names
+    assert "apply eu.clusnet.recommendation.issued.v1" in names, names
+    server = next(s for s in ours if s.name.startswith("POST"))
+    assert format(server.parent.span_id, "016x") == "00f067aa0ba902b7", "the caller's span is the parent"
