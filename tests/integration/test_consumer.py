@@ -1,0 +1,73 @@
+"""The shared consumer on real Kafka and PostgreSQL, with handlers written for the test: a batch
+whose handler fails is rolled back and replayed one event per transaction; the failing event is
+dead-lettered after its attempts and every other event is applied exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.evaluations.config import Settings
+from services.evaluations.main import MIGRATIONS
+from services.evaluations.models import Inbox
+from shared import migrate
+from shared.consumer import EventConsumer
+from shared.db import ensure_database, make_engine, make_session_factory
+from shared.events import Event
+from shared.kafka import ensure_topics, make_consumer, make_producer
+from tests.factories import issued
+from tests.support import Env, eventually, produce, read_topic
+
+pytestmark = pytest.mark.services
+
+
+async def test_a_failing_handler_is_isolated_from_its_batch(env: Env) -> None:
+    settings = env.settings(Settings)
+    await ensure_database(settings.database_url)
+    await asyncio.to_thread(migrate.upgrade, settings.database_url, MIGRATIONS)
+    await ensure_topics(env.kafka, env.prefix)
+    topic = env.topic("recommendations")
+    key = uuid.uuid4()  # one key, one partition: one batch, in order
+    events = [issued(key, title=f"event {i}") for i in range(6)]
+    poison = events[2]
+    applied: list[str] = []
+    calls: dict[str, int] = {}
+
+    async def handler(session: AsyncSession, event: Event) -> None:
+        calls[str(event.id)] = calls.get(str(event.id), 0) + 1
+        if event.id == poison.id:
+            raise RuntimeError("cannot apply this one")
+        applied.append(str(event.id))
+
+    await produce(env.kafka, topic, [e.to_kafka() for e in events])
+    engine = make_engine(settings.database_url)
+    dlq = make_producer(env.kafka, "test-dlq")
+    await dlq.start()
+    consumer = EventConsumer(service="test", consumer=make_consumer(env.kafka, f"{env.prefix}-test", [topic]), dlq_producer=dlq,
+                             session_factory=make_session_factory(engine), inbox_model=Inbox,
+                             handlers={"recommendation.issued": handler}, max_attempts=3, retry_backoff_s=0.01)  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        dead = await read_topic(env.kafka, topic + ".dlq", 1)
+        await eventually(lambda: _true(consumer.progress.applied == 5), what="the other five applied")
+    finally:
+        stop.set()
+        await task
+        await dlq.stop()
+    assert [dict(r.headers)["ce_id"].decode() for r in dead] == [str(poison.id)]
+    assert dict(dead[0].headers)["dlq_error"].decode() == "RuntimeError: cannot apply this one"
+    assert dict(dead[0].headers)["dlq_attempts"] == b"3" and calls[str(poison.id)] == 1 + 3  # the batch, then 3 alone
+    # the batch's first attempt was rolled back: every other event is in the inbox exactly once
+    assert sorted(set(applied)) == sorted(str(e.id) for e in events if e is not poison)
+    async with make_session_factory(engine)() as session:
+        assert (await session.execute(select(func.count()).select_from(Inbox))).scalar() == 5
+    await engine.dispose()
+
+
+async def _true(value: bool) -> bool:
+    return value
