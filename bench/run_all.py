@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,8 +94,6 @@ async def bench_issue(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
     await ensure_database(baseline_db)
     base_port = free_port()
     base_env = {**os.environ, "DATABASE_URL": baseline_db}
-    import subprocess  # noqa: PLC0415
-
     base = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.baseline_app:create_app", "--factory", "--port", str(base_port),
                              "--log-level", "warning", "--no-access-log"], env=base_env)  # fmt: skip
     try:

@@ -12,13 +12,20 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from services.evaluations import repository, service
 from services.evaluations.models import (
-    ChangePublic, EvidenceCreate, EvidencePublic, FollowUpPublic, FollowUpUpdate, Progress, VerificationCreate,
+    ChangePublic,
+    EvidenceCreate,
+    EvidencePublic,
+    FollowUpPublic,
+    FollowUpUpdate,
+    Progress,
+    VerificationCreate,
 )  # fmt: skip
 from services.evaluations.progress import GroupBy, progress
 from shared.app import RuntimeDep, SessionDep
 from shared.auth import Principal, PrincipalDep, Role, allow
 from shared.contracts.common import Dimension
-from shared.contracts.followups import ImplementationStatus, Response as CityResponse, Verification
+from shared.contracts.followups import ImplementationStatus, Verification
+from shared.contracts.followups import Response as CityResponse
 from shared.http import problem_responses
 from shared.pagination import Page, PageDep
 

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations import repository
-from services.evaluations.models import DeadlineNotice, RecommendationReplica
+from services.evaluations.models import DeadlineNotice
 from services.evaluations.service import emit, to_state
 from shared.contracts.common import SYSTEM
 from shared.contracts.followups import FollowUpDueSoon, FollowUpOverdue
@@ -24,17 +24,16 @@ from shared.outbox import EventSink, commit
 from shared.periodic import every
 from shared.runtime import Worker
 
+
 async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, due_soon_days: int) -> int:
     """Emit the notices due on `today`; answer how many were emitted."""
     emitted = 0
-    for followup in await repository.due_candidates(session, today + timedelta(days=due_soon_days)):
+    for followup, replica in await repository.due_candidates(session, today + timedelta(days=due_soon_days)):
         assert followup.due_date is not None
         kind = "overdue" if followup.due_date < today else "due_soon"
         stmt = insert(DeadlineNotice).values(followup_id=followup.id, kind=kind, due_date=followup.due_date, sent_at=datetime.now(UTC))
         if (await session.execute(stmt.on_conflict_do_nothing().returning(DeadlineNotice.kind))).first() is None:  # type: ignore[arg-type]
             continue
-        replica = await session.get(RecommendationReplica, followup.recommendation_id)
-        assert replica is not None
         days = (followup.due_date - today).days
         payload = (
             FollowUpOverdue(followup=to_state(followup, replica), actor=SYSTEM, due_date=followup.due_date, days_overdue=-days)

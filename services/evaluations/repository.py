@@ -100,9 +100,11 @@ async def changes_until(session: AsyncSession, followup_ids: Sequence[uuid.UUID]
     return (await session.exec(query)).all()
 
 
-async def due_candidates(session: AsyncSession, until: date) -> Sequence[FollowUp]:
-    """Open, unfinished follow-ups due on or before `until`."""
-    query = select(FollowUp).where(
-        col(FollowUp.due_date) <= until, ~col(FollowUp.closed), col(FollowUp.implementation_status).not_in(FINAL_STATUSES)
+async def due_candidates(session: AsyncSession, until: date) -> Sequence[Row]:
+    """Open, unfinished follow-ups due on or before `until`, with their recommendation."""
+    query = (
+        select(FollowUp, RecommendationReplica)
+        .join(RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id)
+        .where(col(FollowUp.due_date) <= until, ~col(FollowUp.closed), col(FollowUp.implementation_status).not_in(FINAL_STATUSES))
     )
-    return (await session.exec(query)).all()
+    return (await session.exec(query)).all()  # type: ignore[return-value]

@@ -10,13 +10,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations import repository, workflow
 from services.evaluations.models import (
-    Evidence, EvidenceCreate, FollowUp, FollowUpChange, FollowUpPublic, FollowUpUpdate, RecommendationReplica, VerificationCreate,
+    Evidence,
+    EvidenceCreate,
+    FollowUp,
+    FollowUpChange,
+    FollowUpPublic,
+    FollowUpUpdate,
+    RecommendationReplica,
+    VerificationCreate,
 )  # fmt: skip
 from shared.auth import Principal, Role
 from shared.contracts.common import Actor
 from shared.contracts.followups import (
-    Change, FollowUpEvidenceAdded, FollowUpOpened, FollowUpResponseRecorded, FollowUpState,
-    FollowUpStatusChanged, FollowUpVerified, Verification,
+    Change,
+    FollowUpEvidenceAdded,
+    FollowUpOpened,
+    FollowUpResponseRecorded,
+    FollowUpState,
+    FollowUpStatusChanged,
+    FollowUpVerified,
+    Verification,
 )  # fmt: skip
 from shared.contracts.recommendations import RecommendationState
 from shared.errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired

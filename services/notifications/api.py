@@ -9,7 +9,13 @@ from fastapi import APIRouter, Query
 
 from services.notifications import repository, service
 from services.notifications.models import (
-    DeliveryPublic, DeliveryStatus, StakeholderCreate, StakeholderPublic, SubscriptionCreate, SubscriptionCreated, SubscriptionPublic,
+    DeliveryPublic,
+    DeliveryStatus,
+    StakeholderCreate,
+    StakeholderPublic,
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionPublic,
 )  # fmt: skip
 from shared.app import RuntimeDep, SessionDep
 from shared.auth import Principal, Role, allow

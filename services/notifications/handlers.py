@@ -6,6 +6,7 @@ twice cannot create a second delivery.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert
@@ -19,7 +20,8 @@ from shared.events import Event
 
 async def create_deliveries(session: AsyncSession, event: Event) -> int:
     summary = rules.summarize(event)
-    subscriptions = (await session.exec(select(Subscription).where(Subscription.active == True))).all()  # noqa: E712
+    if (subscriptions := session.info.get("subscriptions")) is None:  # once per transaction (batch), not per event
+        subscriptions = session.info["subscriptions"] = (await session.exec(select(Subscription).where(Subscription.active == True))).all()  # noqa: E712
     created = 0
     now = datetime.now(UTC)
     for sub in subscriptions:
@@ -28,7 +30,7 @@ async def create_deliveries(session: AsyncSession, event: Event) -> int:
             continue
         digest = sub.mode == Mode.digest
         stmt = insert(Delivery).values(
-            id=Delivery().id, subscription_id=sub.id, stakeholder_id=sub.stakeholder_id, channel=sub.channel, event_id=event.id,
+            id=uuid.uuid4(), subscription_id=sub.id, stakeholder_id=sub.stakeholder_id, channel=sub.channel, event_id=event.id,
             event_type=event.type, event=event.model_dump(mode="json"), attempts=0, created_at=now,
             status=DeliveryStatus.digest_pending if digest else DeliveryStatus.pending, next_attempt_at=None if digest else now,
         )  # fmt: skip

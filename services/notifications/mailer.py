@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-from markupsafe import Markup
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound, select_autoescape
+from markupsafe import Markup
 
 from services.notifications.config import Settings
 

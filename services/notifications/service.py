@@ -9,8 +9,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications import repository, rules
 from services.notifications.models import (
-    AttemptPublic, Channel, Delivery, DeliveryPublic, DeliveryStatus, Stakeholder, StakeholderCreate, Subscription,
-    SubscriptionCreate, SubscriptionCreated,
+    AttemptPublic,
+    Channel,
+    Delivery,
+    DeliveryPublic,
+    DeliveryStatus,
+    Stakeholder,
+    StakeholderCreate,
+    Subscription,
+    SubscriptionCreate,
+    SubscriptionCreated,
 )  # fmt: skip
 from shared.errors import Conflict, Invalid, NotFound
 

@@ -9,8 +9,17 @@ from fastapi import APIRouter, Header, Query
 
 from services.recommendations import repository, service
 from services.recommendations.models import (
-    Cluster, ClusterCreate, HistoryEntryPublic, Partner, PartnerCreate, RecommendationDraft,
-    RecommendationPublic, RecommendationRevision, SeminarCreate, SeminarPublic, Withdrawal,
+    Cluster,
+    ClusterCreate,
+    HistoryEntryPublic,
+    Partner,
+    PartnerCreate,
+    RecommendationDraft,
+    RecommendationPublic,
+    RecommendationRevision,
+    SeminarCreate,
+    SeminarPublic,
+    Withdrawal,
 )  # fmt: skip
 from shared.app import RuntimeDep, SessionDep
 from shared.auth import Principal, PrincipalDep, Role, allow

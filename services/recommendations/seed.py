@@ -12,7 +12,13 @@ from services.recommendations.config import Settings
 from services.recommendations.demo_data import CLUSTERS, PARTNERS, SEMINARS
 from services.recommendations.main import build_runtime
 from services.recommendations.models import (
-    Cluster, ClusterCreate, Partner, PartnerCreate, RecommendationDraft, Seminar, SeminarCreate,
+    Cluster,
+    ClusterCreate,
+    Partner,
+    PartnerCreate,
+    RecommendationDraft,
+    Seminar,
+    SeminarCreate,
 )  # fmt: skip
 from shared.contracts.common import Actor
 

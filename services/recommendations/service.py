@@ -10,13 +10,30 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.recommendations import domain, repository
 from services.recommendations.models import (
-    Cluster, ClusterCreate, IdempotencyRecord, Partner, PartnerCreate, Recommendation, RecommendationDraft,
-    RecommendationEvent, RecommendationPublic, RecommendationRevision, Seminar, SeminarCreate, SeminarPublic,
+    Cluster,
+    ClusterCreate,
+    IdempotencyRecord,
+    Partner,
+    PartnerCreate,
+    Recommendation,
+    RecommendationDraft,
+    RecommendationEvent,
+    RecommendationPublic,
+    RecommendationRevision,
+    Seminar,
+    SeminarCreate,
+    SeminarPublic,
 )  # fmt: skip
 from shared.contracts.common import Actor
 from shared.contracts.recommendations import (
-    RecommendationIssued, RecommendationRevised, RecommendationState, RecommendationWithdrawn,
-    SeminarReportPublished, SeminarScheduled, SeminarState, SeminarStatus,
+    RecommendationIssued,
+    RecommendationRevised,
+    RecommendationState,
+    RecommendationWithdrawn,
+    SeminarReportPublished,
+    SeminarScheduled,
+    SeminarState,
+    SeminarStatus,
 )  # fmt: skip
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import Event, Payload, source_of

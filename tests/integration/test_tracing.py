@@ -17,17 +17,25 @@ pytestmark = pytest.mark.services
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
-async def test_trace_context_follows_the_event_chain(env: Env) -> None:
+async def issue_traced(env: Env, title: str) -> str:
+    """Run both services, issue a recommendation with a caller's traceparent, wait until the
+    evaluations service has emitted its follow-up event; answer the recommendation id."""
     rec_settings = env.settings(RecommendationsSettings)
     await load_demo_data(rec_settings)
     recommendations, evaluations = recommendations_app(rec_settings), evaluations_app(env.settings(EvaluationsSettings))
     async with running(recommendations), running(evaluations), await env.client(recommendations, "lead_partner") as lead:
         seminar_id = (await lead.get("/seminars")).json()["items"][0]["id"]
-        draft = (await lead.post(f"/seminars/{seminar_id}/recommendations", json={"title": "Traced", "text": "t", "dimension": "setting"})).json()
+        draft = (await lead.post(f"/seminars/{seminar_id}/recommendations", json={"title": title, "text": "t", "dimension": "setting"})).json()
         answer = await lead.post(f"/recommendations/{draft['id']}/issue", headers={"traceparent": f"00-{TRACE}-00f067aa0ba902b7-01"})
         assert answer.status_code == 200
-        issued = [r for r in await read_topic(env.kafka, env.topic("recommendations"), 3 + 11 + 1) if r.key == draft["id"].encode()]
-        opened = [r for r in await read_topic(env.kafka, env.topic("evaluations"), 12) if b"Traced" in r.value]
+        await read_topic(env.kafka, env.topic("evaluations"), 12)  # its follow-up event exists
+    return str(draft["id"])
+
+
+async def test_trace_context_follows_the_event_chain(env: Env) -> None:
+    rec_id = await issue_traced(env, "Traced")
+    issued = [r for r in await read_topic(env.kafka, env.topic("recommendations"), 3 + 11 + 1) if r.key == rec_id.encode()]
+    opened = [r for r in await read_topic(env.kafka, env.topic("evaluations"), 12) if b"Traced" in r.value]
     assert [trace_id(dict(r.headers)["traceparent"].decode()) for r in issued] == [TRACE]
     assert [trace_id(dict(r.headers)["traceparent"].decode()) for r in opened] == [TRACE]
     assert dict(issued[0].headers)["traceparent"] != dict(opened[0].headers)["traceparent"], "a new span per hop"
@@ -42,20 +50,13 @@ async def test_spans_are_exported_only_when_configured(env: Env) -> None:
     exporter = InMemorySpanExporter()
     assert tracing.enable_export("clusnet-test", exporter)
     try:
-        rec_settings = env.settings(RecommendationsSettings)
-        await load_demo_data(rec_settings)
-        recommendations, evaluations = recommendations_app(rec_settings), evaluations_app(env.settings(EvaluationsSettings))
-        async with running(recommendations), running(evaluations), await env.client(recommendations, "lead_partner") as lead:
-            seminar_id = (await lead.get("/seminars")).json()["items"][0]["id"]
-            draft = (await lead.post(f"/seminars/{seminar_id}/recommendations", json={"title": "Exported", "text": "t", "dimension": "setting"})).json()
-            await lead.post(f"/recommendations/{draft['id']}/issue", headers={"traceparent": f"00-{TRACE}-00f067aa0ba902b7-01"})
-            await read_topic(env.kafka, env.topic("evaluations"), 12)  # the follow-up event exists: the consumer's span ended
+        rec_id = await issue_traced(env, "Exported")
     finally:
         tracing.disable_export()  # flushes
     spans = exporter.get_finished_spans()
     ours = [s for s in spans if format(s.context.trace_id, "032x") == TRACE]
     names = {s.name for s in ours}
-    assert f"POST /recommendations/{draft['id']}/issue" in names
+    assert f"POST /recommendations/{rec_id}/issue" in names
     assert "apply eu.clusnet.recommendation.issued.v1" in names, names
     server = next(s for s in ours if s.name.startswith("POST"))
     assert format(server.parent.span_id, "016x") == "00f067aa0ba902b7", "the caller's span is the parent"

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision: str = 'eb6c96fbb6dc'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
