@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)  ## the whole system: docker compose with an engine, else local Kafka + PostgreSQL + services
-	@if docker info >/dev/null 2>&1; then docker compose up --build; else $(BIN)/clusnet run; fi
+	@if docker info >/dev/null 2>&1; then docker compose up --build; else $(BIN)/python -m provision.run; fi
 
 test: $(STAMP)  ## the whole suite on real Kafka and PostgreSQL (provisioned by the tests themselves)
 	$(BIN)/pytest -p no:cacheprovider

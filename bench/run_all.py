@@ -28,19 +28,19 @@ from bench.common import Row, closed_loop, percentile, rss_mb, write
 from services.evaluations.config import Settings as EvaluationsSettings
 from services.evaluations.handlers import prefetch_recommendations, recommendation_handlers
 from services.evaluations.main import create_app as evaluations_app
-from services.processes import ServiceProcess, service_env, start_service, wait_ready
+from provision.processes import ServiceProcess, service_env, start_service, wait_ready
 from services.recommendations import service as rec_service
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import build_runtime
 from services.recommendations.models import Outbox, RecommendationDraft, Seminar
 from services.recommendations.seed import SEED_ACTOR, load_demo_data
-from shared import auth
-from shared.consumer import EventConsumer
-from shared.db import ensure_database, make_engine, make_session_factory, with_database
-from shared.kafka import ensure_topics, make_consumer, make_producer
-from shared.outbox import OutboxRelay, add_event
-from shared.provision import kafka_bootstrap, postgres_url
-from shared.provision.system import free_port
+from shared.platform import auth
+from shared.platform.consumer import EventConsumer
+from shared.platform.db import ensure_database, make_engine, make_session_factory, with_database
+from shared.platform.kafka import ensure_topics, make_consumer, make_producer
+from shared.platform.outbox import OutboxRelay, add_event
+from provision import kafka_bootstrap, postgres_url
+from provision.system import free_port
 from tests.factories import issued
 from tests.receivers import webhook_receiver
 

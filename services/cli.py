@@ -3,7 +3,6 @@
     clusnet token create --role city_official --city leipzig   # prints the token as its last line
     clusnet seed                                              # CLUSNET demo data, through the service code
     clusnet serve evaluations                                 # one service's API (+ its workers)
-    clusnet run                                               # the whole system on this machine
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ from typing import Annotated
 
 import typer
 
-from shared import auth
-from shared.db import ensure_database, make_engine, make_session_factory
-from shared.migrate import upgrade
-from shared.runtime import AUTH_MIGRATIONS
-from shared.settings import ServiceSettings
+from shared.platform import auth
+from shared.platform.db import ensure_database, make_engine, make_session_factory
+from shared.platform.migrate import upgrade
+from shared.platform.runtime import AUTH_MIGRATIONS
+from shared.platform.settings import ServiceSettings
 
 app = typer.Typer(help="CLUSNET follow-up tracker", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens: create, list, revoke", no_args_is_help=True)
@@ -98,7 +97,7 @@ def worker(service: Service) -> None:
     import importlib  # noqa: PLC0415
     import signal  # noqa: PLC0415
 
-    from shared.logs import configure_logging  # noqa: PLC0415
+    from shared.platform.logs import configure_logging  # noqa: PLC0415
 
     module = importlib.import_module(f"services.{service.value}.main")
     settings = importlib.import_module(f"services.{service.value}.config").Settings(run_workers=True)
@@ -135,18 +134,11 @@ def seed_stakeholders() -> None:
     typer.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
 
 
-@app.command()
-def run() -> None:
-    """The whole system on this machine: Kafka and PostgreSQL (Docker or local), the services, demo data."""
-    from services.local_run import run_system  # noqa: PLC0415
-
-    run_system()
-
 
 @app.command()
 def schemas(check: Annotated[bool, typer.Option(help="Fail if the checked-in schemas are stale")] = False) -> None:
     """Write every event's JSON Schema into schemas/events/."""
-    from shared.schemas import write_schemas  # noqa: PLC0415
+    from shared.platform.schemas import write_schemas  # noqa: PLC0415
 
     changed = write_schemas(dry_run=check)
     if check and changed:

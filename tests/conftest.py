@@ -1,7 +1,7 @@
 """Real Kafka and PostgreSQL for every test that crosses a service boundary.
 
 They come from KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, else Docker (testcontainers), else local
-processes (shared.provision). There is no skip: a test that cannot get its services fails with
+processes (provision). There is no skip: a test that cannot get its services fails with
 the provisioner's message (which part, why, what to install), in CI and on a laptop alike.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.provision import kafka_bootstrap, postgres_url
+from provision import kafka_bootstrap, postgres_url
 from tests.support import Env
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from shared.contracts.common import Actor
 from shared.contracts.recommendations import RecommendationIssued, RecommendationState, SeminarState
-from shared.events import Event
+from shared.contracts.envelope import Event
+from shared.platform.tracing import new_traceparent
 
 LEAD = Actor(id="lead", role="lead_partner")
 
@@ -25,4 +26,5 @@ def recommendation(rec_id: uuid.UUID, version: int = 1, status: str = "issued", 
 
 def issued(rec_id: uuid.UUID | None = None, **kw: Any) -> Event:
     rec_id = rec_id or uuid.uuid4()
-    return Event.of(RecommendationIssued(recommendation=recommendation(rec_id, **kw), actor=LEAD), source="/test", subject=str(rec_id))
+    payload = RecommendationIssued(recommendation=recommendation(rec_id, **kw), actor=LEAD)
+    return Event.of(payload, source="/test", subject=str(rec_id), traceparent=new_traceparent())

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.provision.system import free_port
+from provision.system import free_port
 
 
 @dataclass

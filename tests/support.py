@@ -14,11 +14,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
-from shared import auth
-from shared.db import ensure_database, make_engine, make_session_factory, with_database
-from shared.migrate import upgrade
-from shared.runtime import AUTH_MIGRATIONS
-from shared.settings import ServiceSettings
+from shared.platform import auth
+from shared.platform.db import ensure_database, make_engine, make_session_factory, with_database
+from shared.platform.migrate import upgrade
+from shared.platform.runtime import AUTH_MIGRATIONS
+from shared.platform.settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
 T = TypeVar("T")
@@ -125,7 +125,7 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
 
 async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]) -> None:
     """Send raw (key, value, headers) messages, in order, and wait for each."""
-    from shared.kafka import make_producer  # noqa: PLC0415
+    from shared.platform.kafka import make_producer  # noqa: PLC0415
 
     producer = make_producer(bootstrap, "tests")
     await producer.start()

@@ -21,13 +21,13 @@ from services.evaluations.models import (
     VerificationCreate,
 )  # fmt: skip
 from services.evaluations.progress import GroupBy, progress
-from shared.app import RuntimeDep, SessionDep
-from shared.auth import Principal, PrincipalDep, Role, allow
+from shared.platform.app import RuntimeDep, SessionDep
+from shared.platform.auth import Principal, PrincipalDep, Role, allow
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Verification
 from shared.contracts.followups import Response as CityResponse
-from shared.http import problem_responses
-from shared.pagination import Page, PageDep
+from shared.platform.http import problem_responses
+from shared.platform.pagination import Page, PageDep
 
 router = APIRouter(tags=["follow-ups"])
 CityOfficial = Annotated[Principal, allow(Role.city_official, why="update follow-ups or add evidence (only the city's own officials may)")]

@@ -19,10 +19,10 @@ from services.evaluations.models import DeadlineNotice
 from services.evaluations.service import emit, to_state
 from shared.contracts.common import SYSTEM
 from shared.contracts.followups import FollowUpDueSoon, FollowUpOverdue
-from shared.db import SessionFactory
-from shared.outbox import EventSink, commit
-from shared.periodic import every
-from shared.runtime import Worker
+from shared.platform.db import SessionFactory
+from shared.platform.outbox import EventSink, commit
+from shared.platform.periodic import every
+from shared.platform.runtime import Worker
 
 
 async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, due_soon_days: int) -> int:

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations import service
-from shared.consumer import Handler
+from shared.platform.consumer import Handler
 from shared.contracts.recommendations import RecommendationIssued, RecommendationRevised, RecommendationWithdrawn
-from shared.events import Event
-from shared.outbox import EventSink
+from shared.contracts.envelope import Event
+from shared.platform.outbox import EventSink
 
 
 def recommendation_handlers(sink: EventSink) -> Mapping[str, Handler]:

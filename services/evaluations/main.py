@@ -9,9 +9,9 @@ from services.evaluations.config import Settings
 from services.evaluations.deadlines import deadline_worker
 from services.evaluations.handlers import prefetch_recommendations, recommendation_handlers
 from services.evaluations.models import Inbox, Outbox
-from shared import topics
-from shared.app import service_app
-from shared.runtime import ConsumerSpec, Runtime
+from shared.contracts import topics
+from shared.platform.app import service_app
+from shared.platform.runtime import ConsumerSpec, Runtime
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

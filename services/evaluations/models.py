@@ -13,8 +13,8 @@ from sqlmodel import Field, SQLModel
 
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Response, Verification
-from shared.inbox import InboxFields
-from shared.outbox import OutboxFields
+from shared.platform.inbox import InboxFields
+from shared.platform.outbox import OutboxFields
 
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5_000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]

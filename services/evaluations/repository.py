@@ -15,7 +15,7 @@ from services.evaluations.models import Evidence, FollowUp, FollowUpChange, Reco
 from services.evaluations.workflow import FINAL_STATUSES
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Response, Verification
-from shared.pagination import PageParams
+from shared.platform.pagination import PageParams
 
 Row = tuple[FollowUp, RecommendationReplica]
 

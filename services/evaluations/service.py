@@ -19,7 +19,7 @@ from services.evaluations.models import (
     RecommendationReplica,
     VerificationCreate,
 )  # fmt: skip
-from shared.auth import Principal, Role
+from shared.platform.auth import Principal, Role
 from shared.contracts.common import Actor
 from shared.contracts.followups import (
     Change,
@@ -32,9 +32,9 @@ from shared.contracts.followups import (
     Verification,
 )  # fmt: skip
 from shared.contracts.recommendations import RecommendationState
-from shared.errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
-from shared.events import Event, Payload, source_of
-from shared.outbox import EventSink, commit
+from shared.platform.errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
+from shared.contracts.envelope import Event, Payload, source_of
+from shared.platform.outbox import EventSink, commit
 
 SOURCE = source_of("evaluations")
 CITY_FIELDS = ("responsible_body", "owner", "planned_completion", "notes")

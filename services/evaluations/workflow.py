@@ -11,7 +11,7 @@ from __future__ import annotations
 from shared.contracts.followups import ImplementationStatus as S
 from shared.contracts.followups import Response as R
 from shared.contracts.followups import Verification as V
-from shared.errors import Conflict, Invalid
+from shared.platform.errors import Conflict, Invalid
 
 NEEDS_JUSTIFICATION = frozenset({R.rejected, R.noted})
 FINAL_STATUSES = frozenset({S.implemented, S.not_implemented, S.overtaken_by_events})

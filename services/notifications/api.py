@@ -17,9 +17,9 @@ from services.notifications.models import (
     SubscriptionCreated,
     SubscriptionPublic,
 )  # fmt: skip
-from shared.app import RuntimeDep, SessionDep
-from shared.auth import Principal, Role, allow
-from shared.pagination import Page, PageDep
+from shared.platform.app import RuntimeDep, SessionDep
+from shared.platform.auth import Principal, Role, allow
+from shared.platform.pagination import Page, PageDep
 
 router = APIRouter()
 Admin = Annotated[Principal, allow(Role.admin, why="manage stakeholders, subscriptions and deliveries")]

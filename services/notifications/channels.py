@@ -13,7 +13,7 @@ import httpx
 from services.notifications import mailer, rules
 from services.notifications.config import Settings
 from services.notifications.models import Delivery, Stakeholder, Subscription
-from shared.events import Event
+from shared.contracts.envelope import Event
 
 
 @dataclass(frozen=True)

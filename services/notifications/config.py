@@ -1,6 +1,6 @@
 from pydantic import Field
 
-from shared.settings import DEFAULT_SERVER, ServiceSettings
+from shared.platform.settings import DEFAULT_SERVER, ServiceSettings
 
 
 class Settings(ServiceSettings):

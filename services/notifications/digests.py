@@ -14,10 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.notifications import channels, mailer, rules
 from services.notifications.config import Settings
 from services.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, DigestSent, Stakeholder
-from shared.db import SessionFactory
-from shared.events import Event
-from shared.periodic import every
-from shared.runtime import Worker
+from shared.platform.db import SessionFactory
+from shared.contracts.envelope import Event
+from shared.platform.periodic import every
+from shared.platform.runtime import Worker
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.notifications import channels, rules
 from services.notifications.config import Settings
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
-from shared import metrics
+from shared.platform import metrics
 from shared.contracts.notifications import NotificationDelivered, NotificationFailed
-from shared.db import SessionFactory
-from shared.events import Event, source_of
-from shared.outbox import EventSink, commit
+from shared.platform.db import SessionFactory
+from shared.contracts.envelope import Event, source_of
+from shared.platform.outbox import EventSink, commit
 
 log = logging.getLogger(__name__)
 SOURCE = source_of("notifications")

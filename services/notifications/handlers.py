@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications import rules
 from services.notifications.models import Delivery, DeliveryStatus, Mode, Subscription
-from shared.events import Event
+from shared.contracts.envelope import Event
 
 
 async def create_deliveries(session: AsyncSession, event: Event) -> int:

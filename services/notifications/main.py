@@ -10,9 +10,9 @@ from services.notifications.digests import digest_worker
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.handlers import create_deliveries
 from services.notifications.models import Inbox, Outbox
-from shared import topics
-from shared.app import service_app
-from shared.runtime import ConsumerSpec, Runtime
+from shared.contracts import topics
+from shared.platform.app import service_app
+from shared.platform.runtime import ConsumerSpec, Runtime
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 CONSUMED = [  # every domain event (not its own notification.* events)

@@ -14,9 +14,9 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from shared.contracts.common import Dimension
-from shared.events import REGISTRY
-from shared.inbox import InboxFields
-from shared.outbox import OutboxFields
+from shared.contracts.envelope import REGISTRY
+from shared.platform.inbox import InboxFields
+from shared.platform.outbox import OutboxFields
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

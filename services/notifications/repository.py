@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
-from shared.pagination import PageParams
+from shared.platform.pagination import PageParams
 
 
 async def list_stakeholders(session: AsyncSession, page: PageParams, city: str | None) -> Sequence[Stakeholder]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from shared.events import Event
+from shared.contracts.envelope import Event
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from services.notifications.models import (
     SubscriptionCreate,
     SubscriptionCreated,
 )  # fmt: skip
-from shared.errors import Conflict, Invalid, NotFound
+from shared.platform.errors import Conflict, Invalid, NotFound
 
 
 async def create_stakeholder(session: AsyncSession, data: StakeholderCreate) -> Stakeholder:

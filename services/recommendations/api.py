@@ -21,12 +21,12 @@ from services.recommendations.models import (
     SeminarPublic,
     Withdrawal,
 )  # fmt: skip
-from shared.app import RuntimeDep, SessionDep
-from shared.auth import Principal, PrincipalDep, Role, allow
+from shared.platform.app import RuntimeDep, SessionDep
+from shared.platform.auth import Principal, PrincipalDep, Role, allow
 from shared.contracts.common import Dimension
 from shared.contracts.recommendations import RecommendationStatus
-from shared.errors import NotFound
-from shared.pagination import Page, PageDep
+from shared.platform.errors import NotFound
+from shared.platform.pagination import Page, PageDep
 
 router = APIRouter()
 Admin = Annotated[Principal, allow(Role.admin, why="manage partners and clusters")]

@@ -1,4 +1,4 @@
-from shared.settings import DEFAULT_SERVER, ServiceSettings
+from shared.platform.settings import DEFAULT_SERVER, ServiceSettings
 
 
 class Settings(ServiceSettings):

@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from shared.contracts.recommendations import RecommendationStatus as Status
 from shared.contracts.recommendations import SeminarStatus
-from shared.errors import Conflict, Invalid
+from shared.platform.errors import Conflict, Invalid
 
 
 class Action(StrEnum):

@@ -7,9 +7,9 @@ from fastapi import FastAPI
 from services.recommendations import api
 from services.recommendations.config import Settings
 from services.recommendations.models import Outbox
-from shared import topics
-from shared.app import service_app
-from shared.runtime import Runtime
+from shared.contracts import topics
+from shared.platform.app import service_app
+from shared.platform.runtime import Runtime
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -13,8 +13,8 @@ from sqlmodel import Field, SQLModel
 
 from shared.contracts.common import Dimension
 from shared.contracts.recommendations import RecommendationStatus, SeminarStatus
-from shared.idempotency import IdempotencyFields
-from shared.outbox import OutboxFields
+from shared.platform.idempotency import IdempotencyFields
+from shared.platform.outbox import OutboxFields
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.recommendations.models import Cluster, Partner, Recommendation, RecommendationEvent, Seminar
 from shared.contracts.common import Dimension
 from shared.contracts.recommendations import RecommendationStatus
-from shared.pagination import PageParams
+from shared.platform.pagination import PageParams
 
 
 async def get_partner(session: AsyncSession, slug: str) -> Partner | None:

@@ -35,10 +35,10 @@ from shared.contracts.recommendations import (
     SeminarState,
     SeminarStatus,
 )  # fmt: skip
-from shared.errors import Conflict, Invalid, NotFound
-from shared.events import Event, Payload, source_of
-from shared.idempotency import run_once
-from shared.outbox import EventSink, commit
+from shared.platform.errors import Conflict, Invalid, NotFound
+from shared.contracts.envelope import Event, Payload, source_of
+from shared.platform.idempotency import run_once
+from shared.platform.outbox import EventSink, commit
 
 SOURCE = source_of("recommendations")
 

@@ -6,7 +6,7 @@ model change would break a checked-in schema: change compatibly, or add a `.v2` 
 
 from shared.contracts import followups, notifications, recommendations
 from shared.contracts.common import Actor, Dimension
-from shared.events import REGISTRY, register
+from shared.contracts.envelope import REGISTRY, register
 
 register(*recommendations.EVENTS, *followups.EVENTS, *notifications.EVENTS)
 

@@ -7,7 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from shared.contracts.common import Actor, Dimension
-from shared.events import Payload
+from shared.contracts.envelope import Payload
 
 
 class Response(StrEnum):

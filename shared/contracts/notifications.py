@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from shared.events import Payload
+from shared.contracts.envelope import Payload
 
 
 class _DeliveryEvent(Payload):

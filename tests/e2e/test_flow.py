@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.processes import ServiceProcess, service_env, start_service, wait_ready
-from shared.provision.system import free_port
+from provision.processes import ServiceProcess, service_env, start_service, wait_ready
+from provision.system import free_port
 from tests.receivers import smtp_server
 from tests.support import Env, eventually
 

@@ -22,8 +22,8 @@ from services.notifications.main import create_app as notifications_app
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import create_app as recommendations_app
 from services.recommendations.seed import load_demo_data
-from shared import auth
-from shared.db import make_engine, make_session_factory
+from shared.platform import auth
+from shared.platform.db import make_engine, make_session_factory
 from tests.support import Env, eventually, running
 
 pytestmark = pytest.mark.services

@@ -14,8 +14,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
-from services.processes import ServiceProcess, service_env, start_service, wait_ready
-from shared.provision.system import free_port
+from provision.processes import ServiceProcess, service_env, start_service, wait_ready
+from provision.system import free_port
 from tests.support import Env
 
 pytestmark = pytest.mark.services

@@ -14,11 +14,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.evaluations.config import Settings
 from services.evaluations.main import MIGRATIONS
 from services.evaluations.models import Inbox
-from shared import migrate
-from shared.consumer import EventConsumer
-from shared.db import ensure_database, make_engine, make_session_factory
-from shared.events import Event
-from shared.kafka import ensure_topics, make_consumer, make_producer
+from shared.platform import migrate
+from shared.platform.consumer import EventConsumer
+from shared.platform.db import ensure_database, make_engine, make_session_factory
+from shared.contracts.envelope import Event
+from shared.platform.kafka import ensure_topics, make_consumer, make_producer
 from tests.factories import issued
 from tests.support import Env, eventually, produce, read_topic
 

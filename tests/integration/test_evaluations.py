@@ -15,8 +15,8 @@ from services.evaluations.config import Settings
 from services.evaluations.deadlines import check_deadlines
 from services.evaluations.main import create_app
 from shared.contracts.recommendations import RecommendationRevised, RecommendationWithdrawn
-from shared.db import make_engine, make_session_factory
-from shared.events import Event
+from shared.platform.db import make_engine, make_session_factory
+from shared.contracts.envelope import Event
 from tests.factories import LEAD, issued, recommendation
 from tests.support import Env, eventually, produce, read_topic, running
 

@@ -12,9 +12,9 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from shared.db import ensure_database, make_engine, with_database
-from shared.events import Event
-from shared.migrate import alembic_config
+from shared.platform.db import ensure_database, make_engine, with_database
+from shared.contracts.envelope import Event
+from shared.platform.migrate import alembic_config
 from tests.factories import issued
 
 pytestmark = pytest.mark.services

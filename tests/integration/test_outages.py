@@ -2,7 +2,7 @@
 delivers all of them in order when it returns; /readyz follows Kafka and PostgreSQL going away
 and coming back; the backlog and lag metrics move while the relay or consumer cannot work.
 
-These tests start their own local Kafka / PostgreSQL processes (shared.provision), because they
+These tests start their own local Kafka / PostgreSQL processes (provision), because they
 stop them; the other tests use whatever the environment provides."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from services.evaluations.main import create_app as evaluations_app
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import create_app as recommendations_app
 from services.recommendations.seed import load_demo_data
-from shared.provision.kafka import KafkaProcess
-from shared.provision.postgres import PostgresProcess
+from provision.kafka import KafkaProcess
+from provision.postgres import PostgresProcess
 from tests.factories import issued
 from tests.support import Env, eventually, produce, read_topic, running
 

@@ -9,8 +9,8 @@ import pytest
 from services.recommendations.config import Settings
 from services.recommendations.main import create_app
 from services.recommendations.seed import load_demo_data
-from shared.events import Event
-from shared.schemas import schema_of
+from shared.contracts.envelope import Event
+from shared.platform.schemas import schema_of
 from tests.support import Env, read_topic, running
 
 pytestmark = pytest.mark.services

@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from services.recommendations.config import Settings
 from services.recommendations.main import MIGRATIONS
 from services.recommendations.models import Outbox
-from shared import migrate
-from shared.db import SessionFactory, ensure_database, make_engine, make_session_factory
-from shared.events import Event
-from shared.kafka import ensure_topics, make_producer
-from shared.outbox import OutboxRelay, add_event
+from shared.platform import migrate
+from shared.platform.db import SessionFactory, ensure_database, make_engine, make_session_factory
+from shared.contracts.envelope import Event
+from shared.platform.kafka import ensure_topics, make_producer
+from shared.platform.outbox import OutboxRelay, add_event
 from tests.factories import issued
 from tests.support import Env, eventually, read_topic
 

@@ -10,7 +10,7 @@ from services.evaluations.main import create_app as evaluations_app
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import create_app as recommendations_app
 from services.recommendations.seed import load_demo_data
-from shared.tracing import trace_id
+from shared.platform.tracing import trace_id
 from tests.support import Env, read_topic, running
 
 pytestmark = pytest.mark.services
@@ -44,7 +44,7 @@ async def test_trace_context_follows_the_event_chain(env: Env) -> None:
 async def test_spans_are_exported_only_when_configured(env: Env) -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: PLC0415
 
-    from shared import tracing  # noqa: PLC0415
+    from shared.platform import tracing  # noqa: PLC0415
 
     assert not tracing.enable_export("recommendations"), "no OTLP endpoint configured: nothing is exported"
     exporter = InMemorySpanExporter()

@@ -9,8 +9,8 @@ import pytest
 import shared.contracts  # noqa: F401 - registers the event types
 from shared.contracts.common import Actor
 from shared.contracts.recommendations import RecommendationIssued, RecommendationState, SeminarState
-from shared.events import Event, EventDecodeError
-from shared.schemas import REGISTRY, breaking_changes, generate, path_of, schema_of
+from shared.contracts.envelope import Event, EventDecodeError
+from shared.platform.schemas import REGISTRY, breaking_changes, generate, path_of, schema_of
 
 
 def issued_event() -> Event:
@@ -20,7 +20,8 @@ def issued_event() -> Event:
                               dimension="setting", title="Involve private industry", text="…", priority="high",
                               updated_at=datetime.now(UTC))  # fmt: skip
     return Event.of(RecommendationIssued(recommendation=rec, actor=Actor(id="t1", role="lead_partner")),
-                    source="/clusnet/recommendations/test", subject=str(rec.id))  # fmt: skip
+                    source="/clusnet/recommendations/test", subject=str(rec.id),
+                    traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")  # fmt: skip
 
 
 def test_round_trip_through_kafka_form() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from services.recommendations.domain import Action, check_due_date, next_status
 from shared.contracts.recommendations import RecommendationStatus as St
-from shared.errors import Conflict, Invalid
+from shared.platform.errors import Conflict, Invalid
 
 EXPECTED = {
     (St.draft, Action.issue): St.issued,

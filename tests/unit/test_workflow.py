@@ -8,7 +8,7 @@ from services.evaluations import workflow
 from shared.contracts.followups import ImplementationStatus as S
 from shared.contracts.followups import Response as R
 from shared.contracts.followups import Verification as V
-from shared.errors import Conflict, Invalid
+from shared.platform.errors import Conflict, Invalid
 
 ALLOWED = {
     (S.not_started, S.planned), (S.not_started, S.in_progress), (S.not_started, S.not_implemented), (S.not_started, S.overtaken_by_events),

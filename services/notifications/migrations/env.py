@@ -1,4 +1,4 @@
 from services.notifications.models import Base
-from shared.migrate import run_env
+from shared.platform.migrate import run_env
 
 run_env(Base.metadata)

@@ -6,7 +6,7 @@ Create Date: 2026-11-27 02:50:00
 """
 from collections.abc import Sequence
 
-from shared.outbox_migrations import serialize_outbox_messages, unserialize_outbox_messages
+from shared.platform.outbox_migrations import serialize_outbox_messages, unserialize_outbox_messages
 
 revision: str = "c1a2e3f40003"
 down_revision: str | None = "a6538b0ee7ef"

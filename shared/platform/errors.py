@@ -1,4 +1,4 @@
-"""Errors the domain raises; the HTTP layer (shared.http) turns each into problem+json.
+"""Errors the domain raises; the HTTP layer (shared.platform.http) turns each into problem+json.
 
 They carry no framework: services' domain and service modules raise them, endpoints stay thin.
 """

@@ -1,4 +1,4 @@
-"""`clusnet run` / `make run` without Docker: the whole system on this machine, in the foreground.
+"""`make run` without Docker (`python -m provision.run`): the whole system on this machine, in the foreground.
 
 Kafka on 127.0.0.1:9092 and PostgreSQL on 127.0.0.1:5432 (the settings' defaults) unless
 KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL say otherwise; an SMTP sink that writes each mail to
@@ -17,11 +17,11 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
-from services.processes import DEFAULT_PORTS, SERVICES, service_env, start_service, wait_ready
-from shared import auth
-from shared.db import with_database
-from shared.provision import ProvisionError, kafka_bootstrap, postgres_url
-from shared.provision.system import port_in_use
+from provision.processes import DEFAULT_PORTS, SERVICES, service_env, start_service, wait_ready
+from shared.platform import auth
+from shared.platform.db import with_database
+from provision import ProvisionError, kafka_bootstrap, postgres_url
+from provision.system import port_in_use
 
 RUN_DIR = Path(".run")
 SMTP_PORT = 1025
@@ -68,7 +68,7 @@ async def load_all_demo_data(pg: str) -> dict[str, int]:
 
 
 async def _demo_tokens(auth_url: str) -> dict[str, str]:
-    from shared.db import make_engine, make_session_factory  # noqa: PLC0415
+    from shared.platform.db import make_engine, make_session_factory  # noqa: PLC0415
 
     engine = make_engine(auth_url, pool_size=1)
     tokens = {}
@@ -98,3 +98,7 @@ def _wait_for_ctrl_c() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+
+
+if __name__ == "__main__":
+    run_system()

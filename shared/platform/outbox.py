@@ -22,9 +22,9 @@ from sqlalchemy import JSON, BigInteger, LargeBinary, delete, func, select, text
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared import metrics
-from shared.db import SessionFactory
-from shared.events import Event
+from shared.platform import metrics, tracing
+from shared.platform.db import SessionFactory
+from shared.contracts.envelope import Event
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.relay'))")
@@ -45,7 +45,10 @@ class OutboxFields(SQLModel):
 
 
 def add_event(session: AsyncSession, outbox_model: type[OutboxFields], topic: str, event: Event) -> None:
-    """Queue `event` for publication; it becomes visible to the relay when the session commits."""
+    """Queue `event` for publication; it becomes visible to the relay when the session commits.
+    An event without trace context continues the current one (the request's or consumed event's)."""
+    if event.traceparent is None:
+        event.traceparent = tracing.current_child()
     key, value, headers = event.to_kafka()
     session.add(
         outbox_model(

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared import tracing
-from shared.http import COMMON_ERRORS, install_error_handlers, install_operations
-from shared.logs import configure_logging
-from shared.runtime import ConsumerSpec, Runtime, Worker
+from shared.platform import tracing
+from shared.platform.http import COMMON_ERRORS, install_error_handlers, install_operations
+from shared.platform.logs import configure_logging
+from shared.platform.runtime import ConsumerSpec, Runtime, Worker
 
 
 def service_app(

@@ -15,9 +15,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 import shared.contracts  # noqa: F401 - registers every event type
-from shared.events import REGISTRY
+from shared.contracts.envelope import REGISTRY
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "events"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "events"
 
 
 def generate(event_type: str) -> dict[str, Any]:

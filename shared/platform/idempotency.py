@@ -17,7 +17,7 @@ from sqlalchemy import JSON, func, select
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.errors import Invalid
+from shared.platform.errors import Invalid
 
 MAX_KEY_LENGTH = 200
 

@@ -15,17 +15,17 @@ from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared import health, migrate
-from shared.auth import PrincipalCache
-from shared.consumer import EventConsumer, Handler, Prefetch
-from shared.db import SessionFactory, ensure_database, make_engine, make_session_factory
-from shared.events import Event
-from shared.http import ReadinessCheck
-from shared.inbox import InboxFields
-from shared.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
-from shared.outbox import OutboxFields, OutboxRelay, add_event
-from shared.periodic import every
-from shared.settings import ServiceSettings
+from shared.platform import health, migrate
+from shared.platform.auth import PrincipalCache
+from shared.platform.consumer import EventConsumer, Handler, Prefetch
+from shared.platform.db import SessionFactory, ensure_database, make_engine, make_session_factory
+from shared.contracts.envelope import Event
+from shared.platform.http import ReadinessCheck
+from shared.platform.inbox import InboxFields
+from shared.platform.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
+from shared.platform.outbox import OutboxFields, OutboxRelay, add_event
+from shared.platform.periodic import every
+from shared.platform.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 AUTH_MIGRATIONS = Path(__file__).with_name("auth_migrations")

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.consumer import ConsumerProgress
-from shared.http import ReadinessCheck
+from shared.platform.consumer import ConsumerProgress
+from shared.platform.http import ReadinessCheck
 
 STALL_AFTER_S = 30.0
 

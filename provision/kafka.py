@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared.provision.errors import ProvisionError
-from shared.provision.system import free_port, port_in_use, stop_process
+from provision.errors import ProvisionError
+from provision.system import free_port, port_in_use, stop_process
 
 POM = Path(__file__).with_name("kafka-pom.xml")
 KAFKA_VERSION = "3.9.1"  # keep in step with kafka-pom.xml

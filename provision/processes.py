@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from shared.db import with_database
-from shared.provision.system import stop_process
+from shared.platform.db import with_database
+from provision.system import stop_process
 
 SERVICES = ("recommendations", "evaluations", "notifications")
 DEFAULT_PORTS = {"recommendations": 8001, "evaluations": 8002, "notifications": 8003}

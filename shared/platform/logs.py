@@ -6,7 +6,7 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
-from shared.tracing import current_trace_id
+from shared.platform.tracing import current_trace_id
 
 
 class TraceIds(logging.Filter):

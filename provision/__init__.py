@@ -12,9 +12,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from shared.provision.errors import ProvisionError
-from shared.provision.kafka import local_kafka
-from shared.provision.postgres import local_postgres, to_asyncpg_url
+from provision.errors import ProvisionError
+from provision.kafka import local_kafka
+from provision.postgres import local_postgres, to_asyncpg_url
 
 __all__ = ["ProvisionError", "kafka_bootstrap", "postgres_url", "docker_available"]
 

@@ -22,12 +22,13 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry.trace import SpanKind
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared import metrics, topics, tracing
-from shared.db import SessionFactory
-from shared.events import Event, EventDecodeError
-from shared.inbox import InboxFields, first_deliveries, first_delivery
-from shared.kafka import start_with_retry
-from shared.periodic import every
+from shared.contracts import topics
+from shared.platform import metrics, tracing
+from shared.platform.db import SessionFactory
+from shared.contracts.envelope import Event, EventDecodeError
+from shared.platform.inbox import InboxFields, first_deliveries, first_delivery
+from shared.platform.kafka import start_with_retry
+from shared.platform.periodic import every
 
 log = logging.getLogger(__name__)
 LAG_PROBE_S = 1.0

@@ -3,6 +3,9 @@
 An `Event` is what services write to their outbox and read from Kafka. Its `data` is the JSON
 of a payload model from `shared.contracts`; `type` is versioned (`eu.clusnet.<name>.v1`) and
 names that model in the registry, so a consumer can refuse a type or version it does not know.
+
+Pure pydantic, like every contract module: the platform stamps the trace context (the outbox
+sets `traceparent` from the current request or consumed event) so this module needs no tracing.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from shared.tracing import current_child, new_traceparent
 
 SPECVERSION = "1.0"
 TYPE_PREFIX = "eu.clusnet."
@@ -52,7 +53,7 @@ class Event(BaseModel):
     subject: str
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
     data: dict[str, Any]
-    traceparent: str = Field(default_factory=new_traceparent)
+    traceparent: str | None = None  # W3C trace context; set by the platform's outbox when absent
 
     @classmethod
     def of(cls, payload: Payload, *, source: str, subject: str, traceparent: str | None = None) -> Event:
@@ -61,7 +62,7 @@ class Event(BaseModel):
             source=source,
             subject=subject,
             data=payload.model_dump(mode="json"),
-            traceparent=traceparent or current_child(),  # the request's or consumed event's trace
+            traceparent=traceparent,
         )
 
     @property
@@ -88,8 +89,9 @@ class Event(BaseModel):
             ("ce_subject", self.subject),
             ("ce_time", self.time.isoformat()),
             ("content-type", "application/json"),
-            ("traceparent", self.traceparent),
         ]
+        if self.traceparent:
+            headers.append(("traceparent", self.traceparent))
         value = json.dumps(self.data, separators=(",", ":"), default=str).encode()
         return self.subject.encode(), value, [(k, v.encode()) for k, v in headers]
 
@@ -110,7 +112,7 @@ class Event(BaseModel):
         try:
             event = cls(
                 id=attrs["ce_id"], type=attrs["ce_type"], source=attrs["ce_source"], subject=attrs["ce_subject"],
-                time=attrs["ce_time"], data=data, traceparent=attrs.get("traceparent") or new_traceparent(),
+                time=attrs["ce_time"], data=data, traceparent=attrs.get("traceparent"),
             )  # fmt: skip
         except ValidationError as exc:
             raise EventDecodeError(f"invalid CloudEvents attributes: {exc.errors(include_url=False)}") from exc

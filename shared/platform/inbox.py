@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.events import Event
+from shared.contracts.envelope import Event
 
 
 class InboxFields(SQLModel):

@@ -8,7 +8,7 @@ PostgreSQL, so the CLI and the services find them with no flags.
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared import topics
+from shared.contracts import topics
 
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 

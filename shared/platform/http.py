@@ -16,9 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import metrics
-from shared.errors import DomainError
-from shared.tracing import TraceContext
+from shared.platform import metrics
+from shared.platform.errors import DomainError
+from shared.platform.tracing import TraceContext
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"

@@ -24,8 +24,8 @@ from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.common import Actor
-from shared.db import SessionFactory
-from shared.errors import Forbidden, Unauthorized
+from shared.platform.db import SessionFactory
+from shared.platform.errors import Forbidden, Unauthorized
 
 PREFIX = "clusnet_"
 
