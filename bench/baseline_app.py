@@ -30,8 +30,10 @@ def create_app() -> FastAPI:
     async def insert(body: dict[str, Any] | None = None) -> dict[str, str]:
         row_id = uuid.uuid4()
         async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO bench_row (id, payload) VALUES (:id, CAST(:p AS json))"),
-                               {"id": row_id, "p": '{"status": "issued"}'})  # fmt: skip
+            await conn.execute(
+                text("INSERT INTO bench_row (id, payload) VALUES (:id, CAST(:p AS json))"),
+                {"id": row_id, "p": '{"status": "issued"}'},
+            )
         return {"id": str(row_id)}
 
     return app

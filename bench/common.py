@@ -36,8 +36,13 @@ class Load:
         return self.requests / self.seconds
 
     def summary(self) -> dict[str, float]:
-        return {"requests": self.requests, "errors": self.errors, "rps": round(self.rps, 1),
-                "p50_ms": round(percentile(self.latencies_ms, 50), 2), "p99_ms": round(percentile(self.latencies_ms, 99), 2)}  # fmt: skip
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "rps": round(self.rps, 1),
+            "p50_ms": round(percentile(self.latencies_ms, 50), 2),
+            "p99_ms": round(percentile(self.latencies_ms, 99), 2),
+        }
 
 
 async def closed_loop(client: httpx.AsyncClient, calls: list[tuple[str, str, Any]], concurrency: int) -> Load:
@@ -70,11 +75,24 @@ def rss_mb(pid: int) -> float:
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
     memory = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(int(memory) / 1024 / 1024, 1), "python": platform.python_version(),
-            "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(memory) / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
 
 
 @dataclass
@@ -90,13 +108,20 @@ class Row:
 def write(rows: list[Row], details: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     info = machine()
-    (RESULTS / "latest.json").write_text(json.dumps({"machine": info, "rows": [asdict(r) for r in rows], "details": details}, indent=2) + "\n")
+    (RESULTS / "latest.json").write_text(
+        json.dumps({"machine": info, "rows": [asdict(r) for r in rows], "details": details}, indent=2) + "\n"
+    )
     lines = [
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}; "
-        f"commit {info['commit']}, {info['date']}.", "",
-        "| benchmark | ours | baseline (same run, same machine) | ratio | target | met |", "| --- | --- | --- | --- | --- | --- |",
-        *(f"| {r.benchmark} | {r.ours} | {r.baseline} | {r.ratio} | {r.target} | {'—' if r.met is None else ('yes' if r.met else 'no')} |" for r in rows),
-    ]  # fmt: skip
+        f"commit {info['commit']}, {info['date']}.",
+        "",
+        "| benchmark | ours | baseline (same run, same machine) | ratio | target | met |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *(
+            f"| {r.benchmark} | {r.ours} | {r.baseline} | {r.ratio} | {r.target} | {'—' if r.met is None else ('yes' if r.met else 'no')} |"
+            for r in rows
+        ),
+    ]
     path = RESULTS / "latest.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -25,10 +25,12 @@ from aiokafka import AIOKafkaConsumer
 from sqlmodel import select
 
 from bench.common import Row, closed_loop, percentile, rss_mb, write
+from provision import kafka_bootstrap, postgres_url
+from provision.processes import ServiceProcess, service_env, start_service, wait_ready
+from provision.system import free_port
 from services.evaluations.config import Settings as EvaluationsSettings
 from services.evaluations.handlers import prefetch_recommendations, recommendation_handlers
 from services.evaluations.main import create_app as evaluations_app
-from provision.processes import ServiceProcess, service_env, start_service, wait_ready
 from services.recommendations import service as rec_service
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import build_runtime
@@ -39,8 +41,6 @@ from shared.platform.consumer import EventConsumer
 from shared.platform.db import ensure_database, make_engine, make_session_factory, with_database
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer
 from shared.platform.outbox import OutboxRelay, add_event
-from provision import kafka_bootstrap, postgres_url
-from provision.system import free_port
 from tests.factories import issued
 from tests.receivers import webhook_receiver
 
@@ -78,7 +78,9 @@ async def drafts(settings: RecommendationsSettings, count: int) -> list[str]:
 
 
 def start(name: str, kafka: str, pg: str, prefix: str, **env: str) -> ServiceProcess:
-    svc = start_service(name, free_port(), service_env(name, kafka, pg, prefix, TOPIC_PREFIX=prefix, LOG_LEVEL="WARNING", **env), LOGS)
+    svc = start_service(
+        name, free_port(), service_env(name, kafka, pg, prefix, TOPIC_PREFIX=prefix, LOG_LEVEL="WARNING", **env), LOGS
+    )
     wait_ready([svc])
     return svc
 
@@ -86,32 +88,57 @@ def start(name: str, kafka: str, pg: str, prefix: str, **env: str) -> ServicePro
 # 1. issue throughput ----------------------------------------------------------------------
 async def bench_issue(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
     prefix, count, concurrency = f"bi{uuid.uuid4().hex[:6]}", n(3000), 32
-    settings = RecommendationsSettings(database_url=with_database(pg, f"{prefix}_recommendations"), auth_database_url=with_database(pg, f"{prefix}_auth"),
-                                       kafka_bootstrap_servers=kafka, topic_prefix=prefix)  # fmt: skip
+    settings = RecommendationsSettings(
+        database_url=with_database(pg, f"{prefix}_recommendations"),
+        auth_database_url=with_database(pg, f"{prefix}_auth"),
+        kafka_bootstrap_servers=kafka,
+        topic_prefix=prefix,
+    )
     ids = await drafts(settings, count)
     svc = start("recommendations", kafka, pg, prefix)
     baseline_db = with_database(pg, f"{prefix}_baseline")
     await ensure_database(baseline_db)
     base_port = free_port()
     base_env = {**os.environ, "DATABASE_URL": baseline_db}
-    base = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.baseline_app:create_app", "--factory", "--port", str(base_port),
-                             "--log-level", "warning", "--no-access-log"], env=base_env)  # fmt: skip
+    base = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.baseline_app:create_app",
+            "--factory",
+            "--port",
+            str(base_port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=base_env,
+    )
     try:
         bearer = {"Authorization": f"Bearer {await token(settings.auth_database_url, auth.Role.lead_partner)}"}
-        async with httpx.AsyncClient(base_url=svc.url, headers=bearer, timeout=30, limits=httpx.Limits(max_connections=concurrency)) as c:
+        async with httpx.AsyncClient(
+            base_url=svc.url, headers=bearer, timeout=30, limits=httpx.Limits(max_connections=concurrency)
+        ) as c:
             ours = await closed_loop(c, [("POST", f"/recommendations/{i}/issue", None) for i in ids], concurrency)
         await _wait_http(f"http://127.0.0.1:{base_port}/docs")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{base_port}", timeout=30, limits=httpx.Limits(max_connections=concurrency)) as c:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{base_port}", timeout=30, limits=httpx.Limits(max_connections=concurrency)
+        ) as c:
             baseline = await closed_loop(c, [("POST", "/baseline", None)] * count, concurrency)
     finally:
         svc.stop()
         base.terminate()
         base.wait()
     ratio = ours.rps / baseline.rps
-    row = Row("1. issue (HTTP + outbox), closed loop, 32 in flight",
-              f"{ours.rps:.0f} req/s, p50 {percentile(ours.latencies_ms, 50):.1f} ms, p99 {percentile(ours.latencies_ms, 99):.1f} ms",
-              f"{baseline.rps:.0f} req/s, p50 {percentile(baseline.latencies_ms, 50):.1f} ms, p99 {percentile(baseline.latencies_ms, 99):.1f} ms (bare endpoint, one insert)",
-              f"{ratio:.2f}", "≥ 0.5", ratio >= 0.5)  # fmt: skip
+    row = Row(
+        "1. issue (HTTP + outbox), closed loop, 32 in flight",
+        f"{ours.rps:.0f} req/s, p50 {percentile(ours.latencies_ms, 50):.1f} ms, p99 {percentile(ours.latencies_ms, 99):.1f} ms",
+        f"{baseline.rps:.0f} req/s, p50 {percentile(baseline.latencies_ms, 50):.1f} ms, p99 {percentile(baseline.latencies_ms, 99):.1f} ms (bare endpoint, one insert)",
+        f"{ratio:.2f}",
+        "≥ 0.5",
+        ratio >= 0.5,
+    )
     return row, {"issue": ours.summary(), "issue_baseline": baseline.summary()}
 
 
@@ -128,8 +155,13 @@ async def _wait_http(url: str) -> None:
 # 2. relay throughput ----------------------------------------------------------------------
 async def bench_relay(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
     prefix, count = f"br{uuid.uuid4().hex[:6]}", n(30000)
-    settings = RecommendationsSettings(database_url=with_database(pg, f"{prefix}_recommendations"), auth_database_url=with_database(pg, f"{prefix}_auth"),
-                                       kafka_bootstrap_servers=kafka, topic_prefix=prefix, run_workers=False)  # fmt: skip
+    settings = RecommendationsSettings(
+        database_url=with_database(pg, f"{prefix}_recommendations"),
+        auth_database_url=with_database(pg, f"{prefix}_auth"),
+        kafka_bootstrap_servers=kafka,
+        topic_prefix=prefix,
+        run_workers=False,
+    )
     runtime = build_runtime(settings)
     await runtime.start()
     await ensure_topics(kafka, prefix)
@@ -141,8 +173,13 @@ async def bench_relay(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
         await session.commit()
     producer = make_producer(kafka, "bench-relay")
     await producer.start()
-    relay = OutboxRelay(service="bench", session_factory=runtime.sessions, producer=producer, outbox_model=Outbox,
-                        batch_size=settings.relay_batch_size)
+    relay = OutboxRelay(
+        service="bench",
+        session_factory=runtime.sessions,
+        producer=producer,
+        outbox_model=Outbox,
+        batch_size=settings.relay_batch_size,
+    )
     started = time.perf_counter()
     while await relay.publish_batch():
         pass
@@ -159,8 +196,14 @@ async def bench_relay(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
     baseline = count / (time.perf_counter() - started)
     await raw.stop()
     ratio = ours / baseline
-    row = Row(f"2. outbox relay, {count} rows", f"{ours:,.0f} events/s", f"{baseline:,.0f} msg/s (raw aiokafka producer, same settings)",
-              f"{ratio:.2f}", "≥ 0.8", ratio >= 0.8)  # fmt: skip
+    row = Row(
+        f"2. outbox relay, {count} rows",
+        f"{ours:,.0f} events/s",
+        f"{baseline:,.0f} msg/s (raw aiokafka producer, same settings)",
+        f"{ratio:.2f}",
+        "≥ 0.8",
+        ratio >= 0.8,
+    )
     return row, {"relay_events_per_s": round(ours), "raw_producer_msgs_per_s": round(baseline)}
 
 
@@ -175,16 +218,27 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
     await asyncio.gather(*futures)
     await producer.stop()
 
-    settings = EvaluationsSettings(database_url=with_database(pg, f"{prefix}_evaluations"), auth_database_url=with_database(pg, f"{prefix}_auth"),
-                                   kafka_bootstrap_servers=kafka, topic_prefix=prefix, run_workers=False)  # fmt: skip
+    settings = EvaluationsSettings(
+        database_url=with_database(pg, f"{prefix}_evaluations"),
+        auth_database_url=with_database(pg, f"{prefix}_auth"),
+        kafka_bootstrap_servers=kafka,
+        topic_prefix=prefix,
+        run_workers=False,
+    )
     app = evaluations_app(settings)
     runtime = app.state.runtime
     await runtime.start()
     dlq = make_producer(kafka, "bench-dlq")
     await dlq.start()
-    consumer = EventConsumer(service="bench", consumer=make_consumer(kafka, f"{prefix}-bench", [topic]), dlq_producer=dlq,
-                             session_factory=runtime.sessions, inbox_model=runtime.inbox_model, handlers=recommendation_handlers(runtime),
-                             prefetch=prefetch_recommendations)  # fmt: skip
+    consumer = EventConsumer(
+        service="bench",
+        consumer=make_consumer(kafka, f"{prefix}-bench", [topic]),
+        dlq_producer=dlq,
+        session_factory=runtime.sessions,
+        inbox_model=runtime.inbox_model,
+        handlers=recommendation_handlers(runtime),
+        prefetch=prefetch_recommendations,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     while not consumer.progress.applied:
@@ -198,7 +252,9 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
     await dlq.stop()
     await runtime.stop()
 
-    raw = AIOKafkaConsumer(topic, bootstrap_servers=kafka, group_id=f"{prefix}-raw", auto_offset_reset="earliest", enable_auto_commit=False)
+    raw = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka, group_id=f"{prefix}-raw", auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await raw.start()
     seen, started = 0, None
     while seen < count:
@@ -207,8 +263,14 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
             seen += len(records)
     baseline = count / (time.perf_counter() - (started or time.perf_counter()))
     await raw.stop()
-    row = Row(f"3. evaluations consumer (inbox + effect), {count} events", f"{ours:,.0f} events/s",
-              f"{baseline:,.0f} msg/s (raw aiokafka consumer, read only)", f"{ours / baseline:.3f}", "≥ 10,000 events/s", ours >= 10000)  # fmt: skip
+    row = Row(
+        f"3. evaluations consumer (inbox + effect), {count} events",
+        f"{ours:,.0f} events/s",
+        f"{baseline:,.0f} msg/s (raw aiokafka consumer, read only)",
+        f"{ours / baseline:.3f}",
+        "≥ 10,000 events/s",
+        ours >= 10000,
+    )
     return row, {"consumer_events_per_s": round(ours), "raw_consumer_msgs_per_s": round(baseline)}
 
 
@@ -216,58 +278,97 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
 async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]]:
     prefix, seconds = f"be{uuid.uuid4().hex[:6]}", max(2.0, 6 * SCALE)
     rates = tuple(int(r) for r in os.environ.get("BENCH_RATES", "50,200,500").split(","))
-    rec_settings = RecommendationsSettings(database_url=with_database(pg, f"{prefix}_recommendations"), auth_database_url=with_database(pg, f"{prefix}_auth"),
-                                           kafka_bootstrap_servers=kafka, topic_prefix=prefix)  # fmt: skip
+    rec_settings = RecommendationsSettings(
+        database_url=with_database(pg, f"{prefix}_recommendations"),
+        auth_database_url=with_database(pg, f"{prefix}_auth"),
+        kafka_bootstrap_servers=kafka,
+        topic_prefix=prefix,
+    )
     ids = await drafts(rec_settings, int(sum(r * seconds for r in rates)))
     fast = {"RELAY_POLL_INTERVAL_S": "0.05", "DISPATCH_INTERVAL_S": "0.05"}
     services = {name: start(name, kafka, pg, prefix, **fast) for name in ("recommendations", "evaluations", "notifications")}
-    memory: dict[str, dict[str, float]] = {name: {"idle_mb": rss_mb(s.process.pid), "peak_mb": 0.0} for name, s in services.items()}
+    memory: dict[str, dict[str, float]] = {
+        name: {"idle_mb": rss_mb(s.process.pid), "peak_mb": 0.0} for name, s in services.items()
+    }
     rows, details = [], {}
     try:
         async with webhook_receiver() as receiver:
             await _subscribe_webhook(services["notifications"], with_database(pg, f"{prefix}_auth"), receiver.url)
             lead = {"Authorization": f"Bearer {await token(rec_settings.auth_database_url, auth.Role.lead_partner)}"}
             offset = 0
-            async with httpx.AsyncClient(base_url=services["recommendations"].url, headers=lead, timeout=30,
-                                         limits=httpx.Limits(max_connections=200)) as client:  # fmt: skip
+            async with httpx.AsyncClient(
+                base_url=services["recommendations"].url, headers=lead, timeout=30, limits=httpx.Limits(max_connections=200)
+            ) as client:
                 for rate in rates:
-                    batch = ids[offset: offset + int(rate * seconds)]
+                    batch = ids[offset : offset + int(rate * seconds)]
                     offset += len(batch)
                     sent = await _open_loop(client, batch, rate, services, memory)
                     await _wait_for(lambda s=sent: set(s) <= _arrivals(receiver).keys(), 60)
                     arrivals = _arrivals(receiver)
                     latencies = [(arrivals[i] - sent[i]) * 1000 for i in sent if i in arrivals]
                     p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
-                    details[f"e2e_{rate}"] = {"issues": len(batch), "received": len(latencies), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "p99_ms": round(p99, 1)}
+                    details[f"e2e_{rate}"] = {
+                        "issues": len(batch),
+                        "received": len(latencies),
+                        "p50_ms": round(p50, 1),
+                        "p95_ms": round(p95, 1),
+                        "p99_ms": round(p99, 1),
+                    }
                     met = p99 < 100 if rate == 200 else None
-                    rows.append(Row(f"4. end to end, HTTP issue → signed webhook, {rate}/s for {seconds:.0f} s",
-                                    f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms ({len(latencies)}/{len(batch)} received)",
-                                    "—", "—", "p99 < 100 ms at 200/s" if rate == 200 else "—", met))  # fmt: skip
+                    rows.append(
+                        Row(
+                            f"4. end to end, HTTP issue → signed webhook, {rate}/s for {seconds:.0f} s",
+                            f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms ({len(latencies)}/{len(batch)} received)",
+                            "—",
+                            "—",
+                            "p99 < 100 ms at 200/s" if rate == 200 else "—",
+                            met,
+                        )
+                    )
     finally:
         for svc in services.values():
             svc.stop()
     for name, m in memory.items():
-        rows.append(Row(f"5. memory (RSS) of {name}", f"idle {m['idle_mb']:.0f} MiB, peak under load {m['peak_mb']:.0f} MiB", "—", "—", "—", None))
+        rows.append(
+            Row(
+                f"5. memory (RSS) of {name}",
+                f"idle {m['idle_mb']:.0f} MiB, peak under load {m['peak_mb']:.0f} MiB",
+                "—",
+                "—",
+                "—",
+                None,
+            )
+        )
     details["memory"] = memory
     return rows, details
 
 
 def _arrivals(receiver: Any) -> dict[str, float]:
     """Recommendation id → when its webhook arrived."""
-    return {json.loads(body)["data"]["recommendation"]["id"]: at for (_, body), at in zip(receiver.requests, receiver.arrived_at, strict=False)}
+    return {
+        json.loads(body)["data"]["recommendation"]["id"]: at
+        for (_, body), at in zip(receiver.requests, receiver.arrived_at, strict=False)
+    }
 
 
 async def _subscribe_webhook(notifications: ServiceProcess, auth_url: str, url: str) -> None:
     admin = {"Authorization": f"Bearer {await token(auth_url, auth.Role.admin)}"}
     async with httpx.AsyncClient(base_url=notifications.url, headers=admin) as c:
         person = (await c.post("/stakeholders", json={"name": "Bench", "email": "bench@clusnet.example"})).json()
-        answer = await c.post("/subscriptions", json={"stakeholder_id": person["id"], "channel": "webhook", "url": url,
-                                                      "event_types": ["recommendation.issued"]})  # fmt: skip
+        answer = await c.post(
+            "/subscriptions",
+            json={"stakeholder_id": person["id"], "channel": "webhook", "url": url, "event_types": ["recommendation.issued"]},
+        )
         assert answer.status_code == 201, answer.text
 
 
-async def _open_loop(client: httpx.AsyncClient, batch: list[str], rate: int, services: dict[str, ServiceProcess],
-                     memory: dict[str, dict[str, float]]) -> dict[str, float]:  # fmt: skip
+async def _open_loop(
+    client: httpx.AsyncClient,
+    batch: list[str],
+    rate: int,
+    services: dict[str, ServiceProcess],
+    memory: dict[str, dict[str, float]],
+) -> dict[str, float]:
     """Issue one recommendation every 1/rate seconds, whatever the answers' speed (open loop)."""
     sent: dict[str, float] = {}
     tasks = []

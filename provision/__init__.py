@@ -16,7 +16,7 @@ from provision.errors import ProvisionError
 from provision.kafka import local_kafka
 from provision.postgres import local_postgres, to_asyncpg_url
 
-__all__ = ["ProvisionError", "kafka_bootstrap", "postgres_url", "docker_available"]
+__all__ = ["ProvisionError", "docker_available", "kafka_bootstrap", "postgres_url"]
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def docker_available() -> bool:
     """True when a Docker engine answers (not merely when the client is installed)."""
     try:
-        import docker  # noqa: PLC0415 - optional: only needed when an engine may exist
+        import docker
 
         client = docker.from_env(timeout=3)
         client.ping()
@@ -41,7 +41,7 @@ def kafka_bootstrap(port: int | None = None) -> Iterator[str]:
         yield env
         return
     if docker_available():
-        from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+        from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
@@ -58,7 +58,7 @@ def postgres_url(port: int | None = None) -> Iterator[str]:
         yield to_asyncpg_url(env)
         return
     if docker_available():
-        from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
+        from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer("postgres:16-alpine", driver="asyncpg") as container:
             yield container.get_connection_url()

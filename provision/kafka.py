@@ -62,14 +62,20 @@ def kafka_libs() -> Path:
         return libs
     mvn = shutil.which("mvn")
     if not mvn:
-        raise ProvisionError("Kafka: Maven (mvn) is not installed; install it (apt-get install maven) or set KAFKA_BOOTSTRAP_SERVERS")
+        raise ProvisionError(
+            "Kafka: Maven (mvn) is not installed; install it (apt-get install maven) or set KAFKA_BOOTSTRAP_SERVERS"
+        )
     if not shutil.which("java"):
-        raise ProvisionError("Kafka: Java is not installed; install Java 17 (apt-get install openjdk-17-jre-headless) or set KAFKA_BOOTSTRAP_SERVERS")
+        raise ProvisionError(
+            "Kafka: Java is not installed; install Java 17 (apt-get install openjdk-17-jre-headless) or set KAFKA_BOOTSTRAP_SERVERS"
+        )
     libs.mkdir(parents=True, exist_ok=True)
     cmd = [mvn, "-B", "-q", "-f", str(POM), "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}"]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise ProvisionError(f"Kafka: Maven could not resolve Kafka's jars from Maven Central:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        raise ProvisionError(
+            f"Kafka: Maven could not resolve Kafka's jars from Maven Central:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
     marker.touch()
     return libs
 
@@ -86,18 +92,29 @@ class KafkaProcess:
 
     def __init__(self, port: int | None = None) -> None:
         if port is not None and port_in_use(port):
-            raise ProvisionError(f"Kafka: port {port} on 127.0.0.1 is already taken; stop what uses it or set KAFKA_BOOTSTRAP_SERVERS")
+            raise ProvisionError(
+                f"Kafka: port {port} on 127.0.0.1 is already taken; stop what uses it or set KAFKA_BOOTSTRAP_SERVERS"
+            )
         self.port = port or free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="clusnet-kafka-"))
         self.props = self.workdir / "server.properties"
         self.props.write_text(SERVER_PROPERTIES.format(port=self.port, controller_port=free_port(), data=self.workdir / "data"))
         (self.workdir / "log4j.properties").write_text(LOG4J)
         self.java = [
-            "java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
-            f"-Dlog4j.configuration=file:{self.workdir / 'log4j.properties'}", "-cp", f"{kafka_libs()}/*",
-        ]  # fmt: skip
-        fmt = subprocess.run([*self.java, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(self.props)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
+            "java",
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
+            f"-Dlog4j.configuration=file:{self.workdir / 'log4j.properties'}",
+            "-cp",
+            f"{kafka_libs()}/*",
+        ]
+        fmt = subprocess.run(
+            [*self.java, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(self.props)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if fmt.returncode != 0:
             raise ProvisionError(f"Kafka: formatting the KRaft storage failed:\n{fmt.stdout[-2000:]}{fmt.stderr[-2000:]}")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -110,8 +127,9 @@ class KafkaProcess:
         log_path = self.workdir / "kafka.log"
         log_path.unlink(missing_ok=True)
         with open(log_path, "wb") as log_file:
-            self.proc = subprocess.Popen([*self.java, "kafka.Kafka", str(self.props)], stdout=log_file, stderr=subprocess.STDOUT,
-                                         start_new_session=True)  # fmt: skip
+            self.proc = subprocess.Popen(
+                [*self.java, "kafka.Kafka", str(self.props)], stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
         _wait_started(self.proc, log_path)
 
     def stop(self) -> None:
@@ -145,4 +163,6 @@ def _wait_started(proc: subprocess.Popen[bytes], log_path: Path) -> None:
             raise ProvisionError(f"Kafka: the broker exited with code {proc.returncode}:\n{text[-3000:]}")
         time.sleep(0.2)
     proc.kill()
-    raise ProvisionError(f"Kafka: the broker did not start within {START_TIMEOUT_S}s:\n{log_path.read_text(errors='replace')[-3000:]}")
+    raise ProvisionError(
+        f"Kafka: the broker did not start within {START_TIMEOUT_S}s:\n{log_path.read_text(errors='replace')[-3000:]}"
+    )

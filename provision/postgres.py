@@ -25,7 +25,7 @@ def to_asyncpg_url(url: str) -> str:
     """Accept postgres://, postgresql:// or postgresql+asyncpg:// and answer the asyncpg form."""
     for prefix in ("postgresql+asyncpg://", "postgresql+psycopg2://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     raise ProvisionError(f"DATABASE_URL must be a postgresql:// URL, got {url.split('://')[0]}://…")
 
 
@@ -59,9 +59,13 @@ class PostgresProcess:
             os.chmod(self.workdir, 0o755)
             shutil.chown(self.workdir, "postgres", "postgres")
         init = subprocess.run(
-            _as_postgres_user([_binary("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]),
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            _as_postgres_user(
+                [_binary("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if init.returncode != 0:
             raise ProvisionError(f"PostgreSQL: initdb failed:\n{init.stdout[-2000:]}{init.stderr[-2000:]}")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -72,11 +76,23 @@ class PostgresProcess:
 
     def start(self) -> None:
         log_path = self.workdir / "postgres.log"
-        cmd = [_binary("postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.workdir),
-               "-c", "listen_addresses=127.0.0.1", *FAST_SETTINGS]  # fmt: skip
+        cmd = [
+            _binary("postgres"),
+            "-D",
+            str(self.data),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.workdir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            *FAST_SETTINGS,
+        ]
         with open(log_path, "ab") as log_file:
             os.chmod(log_path, 0o666)
-            self.proc = subprocess.Popen(_as_postgres_user(cmd), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                _as_postgres_user(cmd), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
         _wait_ready(self.proc, self.port, log_path)
 
     def stop(self) -> None:
@@ -112,7 +128,9 @@ def _wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> Non
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ProvisionError(f"PostgreSQL: the server exited with code {proc.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}")
+            raise ProvisionError(
+                f"PostgreSQL: the server exited with code {proc.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}"
+            )
         if subprocess.run([isready, "-h", "127.0.0.1", "-p", str(port)], capture_output=True, check=False).returncode == 0:
             return
         time.sleep(0.1)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from shared.platform.db import with_database
 from provision.system import stop_process
+from shared.platform.db import with_database
 
 SERVICES = ("recommendations", "evaluations", "notifications")
 DEFAULT_PORTS = {"recommendations": 8001, "evaluations": 8002, "notifications": 8003}
@@ -49,7 +49,10 @@ def start_service(name: str, port: int, env: dict[str, str], log_dir: Path) -> S
     log = log_dir / f"{name}.log"
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", name, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "services.cli", "serve", name, "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     return ServiceProcess(name=name, port=port, process=process, log=log)
 

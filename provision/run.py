@@ -17,11 +17,11 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
+from provision import ProvisionError, kafka_bootstrap, postgres_url
 from provision.processes import DEFAULT_PORTS, SERVICES, service_env, start_service, wait_ready
+from provision.system import port_in_use
 from shared.platform import auth
 from shared.platform.db import with_database
-from provision import ProvisionError, kafka_bootstrap, postgres_url
-from provision.system import port_in_use
 
 RUN_DIR = Path(".run")
 SMTP_PORT = 1025
@@ -43,7 +43,10 @@ def run_system() -> None:
         smtp = Controller(Mailbox(str(mail_dir)), hostname="127.0.0.1", port=SMTP_PORT)
         smtp.start()
         stack.callback(smtp.stop)
-        services = [start_service(n, DEFAULT_PORTS[n], service_env(n, kafka, pg, SMTP_PORT=str(SMTP_PORT)), RUN_DIR / "logs") for n in SERVICES]
+        services = [
+            start_service(n, DEFAULT_PORTS[n], service_env(n, kafka, pg, SMTP_PORT=str(SMTP_PORT)), RUN_DIR / "logs")
+            for n in SERVICES
+        ]
         for svc in services:
             stack.callback(svc.stop)
         wait_ready(services)
@@ -56,26 +59,33 @@ def run_system() -> None:
 
 async def load_all_demo_data(pg: str) -> dict[str, int]:
     """Stakeholders first, so that the seminars' events find their subscriptions."""
-    from services.notifications.config import Settings as NotificationsSettings  # noqa: PLC0415
-    from services.notifications.seed import load_demo_stakeholders  # noqa: PLC0415
-    from services.recommendations.config import Settings as RecommendationsSettings  # noqa: PLC0415
-    from services.recommendations.seed import load_demo_data  # noqa: PLC0415
+    from services.notifications.config import Settings as NotificationsSettings
+    from services.notifications.seed import load_demo_stakeholders
+    from services.recommendations.config import Settings as RecommendationsSettings
+    from services.recommendations.seed import load_demo_data
 
     auth_url = with_database(pg, "clusnet_auth")
-    people = await load_demo_stakeholders(NotificationsSettings(database_url=with_database(pg, "clusnet_notifications"), auth_database_url=auth_url))
-    seminars = await load_demo_data(RecommendationsSettings(database_url=with_database(pg, "clusnet_recommendations"), auth_database_url=auth_url))
+    people = await load_demo_stakeholders(
+        NotificationsSettings(database_url=with_database(pg, "clusnet_notifications"), auth_database_url=auth_url)
+    )
+    seminars = await load_demo_data(
+        RecommendationsSettings(database_url=with_database(pg, "clusnet_recommendations"), auth_database_url=auth_url)
+    )
     return {**people, **seminars}
 
 
 async def _demo_tokens(auth_url: str) -> dict[str, str]:
-    from shared.platform.db import make_engine, make_session_factory  # noqa: PLC0415
+    from shared.platform.db import make_engine, make_session_factory
 
     engine = make_engine(auth_url, pool_size=1)
     tokens = {}
     async with make_session_factory(engine)() as session:
-        for label, role, city in (("admin", auth.Role.admin, None), ("lead partner (Lyon)", auth.Role.lead_partner, None),
-                                  ("city official of Leipzig", auth.Role.city_official, "leipzig"),
-                                  ("integration", auth.Role.integration, None)):  # fmt: skip
+        for label, role, city in (
+            ("admin", auth.Role.admin, None),
+            ("lead partner (Lyon)", auth.Role.lead_partner, None),
+            ("city official of Leipzig", auth.Role.city_official, "leipzig"),
+            ("integration", auth.Role.integration, None),
+        ):
             tokens[label] = (await auth.create_token(session, role, city, label=f"make run: {label}"))[1]
     await engine.dispose()
     return tokens
@@ -83,13 +93,21 @@ async def _demo_tokens(auth_url: str) -> dict[str, str]:
 
 def _print_welcome(kafka: str, pg: str, mail_dir: Path, tokens: dict[str, str]) -> None:
     lines = [
-        "", "CLUSNET follow-up tracker is running (Ctrl-C stops everything):",
+        "",
+        "CLUSNET follow-up tracker is running (Ctrl-C stops everything):",
         *(f"  {name:<16} http://127.0.0.1:{port}/docs" for name, port in DEFAULT_PORTS.items()),
-        f"  Kafka            {kafka}", f"  PostgreSQL       {pg.replace('+asyncpg', '')}",
-        f"  mail (SMTP sink) {mail_dir.resolve()}/new/  (one file per email)", f"  logs             {(RUN_DIR / 'logs').resolve()}/",
-        "", "Tokens for trying it out (Authorization: Bearer …):", *(f"  {k:<26} {v}" for k, v in tokens.items()),
-        "", "Try:", f"  curl -H 'Authorization: Bearer {tokens['city official of Leipzig']}' http://127.0.0.1:8002/follow-ups", "",
-    ]  # fmt: skip
+        f"  Kafka            {kafka}",
+        f"  PostgreSQL       {pg.replace('+asyncpg', '')}",
+        f"  mail (SMTP sink) {mail_dir.resolve()}/new/  (one file per email)",
+        f"  logs             {(RUN_DIR / 'logs').resolve()}/",
+        "",
+        "Tokens for trying it out (Authorization: Bearer …):",
+        *(f"  {k:<26} {v}" for k, v in tokens.items()),
+        "",
+        "Try:",
+        f"  curl -H 'Authorization: Bearer {tokens['city official of Leipzig']}' http://127.0.0.1:8002/follow-ups",
+        "",
+    ]
     print("\n".join(lines), flush=True)
 
 

@@ -1,8 +1,8 @@
 """`clusnet`: the command line of the tracker (typer: typed options and help without hand parsing).
 
-    clusnet token create --role city_official --city leipzig   # prints the token as its last line
-    clusnet seed                                              # CLUSNET demo data, through the service code
-    clusnet serve evaluations                                 # one service's API (+ its workers)
+clusnet token create --role city_official --city leipzig   # prints the token as its last line
+clusnet seed                                              # CLUSNET demo data, through the service code
+clusnet serve evaluations                                 # one service's API (+ its workers)
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Default: 8001, 8002, 8003")] = None,
 ) -> None:
     """Run one service's HTTP API (and, unless RUN_WORKERS=false, its background workers)."""
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
     default_port = {Service.recommendations: 8001, Service.evaluations: 8002, Service.notifications: 8003}[service]
     uvicorn.run(app_factory(service), factory=True, host=host, port=port or default_port, log_config=None, access_log=False)
@@ -94,10 +94,10 @@ def serve(
 @app.command()
 def worker(service: Service) -> None:
     """Run one service's background workers (relay, consumers, schedulers) without its HTTP API."""
-    import importlib  # noqa: PLC0415
-    import signal  # noqa: PLC0415
+    import importlib
+    import signal
 
-    from shared.platform.logs import configure_logging  # noqa: PLC0415
+    from shared.platform.logs import configure_logging
 
     module = importlib.import_module(f"services.{service.value}.main")
     settings = importlib.import_module(f"services.{service.value}.config").Settings(run_workers=True)
@@ -118,7 +118,7 @@ def worker(service: Service) -> None:
 def seed() -> None:
     """Load the CLUSNET partners, clusters, the three 2009 seminars and their recommendations
     (run with the recommendations service's settings; adds only what is missing)."""
-    from services.recommendations.seed import load_demo_data  # noqa: PLC0415
+    from services.recommendations.seed import load_demo_data
 
     counts = asyncio.run(load_demo_data())
     typer.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
@@ -128,17 +128,16 @@ def seed() -> None:
 def seed_stakeholders() -> None:
     """Load the demo stakeholders and their subscriptions (run with the notifications service's
     settings, before `clusnet seed`, so the seminars' events find them)."""
-    from services.notifications.seed import load_demo_stakeholders  # noqa: PLC0415
+    from services.notifications.seed import load_demo_stakeholders
 
     counts = asyncio.run(load_demo_stakeholders())
     typer.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
 
 
-
 @app.command()
 def schemas(check: Annotated[bool, typer.Option(help="Fail if the checked-in schemas are stale")] = False) -> None:
     """Write every event's JSON Schema into schemas/events/."""
-    from shared.platform.schemas import write_schemas  # noqa: PLC0415
+    from shared.platform.schemas import write_schemas
 
     changed = write_schemas(dry_run=check)
     if check and changed:

@@ -7,20 +7,43 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from shared.contracts.common import Actor
-from shared.contracts.recommendations import RecommendationIssued, RecommendationState, SeminarState
 from shared.contracts.envelope import Event
+from shared.contracts.recommendations import RecommendationIssued, RecommendationState, SeminarState
 from shared.platform.tracing import new_traceparent
 
 LEAD = Actor(id="lead", role="lead_partner")
 
 
-def recommendation(rec_id: uuid.UUID, version: int = 1, status: str = "issued", due: date | None = date(2030, 1, 1),
-                   city: str = "leipzig", **kw: Any) -> RecommendationState:  # fmt: skip
-    seminar = SeminarState(id=uuid.UUID(int=7), host_city=city, theme="biotech", cluster="leipzig-biocluster",
-                           held_on=date(2009, 11, 26), status="report_published")  # fmt: skip
-    values = {"id": rec_id, "version": version, "status": status, "seminar": seminar, "target_city": city, "dimension": "setting",
-              "title": f"Recommendation v{version}", "text": f"text v{version}", "priority": "high", "due_date": due,
-              "updated_at": datetime.now(UTC), **kw}  # fmt: skip
+def recommendation(
+    rec_id: uuid.UUID,
+    version: int = 1,
+    status: str = "issued",
+    due: date | None = date(2030, 1, 1),
+    city: str = "leipzig",
+    **kw: Any,
+) -> RecommendationState:
+    seminar = SeminarState(
+        id=uuid.UUID(int=7),
+        host_city=city,
+        theme="biotech",
+        cluster="leipzig-biocluster",
+        held_on=date(2009, 11, 26),
+        status="report_published",
+    )
+    values = {
+        "id": rec_id,
+        "version": version,
+        "status": status,
+        "seminar": seminar,
+        "target_city": city,
+        "dimension": "setting",
+        "title": f"Recommendation v{version}",
+        "text": f"text v{version}",
+        "priority": "high",
+        "due_date": due,
+        "updated_at": datetime.now(UTC),
+        **kw,
+    }
     return RecommendationState(**values)
 
 

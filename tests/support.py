@@ -63,9 +63,10 @@ class Env:
 
     async def client(self, app: FastAPI, role: auth.Role | str, city: str | None = None) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://test",
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://test",
             headers={"Authorization": f"Bearer {await self.token(role, city)}"},
-        )  # fmt: skip
+        )
 
 
 @asynccontextmanager
@@ -125,7 +126,7 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
 
 async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]) -> None:
     """Send raw (key, value, headers) messages, in order, and wait for each."""
-    from shared.platform.kafka import make_producer  # noqa: PLC0415
+    from shared.platform.kafka import make_producer
 
     producer = make_producer(bootstrap, "tests")
     await producer.start()

@@ -19,21 +19,37 @@ from services.evaluations.models import (
     FollowUpUpdate,
     Progress,
     VerificationCreate,
-)  # fmt: skip
+)
 from services.evaluations.progress import GroupBy, progress
-from shared.platform.app import RuntimeDep, SessionDep
-from shared.platform.auth import Principal, PrincipalDep, Role, allow
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Verification
 from shared.contracts.followups import Response as CityResponse
+from shared.platform.app import RuntimeDep, SessionDep
+from shared.platform.auth import Principal, PrincipalDep, Role, allow
 from shared.platform.http import problem_responses
 from shared.platform.pagination import Page, PageDep
 
 router = APIRouter(tags=["follow-ups"])
-CityOfficial = Annotated[Principal, allow(Role.city_official, why="update follow-ups or add evidence (only the city's own officials may)")]
+CityOfficial = Annotated[
+    Principal, allow(Role.city_official, why="update follow-ups or add evidence (only the city's own officials may)")
+]
 LeadPartner = Annotated[Principal, allow(Role.lead_partner, why="verify follow-ups")]
-CSV_COLUMNS = ("id", "city", "recommendation_title", "dimension", "response", "implementation_status", "verification",
-               "owner", "responsible_body", "planned_completion", "due_date", "overdue", "closed", "updated_at")  # fmt: skip
+CSV_COLUMNS = (
+    "id",
+    "city",
+    "recommendation_title",
+    "dimension",
+    "response",
+    "implementation_status",
+    "verification",
+    "owner",
+    "responsible_body",
+    "planned_completion",
+    "due_date",
+    "overdue",
+    "closed",
+    "updated_at",
+)
 
 
 def followup_filter(
@@ -51,8 +67,16 @@ def followup_filter(
     scope = principal.city_scope()
     if scope and city and city != scope:
         principal.require_city(city, "read the follow-ups")
-    return repository.FollowUpFilter(city=scope or city, status=status, response=response, verification=verification,
-                                     seminar=seminar, dimension=dimension, overdue=overdue, closed=closed)  # fmt: skip
+    return repository.FollowUpFilter(
+        city=scope or city,
+        status=status,
+        response=response,
+        verification=verification,
+        seminar=seminar,
+        dimension=dimension,
+        overdue=overdue,
+        closed=closed,
+    )
 
 
 FilterDep = Annotated[repository.FollowUpFilter, Depends(followup_filter)]
@@ -76,11 +100,15 @@ async def export_csv(session: SessionDep, filters: FilterDep) -> Response:
     writer.writeheader()
     for f, r in await repository.list_followups(session, filters, _today()):
         writer.writerow(service.to_public(f, r).model_dump(mode="json"))
-    return Response(out.getvalue(), media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="follow-ups.csv"'})
+    return Response(
+        out.getvalue(), media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="follow-ups.csv"'}
+    )
 
 
 @router.get("/follow-ups/{followup_id}")
-async def get_followup(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, response: Response) -> FollowUpPublic:
+async def get_followup(
+    followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, response: Response
+) -> FollowUpPublic:
     followup, replica = await service.readable_row(session, followup_id, principal)
     response.headers["ETag"] = service.etag(followup)
     return service.to_public(followup, replica)
@@ -88,9 +116,14 @@ async def get_followup(followup_id: uuid.UUID, session: SessionDep, principal: P
 
 @router.patch("/follow-ups/{followup_id}", responses=problem_responses(412, 428))
 async def update_followup(
-    followup_id: uuid.UUID, data: FollowUpUpdate, session: SessionDep, runtime: RuntimeDep, principal: CityOfficial,
-    response: Response, if_match: Annotated[str | None, Header(max_length=200)] = None,
-) -> FollowUpPublic:  # fmt: skip
+    followup_id: uuid.UUID,
+    data: FollowUpUpdate,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: CityOfficial,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> FollowUpPublic:
     """Record the city's response and implementation status. Send `If-Match` with the ETag you read."""
     followup, replica = await service.update(session, runtime, followup_id, data, if_match, principal)
     response.headers["ETag"] = service.etag(followup)
@@ -101,7 +134,9 @@ async def update_followup(
 async def add_evidence(
     followup_id: uuid.UUID, data: EvidenceCreate, session: SessionDep, runtime: RuntimeDep, principal: CityOfficial
 ) -> EvidencePublic:
-    return EvidencePublic.model_validate(await service.add_evidence(session, runtime, followup_id, data, principal), from_attributes=True)
+    return EvidencePublic.model_validate(
+        await service.add_evidence(session, runtime, followup_id, data, principal), from_attributes=True
+    )
 
 
 @router.get("/follow-ups/{followup_id}/evidence")
@@ -117,7 +152,12 @@ def _sees_private(principal: Principal) -> bool:
 
 @router.post("/follow-ups/{followup_id}/verification")
 async def verify(
-    followup_id: uuid.UUID, data: VerificationCreate, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner, response: Response
+    followup_id: uuid.UUID,
+    data: VerificationCreate,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: LeadPartner,
+    response: Response,
 ) -> FollowUpPublic:
     """The lead partner verifies or contests the city's self-reported status."""
     followup, replica = await service.verify(session, runtime, followup_id, data, principal)
@@ -132,6 +172,8 @@ async def history(followup_id: uuid.UUID, session: SessionDep, principal: Princi
 
 
 @router.get("/progress", tags=["progress"])
-async def get_progress(session: SessionDep, principal: PrincipalDep, by: GroupBy = GroupBy.city, as_of: date | None = None) -> Progress:
+async def get_progress(
+    session: SessionDep, principal: PrincipalDep, by: GroupBy = GroupBy.city, as_of: date | None = None
+) -> Progress:
     """Counts per status, share implemented and the overdue list; `as_of` replays the history to that day."""
     return await progress(session, by, as_of, principal.city_scope())

@@ -31,7 +31,9 @@ async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, d
     for followup, replica in await repository.due_candidates(session, today + timedelta(days=due_soon_days)):
         assert followup.due_date is not None
         kind = "overdue" if followup.due_date < today else "due_soon"
-        stmt = insert(DeadlineNotice).values(followup_id=followup.id, kind=kind, due_date=followup.due_date, sent_at=datetime.now(UTC))
+        stmt = insert(DeadlineNotice).values(
+            followup_id=followup.id, kind=kind, due_date=followup.due_date, sent_at=datetime.now(UTC)
+        )
         if (await session.execute(stmt.on_conflict_do_nothing().returning(DeadlineNotice.kind))).first() is None:  # type: ignore[arg-type]
             continue
         days = (followup.due_date - today).days

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations import service
-from shared.platform.consumer import Handler
-from shared.contracts.recommendations import RecommendationIssued, RecommendationRevised, RecommendationWithdrawn
 from shared.contracts.envelope import Event
+from shared.contracts.recommendations import RecommendationIssued, RecommendationRevised, RecommendationWithdrawn
+from shared.platform.consumer import Handler
 from shared.platform.outbox import EventSink
 
 

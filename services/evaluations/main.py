@@ -18,14 +18,20 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = Runtime(settings=settings, outbox_model=Outbox, inbox_model=Inbox, migrations=MIGRATIONS,
-                      topic=settings.topic(topics.EVALUATIONS))  # fmt: skip
+    runtime = Runtime(
+        settings=settings, outbox_model=Outbox, inbox_model=Inbox, migrations=MIGRATIONS, topic=settings.topic(topics.EVALUATIONS)
+    )
     return service_app(
         title="CLUSNET evaluations",
         description="Each city's follow-up of the recommendations it received, and the lead partner's view of progress.",
         runtime=runtime,
         routers=[api.router],
-        consumers=[ConsumerSpec(topics=(settings.topic(topics.RECOMMENDATIONS),), handlers=recommendation_handlers(runtime),
-                                prefetch=prefetch_recommendations)],  # fmt: skip
+        consumers=[
+            ConsumerSpec(
+                topics=(settings.topic(topics.RECOMMENDATIONS),),
+                handlers=recommendation_handlers(runtime),
+                prefetch=prefetch_recommendations,
+            )
+        ],
         workers=lambda rt: [deadline_worker(rt.sessions, rt, settings.due_soon_days, settings.deadline_check_interval_s)],
     )

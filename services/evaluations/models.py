@@ -59,7 +59,9 @@ class FollowUp(Base, table=True):
     __table_args__ = (UniqueConstraint("recommendation_id", "city", name="uq_followup_recommendation_city"),)
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     # Deferred: a batch's inserts are flushed together at commit, in whatever order (see service.py).
-    recommendation_id: uuid.UUID = Field(index=True, sa_column_args=[ForeignKey("recommendation_replica.id", deferrable=True, initially="DEFERRED")])
+    recommendation_id: uuid.UUID = Field(
+        index=True, sa_column_args=[ForeignKey("recommendation_replica.id", deferrable=True, initially="DEFERRED")]
+    )
     city: str = Field(index=True)
     response: Response = Response.pending
     response_justification: str | None = None
@@ -219,5 +221,3 @@ class Progress(SQLModel):
     as_of: date
     groups: list[ProgressGroup]
     overdue: list[OverdueItem]
-
-

@@ -47,10 +47,21 @@ async def progress(session: AsyncSession, by: GroupBy, as_of: date | None, city:
             continue
         groups[_key(by, f, r)].append((f, r))
         if f.due_date and f.due_date < day and f.implementation_status not in FINAL_STATUSES:
-            overdue.append(OverdueItem(id=f.id, city=f.city, recommendation_title=r.title, due_date=f.due_date,
-                                       implementation_status=f.implementation_status))  # fmt: skip
-    return Progress(by=by.value, as_of=day, groups=[_summary(k, v, day) for k, v in sorted(groups.items())],
-                    overdue=sorted(overdue, key=lambda o: (o.due_date, o.city)))  # fmt: skip
+            overdue.append(
+                OverdueItem(
+                    id=f.id,
+                    city=f.city,
+                    recommendation_title=r.title,
+                    due_date=f.due_date,
+                    implementation_status=f.implementation_status,
+                )
+            )
+    return Progress(
+        by=by.value,
+        as_of=day,
+        groups=[_summary(k, v, day) for k, v in sorted(groups.items())],
+        overdue=sorted(overdue, key=lambda o: (o.due_date, o.city)),
+    )
 
 
 def _summary(key: str, rows: list[tuple[FollowUp, RecommendationReplica]], day: date) -> ProgressGroup:
@@ -58,10 +69,13 @@ def _summary(key: str, rows: list[tuple[FollowUp, RecommendationReplica]], day: 
     responses = Counter(f.response.value for f, _ in rows)
     overdue = sum(1 for f, _ in rows if f.due_date and f.due_date < day and f.implementation_status not in FINAL_STATUSES)
     return ProgressGroup(
-        key=key, total=len(rows), by_status={s.value: statuses.get(s.value, 0) for s in ImplementationStatus},
+        key=key,
+        total=len(rows),
+        by_status={s.value: statuses.get(s.value, 0) for s in ImplementationStatus},
         by_response={r.value: responses.get(r.value, 0) for r in Response},
-        implemented_share=round(statuses.get("implemented", 0) / len(rows), 4), overdue=overdue,
-    )  # fmt: skip
+        implemented_share=round(statuses.get("implemented", 0) / len(rows), 4),
+        overdue=overdue,
+    )
 
 
 async def _as_of(session: AsyncSession, rows: Sequence[repository.Row], as_of: date) -> list[repository.Row]:
@@ -71,8 +85,12 @@ async def _as_of(session: AsyncSession, rows: Sequence[repository.Row], as_of: d
     state: dict[Any, dict[str, Any]] = {}
     for change in changes:
         if change.field == "opened":
-            state[change.followup_id] = {"implementation_status": ImplementationStatus.not_started, "response": Response.pending,
-                                         "closed": False, "due_date": None}  # fmt: skip
+            state[change.followup_id] = {
+                "implementation_status": ImplementationStatus.not_started,
+                "response": Response.pending,
+                "closed": False,
+                "due_date": None,
+            }
         elif change.followup_id in state:
             _apply(state[change.followup_id], change.field, change.new)
     past = []

@@ -33,14 +33,24 @@ class FollowUpFilter:
 
 
 def _filtered(f: FollowUpFilter, today: date) -> Select[Row]:
-    query = select(FollowUp, RecommendationReplica).join(RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id)
-    for column, value in ((FollowUp.city, f.city), (FollowUp.implementation_status, f.status), (FollowUp.response, f.response),
-                          (FollowUp.verification, f.verification), (RecommendationReplica.seminar_id, f.seminar),
-                          (RecommendationReplica.dimension, f.dimension), (FollowUp.closed, f.closed)):  # fmt: skip
+    query = select(FollowUp, RecommendationReplica).join(
+        RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id
+    )
+    for column, value in (
+        (FollowUp.city, f.city),
+        (FollowUp.implementation_status, f.status),
+        (FollowUp.response, f.response),
+        (FollowUp.verification, f.verification),
+        (RecommendationReplica.seminar_id, f.seminar),
+        (RecommendationReplica.dimension, f.dimension),
+        (FollowUp.closed, f.closed),
+    ):
         if value is not None:
             query = query.where(column == value)
     if f.overdue is not None:
-        is_overdue = (col(FollowUp.due_date) < today) & col(FollowUp.implementation_status).not_in(FINAL_STATUSES) & ~col(FollowUp.closed)
+        is_overdue = (
+            (col(FollowUp.due_date) < today) & col(FollowUp.implementation_status).not_in(FINAL_STATUSES) & ~col(FollowUp.closed)
+        )
         query = query.where(is_overdue if f.overdue else ~is_overdue | col(FollowUp.due_date).is_(None))
     return query.order_by(col(FollowUp.created_at), col(FollowUp.id))  # type: ignore[return-value]
 

@@ -18,9 +18,9 @@ from services.evaluations.models import (
     FollowUpUpdate,
     RecommendationReplica,
     VerificationCreate,
-)  # fmt: skip
-from shared.platform.auth import Principal, Role
+)
 from shared.contracts.common import Actor
+from shared.contracts.envelope import Event, Payload, source_of
 from shared.contracts.followups import (
     Change,
     FollowUpEvidenceAdded,
@@ -30,10 +30,10 @@ from shared.contracts.followups import (
     FollowUpStatusChanged,
     FollowUpVerified,
     Verification,
-)  # fmt: skip
+)
 from shared.contracts.recommendations import RecommendationState
+from shared.platform.auth import Principal, Role
 from shared.platform.errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
-from shared.contracts.envelope import Event, Payload, source_of
 from shared.platform.outbox import EventSink, commit
 
 SOURCE = source_of("evaluations")
@@ -50,28 +50,45 @@ def is_overdue(f: FollowUp, today: date) -> bool:
 
 def to_public(f: FollowUp, r: RecommendationReplica, today: date | None = None) -> FollowUpPublic:
     return FollowUpPublic(
-        **f.model_dump(exclude={"recommendation_id"}), recommendation_id=r.id, recommendation_version=r.version,
-        recommendation_title=r.title, recommendation_text=r.text, seminar_id=r.seminar_id, dimension=r.dimension,
+        **f.model_dump(exclude={"recommendation_id"}),
+        recommendation_id=r.id,
+        recommendation_version=r.version,
+        recommendation_title=r.title,
+        recommendation_text=r.text,
+        seminar_id=r.seminar_id,
+        dimension=r.dimension,
         overdue=is_overdue(f, today or datetime.now(UTC).date()),
-    )  # fmt: skip
+    )
 
 
 def to_state(f: FollowUp, r: RecommendationReplica) -> FollowUpState:
     return FollowUpState(
         **f.model_dump(include=set(FollowUpState.model_fields) - {"recommendation_title"}),
-        recommendation_version=r.version, recommendation_title=r.title, seminar_id=r.seminar_id, dimension=r.dimension,
-    )  # fmt: skip
+        recommendation_version=r.version,
+        recommendation_title=r.title,
+        seminar_id=r.seminar_id,
+        dimension=r.dimension,
+    )
 
 
 def emit(session: AsyncSession, sink: EventSink, payload: Payload, followup: FollowUp) -> None:
     sink.publish(session, Event.of(payload, source=SOURCE, subject=str(followup.id)))
 
 
-def record(session: AsyncSession, f: FollowUp, actor: Actor, field: str, old: object, new: object, comment: str | None = None) -> None:
-    session.add(FollowUpChange(
-        followup_id=f.id, actor_id=actor.id, actor_role=actor.role, field=field, comment=comment,
-        old=None if old is None else str(getattr(old, "value", old)), new=None if new is None else str(getattr(new, "value", new)),
-    ))  # fmt: skip
+def record(
+    session: AsyncSession, f: FollowUp, actor: Actor, field: str, old: object, new: object, comment: str | None = None
+) -> None:
+    session.add(
+        FollowUpChange(
+            followup_id=f.id,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            field=field,
+            comment=comment,
+            old=None if old is None else str(getattr(old, "value", old)),
+            new=None if new is None else str(getattr(new, "value", new)),
+        )
+    )
 
 
 async def row_or_404(session: AsyncSession, followup_id: uuid.UUID, *, for_update: bool = False) -> repository.Row:
@@ -89,20 +106,31 @@ async def readable_row(session: AsyncSession, followup_id: uuid.UUID, principal:
 
 # --- what city officials do -----------------------------------------------------------------
 async def update(
-    session: AsyncSession, sink: EventSink, followup_id: uuid.UUID, data: FollowUpUpdate, if_match: str | None, principal: Principal
+    session: AsyncSession,
+    sink: EventSink,
+    followup_id: uuid.UUID,
+    data: FollowUpUpdate,
+    if_match: str | None,
+    principal: Principal,
 ) -> repository.Row:
     principal.require(Role.city_official, why="update follow-ups (only the city's own officials may)")
     followup, replica = await row_or_404(session, followup_id, for_update=True)
     principal.require_city(followup.city, "update the follow-ups")
     if if_match is None:
-        raise PreconditionRequired(f"send If-Match with the follow-up's ETag (now {etag(followup)}) so no one's change is overwritten")
+        raise PreconditionRequired(
+            f"send If-Match with the follow-up's ETag (now {etag(followup)}) so no one's change is overwritten"
+        )
     if if_match.strip() not in (etag(followup), f"W/{etag(followup)}", "*"):
-        raise PreconditionFailed(f"the follow-up changed since you read it (now {etag(followup)}); reload it and apply your change again")
+        raise PreconditionFailed(
+            f"the follow-up changed since you read it (now {etag(followup)}); reload it and apply your change again"
+        )
     if followup.closed:
         raise Conflict(f"the follow-up is closed: {followup.closed_reason}")
     changes = data.model_dump(exclude_unset=True, exclude={"comment"})
     if not changes:
-        raise Invalid("nothing to change: send response, implementation_status, responsible_body, owner, planned_completion or notes")
+        raise Invalid(
+            "nothing to change: send response, implementation_status, responsible_body, owner, planned_completion or notes"
+        )
     actor, comment = principal.actor(), data.comment
     response = data.response or followup.response
     status = data.implementation_status or followup.implementation_status
@@ -110,8 +138,10 @@ async def update(
         workflow.check_response(followup.response, response, comment)
     workflow.check_status(followup.implementation_status, status, response)
     state_events: list[tuple[type[FollowUpResponseRecorded | FollowUpStatusChanged], Change]] = []
-    for name, event_cls, old, new in (("response", FollowUpResponseRecorded, followup.response, response),
-                                      ("implementation_status", FollowUpStatusChanged, followup.implementation_status, status)):  # fmt: skip
+    for name, event_cls, old, new in (
+        ("response", FollowUpResponseRecorded, followup.response, response),
+        ("implementation_status", FollowUpStatusChanged, followup.implementation_status, status),
+    ):
         if new != old:
             record(session, followup, actor, name, old, new, comment)
             state_events.append((event_cls, Change(field=name, old=old, new=new, comment=comment)))
@@ -123,7 +153,9 @@ async def update(
             record(session, followup, actor, name, getattr(followup, name), changes[name], comment)
             setattr(followup, name, changes[name])
     if state_events and followup.verification != Verification.unverified:
-        record(session, followup, actor, "verification", followup.verification, Verification.unverified, "reset by the city's change")
+        record(
+            session, followup, actor, "verification", followup.verification, Verification.unverified, "reset by the city's change"
+        )
         followup.verification, followup.verification_comment = Verification.unverified, None
     _touch(followup)
     for event_cls, change in state_events:
@@ -132,7 +164,9 @@ async def update(
     return followup, replica
 
 
-async def add_evidence(session: AsyncSession, sink: EventSink, followup_id: uuid.UUID, data: EvidenceCreate, principal: Principal) -> Evidence:
+async def add_evidence(
+    session: AsyncSession, sink: EventSink, followup_id: uuid.UUID, data: EvidenceCreate, principal: Principal
+) -> Evidence:
     principal.require(Role.city_official, why="add evidence (only the city's own officials may)")
     followup, replica = await row_or_404(session, followup_id, for_update=True)
     principal.require_city(followup.city, "add evidence to the follow-ups")
@@ -143,7 +177,12 @@ async def add_evidence(session: AsyncSession, sink: EventSink, followup_id: uuid
     record(session, followup, principal.actor(), "evidence", None, data.title)
     _touch(followup)
     payload = FollowUpEvidenceAdded(
-        followup=to_state(followup, replica), actor=principal.actor(), evidence_id=item.id, title=item.title, url=item.url, public=item.public
+        followup=to_state(followup, replica),
+        actor=principal.actor(),
+        evidence_id=item.id,
+        title=item.title,
+        url=item.url,
+        public=item.public,
     )
     emit(session, sink, payload, followup)
     await commit(session, sink)
@@ -151,7 +190,9 @@ async def add_evidence(session: AsyncSession, sink: EventSink, followup_id: uuid
 
 
 # --- what the lead partner does -------------------------------------------------------------
-async def verify(session: AsyncSession, sink: EventSink, followup_id: uuid.UUID, data: VerificationCreate, principal: Principal) -> repository.Row:
+async def verify(
+    session: AsyncSession, sink: EventSink, followup_id: uuid.UUID, data: VerificationCreate, principal: Principal
+) -> repository.Row:
     principal.require(Role.lead_partner, why="verify follow-ups")
     followup, replica = await row_or_404(session, followup_id, for_update=True)
     workflow.check_verification(data.verification, followup.response, data.comment)
@@ -174,10 +215,14 @@ async def prefetch(session: AsyncSession, recommendation_ids: list[uuid.UUID]) -
     """Load (and lock) a batch's replicas and follow-ups in two queries, for apply_recommendation."""
     replicas = await repository.replicas(session, recommendation_ids)
     session.info["replicas"] = {rid: replicas.get(rid) for rid in recommendation_ids}
-    session.info["followups"] = {(f.recommendation_id, f.city): f for f in await repository.followups_of_many(session, recommendation_ids)}
+    session.info["followups"] = {
+        (f.recommendation_id, f.city): f for f in await repository.followups_of_many(session, recommendation_ids)
+    }
 
 
-async def apply_recommendation(session: AsyncSession, sink: EventSink, rec: RecommendationState, actor: Actor, reason: str | None = None) -> None:
+async def apply_recommendation(
+    session: AsyncSession, sink: EventSink, rec: RecommendationState, actor: Actor, reason: str | None = None
+) -> None:
     # No flush per event: the consumer applies a whole batch in one transaction and its inserts go
     # out together at the commit. Lookups use the batch's prefetch (and what this batch added).
     replicas: dict[uuid.UUID, RecommendationReplica | None] = session.info.setdefault("replicas", {})
@@ -190,10 +235,19 @@ async def apply_recommendation(session: AsyncSession, sink: EventSink, rec: Reco
     followup = None
     if replica is None:
         replica = replicas[rec.id] = RecommendationReplica(
-            id=rec.id, version=rec.version, status=rec.status.value, seminar_id=rec.seminar.id, seminar_host_city=rec.seminar.host_city,
-            seminar_theme=rec.seminar.theme, target_city=rec.target_city, dimension=rec.dimension, title=rec.title, text=rec.text,
-            due_date=rec.due_date, updated_at=rec.updated_at,
-        )  # fmt: skip
+            id=rec.id,
+            version=rec.version,
+            status=rec.status.value,
+            seminar_id=rec.seminar.id,
+            seminar_host_city=rec.seminar.host_city,
+            seminar_theme=rec.seminar.theme,
+            target_city=rec.target_city,
+            dimension=rec.dimension,
+            title=rec.title,
+            text=rec.text,
+            due_date=rec.due_date,
+            updated_at=rec.updated_at,
+        )
         session.add(replica)
         old_version, old_due = rec.version, rec.due_date
     else:

@@ -40,7 +40,9 @@ def check_status(current: S, new: S, response: R) -> None:
     """`new` may equal `current` (the status stays) but must still agree with the response."""
     if new != current and new not in STATUS_TRANSITIONS[current]:
         allowed = ", ".join(sorted(s.value for s in STATUS_TRANSITIONS[current])) or "none: it is final"
-        raise Conflict(f"implementation status cannot go from {current.value} to {new.value} (allowed from {current.value}: {allowed})")
+        raise Conflict(
+            f"implementation status cannot go from {current.value} to {new.value} (allowed from {current.value}: {allowed})"
+        )
     if response == R.rejected and new not in STATUSES_IF_REJECTED:
         raise Conflict(f"the city rejected this recommendation; status {new.value} contradicts that (change the response first)")
 

@@ -16,14 +16,16 @@ from services.notifications.models import (
     SubscriptionCreate,
     SubscriptionCreated,
     SubscriptionPublic,
-)  # fmt: skip
+)
 from shared.platform.app import RuntimeDep, SessionDep
 from shared.platform.auth import Principal, Role, allow
 from shared.platform.pagination import Page, PageDep
 
 router = APIRouter()
 Admin = Annotated[Principal, allow(Role.admin, why="manage stakeholders, subscriptions and deliveries")]
-Reader = Annotated[Principal, allow(Role.admin, Role.lead_partner, Role.integration, why="read stakeholders, subscriptions or deliveries")]
+Reader = Annotated[
+    Principal, allow(Role.admin, Role.lead_partner, Role.integration, why="read stakeholders, subscriptions or deliveries")
+]
 
 
 @router.post("/stakeholders", tags=["stakeholders"], status_code=201)
@@ -32,7 +34,9 @@ async def create_stakeholder(data: StakeholderCreate, session: SessionDep, _: Ad
 
 
 @router.get("/stakeholders", tags=["stakeholders"])
-async def list_stakeholders(session: SessionDep, _: Reader, page: PageDep, city: Annotated[str | None, Query(max_length=64)] = None) -> Page[StakeholderPublic]:
+async def list_stakeholders(
+    session: SessionDep, _: Reader, page: PageDep, city: Annotated[str | None, Query(max_length=64)] = None
+) -> Page[StakeholderPublic]:
     rows = await repository.list_stakeholders(session, page, city)
     return Page.of([StakeholderPublic.model_validate(r, from_attributes=True) for r in rows], page)
 
@@ -49,7 +53,9 @@ async def subscribe(data: SubscriptionCreate, session: SessionDep, _: Admin) -> 
 
 
 @router.get("/subscriptions", tags=["subscriptions"])
-async def list_subscriptions(session: SessionDep, _: Reader, page: PageDep, stakeholder: uuid.UUID | None = None) -> Page[SubscriptionPublic]:
+async def list_subscriptions(
+    session: SessionDep, _: Reader, page: PageDep, stakeholder: uuid.UUID | None = None
+) -> Page[SubscriptionPublic]:
     rows = await repository.list_subscriptions(session, page, stakeholder)
     return Page.of([SubscriptionPublic.model_validate(r, from_attributes=True) for r in rows], page)
 
@@ -71,12 +77,19 @@ async def disable(subscription_id: uuid.UUID, session: SessionDep, _: Admin) -> 
 
 @router.get("/deliveries", tags=["deliveries"])
 async def list_deliveries(
-    session: SessionDep, _: Reader, page: PageDep, status: DeliveryStatus | None = None,
-    stakeholder: uuid.UUID | None = None, subscription: uuid.UUID | None = None, event: uuid.UUID | None = None,
+    session: SessionDep,
+    _: Reader,
+    page: PageDep,
+    status: DeliveryStatus | None = None,
+    stakeholder: uuid.UUID | None = None,
+    subscription: uuid.UUID | None = None,
+    event: uuid.UUID | None = None,
     event_type: Annotated[str | None, Query(max_length=100)] = None,
-) -> Page[DeliveryPublic]:  # fmt: skip
+) -> Page[DeliveryPublic]:
     """The delivery log; `GET /deliveries/{id}` adds every attempt with its answer."""
-    f = repository.DeliveryFilter(status=status, stakeholder=stakeholder, subscription=subscription, event=event, event_type=event_type)
+    f = repository.DeliveryFilter(
+        status=status, stakeholder=stakeholder, subscription=subscription, event=event, event_type=event_type
+    )
     rows = await repository.list_deliveries(session, page, f)
     return Page.of([await service.delivery_view(session, r, with_attempts=False) for r in rows], page)
 

@@ -28,8 +28,11 @@ class Outcome:
 
 def structured_cloudevent(event: dict[str, Any]) -> bytes:
     """The webhook body: the event in CloudEvents structured JSON mode."""
-    body = {"specversion": "1.0", "datacontenttype": "application/json",
-            **{k: event[k] for k in ("id", "type", "source", "subject", "time", "data")}}  # fmt: skip
+    body = {
+        "specversion": "1.0",
+        "datacontenttype": "application/json",
+        **{k: event[k] for k in ("id", "type", "source", "subject", "time", "data")},
+    }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -58,9 +61,13 @@ async def send_webhook(http: httpx.AsyncClient, settings: Settings, sub: Subscri
     if answer.is_success:
         return Outcome(ok=True, duration_ms=ms, status_code=answer.status_code)
     return Outcome(
-        ok=False, duration_ms=ms, status_code=answer.status_code, error=f"HTTP {answer.status_code}: {answer.text[:200]}",
-        retry_after_s=rules.parse_retry_after(answer.headers.get("retry-after"), datetime.now(UTC)), gone=answer.status_code == 410,
-    )  # fmt: skip
+        ok=False,
+        duration_ms=ms,
+        status_code=answer.status_code,
+        error=f"HTTP {answer.status_code}: {answer.text[:200]}",
+        retry_after_s=rules.parse_retry_after(answer.headers.get("retry-after"), datetime.now(UTC)),
+        gone=answer.status_code == 410,
+    )
 
 
 async def send_email(settings: Settings, stakeholder: Stakeholder, delivery: Delivery) -> Outcome:

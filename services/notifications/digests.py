@@ -14,8 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.notifications import channels, mailer, rules
 from services.notifications.config import Settings
 from services.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, DigestSent, Stakeholder
-from shared.platform.db import SessionFactory
 from shared.contracts.envelope import Event
+from shared.platform.db import SessionFactory
 from shared.platform.periodic import every
 from shared.platform.runtime import Worker
 
@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 async def send_due_digests(sessions: SessionFactory, settings: Settings, now: datetime) -> int:
     """Send the digests due at `now`; answer how many were sent."""
     async with sessions() as session:
-        waiting = (await session.exec(select(distinct(Delivery.stakeholder_id)).where(Delivery.status == DeliveryStatus.digest_pending))).all()
+        waiting = (
+            await session.exec(select(distinct(Delivery.stakeholder_id)).where(Delivery.status == DeliveryStatus.digest_pending))
+        ).all()
     sent = 0
     for stakeholder_id in waiting:
         async with sessions() as session:
@@ -43,9 +45,16 @@ async def _send_one(session: AsyncSession, settings: Settings, stakeholder_id: o
     if (await session.execute(claim.on_conflict_do_nothing().returning(DigestSent.day))).first() is None:  # type: ignore[arg-type]
         await session.rollback()
         return 0  # today's digest went out already (or another instance is sending it)
-    query = (select(Delivery).where(Delivery.stakeholder_id == stakeholder.id, Delivery.status == DeliveryStatus.digest_pending,
-                                    col(Delivery.created_at) <= now)
-             .order_by(col(Delivery.created_at)).with_for_update(skip_locked=True))  # fmt: skip
+    query = (
+        select(Delivery)
+        .where(
+            Delivery.stakeholder_id == stakeholder.id,
+            Delivery.status == DeliveryStatus.digest_pending,
+            col(Delivery.created_at) <= now,
+        )
+        .order_by(col(Delivery.created_at))
+        .with_for_update(skip_locked=True)
+    )
     items = list((await session.exec(query)).all())
     if not items:
         await session.rollback()
@@ -60,8 +69,13 @@ async def _send_one(session: AsyncSession, settings: Settings, stakeholder_id: o
     for delivery in items:
         delivery.status, delivery.delivered_at, delivery.attempts = DeliveryStatus.delivered, now, delivery.attempts + 1
         session.add(DeliveryAttempt(delivery_id=delivery.id, at=now, ok=True, duration_ms=outcome.duration_ms))
-    await session.execute(DigestSent.__table__.update().where(  # type: ignore[attr-defined]
-        DigestSent.stakeholder_id == stakeholder.id, DigestSent.day == local.date()).values(items=len(items)))  # fmt: skip
+    await session.execute(
+        DigestSent.__table__.update()
+        .where(  # type: ignore[attr-defined]
+            DigestSent.stakeholder_id == stakeholder.id, DigestSent.day == local.date()
+        )
+        .values(items=len(items))
+    )
     await session.commit()
     return 1
 

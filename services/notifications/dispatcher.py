@@ -21,10 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.notifications import channels, rules
 from services.notifications.config import Settings
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
-from shared.platform import metrics
-from shared.contracts.notifications import NotificationDelivered, NotificationFailed
-from shared.platform.db import SessionFactory
 from shared.contracts.envelope import Event, source_of
+from shared.contracts.notifications import NotificationDelivered, NotificationFailed
+from shared.platform import metrics
+from shared.platform.db import SessionFactory
 from shared.platform.outbox import EventSink, commit
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,15 @@ class Dispatcher:
             await commit(session, self.sink)
             return len(due)
 
-    async def _attempt(self, session: AsyncSession, http: httpx.AsyncClient, delivery: Delivery) -> tuple[channels.Outcome, Subscription]:
+    async def _attempt(
+        self, session: AsyncSession, http: httpx.AsyncClient, delivery: Delivery
+    ) -> tuple[channels.Outcome, Subscription]:
         sub = await session.get(Subscription, delivery.subscription_id)
         assert sub is not None
         if not sub.active:
-            return channels.Outcome(ok=False, duration_ms=0, error=f"subscription disabled: {sub.disabled_reason}", gone=True), sub
+            return channels.Outcome(
+                ok=False, duration_ms=0, error=f"subscription disabled: {sub.disabled_reason}", gone=True
+            ), sub
         if delivery.channel == Channel.webhook:
             return await channels.send_webhook(http, self.settings, sub, delivery), sub
         stakeholder = await session.get(Stakeholder, delivery.stakeholder_id)
@@ -88,11 +92,24 @@ class Dispatcher:
     def _record(self, session: AsyncSession, delivery: Delivery, sub: Subscription, outcome: channels.Outcome) -> None:
         now = datetime.now(UTC)
         delivery.attempts += 1
-        session.add(DeliveryAttempt(delivery_id=delivery.id, at=now, ok=outcome.ok, status_code=outcome.status_code,
-                                    error=outcome.error, duration_ms=outcome.duration_ms))  # fmt: skip
+        session.add(
+            DeliveryAttempt(
+                delivery_id=delivery.id,
+                at=now,
+                ok=outcome.ok,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+            )
+        )
         metrics.DELIVERY_ATTEMPTS.labels(delivery.channel.value, "ok" if outcome.ok else "failed").inc()
         if outcome.ok:
-            delivery.status, delivery.delivered_at, delivery.next_attempt_at, delivery.last_error = DeliveryStatus.delivered, now, None, None
+            delivery.status, delivery.delivered_at, delivery.next_attempt_at, delivery.last_error = (
+                DeliveryStatus.delivered,
+                now,
+                None,
+                None,
+            )
             self._emit(session, delivery, NotificationDelivered)
             return
         delivery.last_error = outcome.error
@@ -105,8 +122,17 @@ class Dispatcher:
         delay = rules.retry_delay(delivery.attempts, self.settings.retry_base_s, self.settings.retry_cap_s, outcome.retry_after_s)
         delivery.next_attempt_at = now + timedelta(seconds=delay)
 
-    def _emit(self, session: AsyncSession, delivery: Delivery, cls: type[NotificationDelivered | NotificationFailed], **extra: str) -> None:
-        payload = cls(delivery_id=delivery.id, subscription_id=delivery.subscription_id, stakeholder_id=delivery.stakeholder_id,
-                      channel=delivery.channel.value, event_id=delivery.event_id, event_type=delivery.event_type,
-                      attempts=delivery.attempts, **extra)  # fmt: skip
+    def _emit(
+        self, session: AsyncSession, delivery: Delivery, cls: type[NotificationDelivered | NotificationFailed], **extra: str
+    ) -> None:
+        payload = cls(
+            delivery_id=delivery.id,
+            subscription_id=delivery.subscription_id,
+            stakeholder_id=delivery.stakeholder_id,
+            channel=delivery.channel.value,
+            event_id=delivery.event_id,
+            event_type=delivery.event_type,
+            attempts=delivery.attempts,
+            **extra,
+        )
         self.sink.publish(session, Event.of(payload, source=SOURCE, subject=str(delivery.id)))

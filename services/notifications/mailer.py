@@ -77,6 +77,11 @@ def message(settings: Settings, to: str, rendered: Rendered, message_id: str) ->
 
 async def send(settings: Settings, msg: EmailMessage) -> None:
     await aiosmtplib.send(
-        msg, hostname=settings.smtp_host, port=settings.smtp_port, username=settings.smtp_username,
-        password=settings.smtp_password, start_tls=settings.smtp_starttls, timeout=settings.webhook_timeout_s,
-    )  # fmt: skip
+        msg,
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        start_tls=settings.smtp_starttls,
+        timeout=settings.webhook_timeout_s,
+    )

@@ -16,16 +16,30 @@ from shared.platform.runtime import ConsumerSpec, Runtime
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 CONSUMED = [  # every domain event (not its own notification.* events)
-    "seminar.scheduled", "seminar.report_published", "recommendation.issued", "recommendation.revised", "recommendation.withdrawn",
-    "followup.opened", "followup.response_recorded", "followup.status_changed", "followup.evidence_added", "followup.verified",
-    "followup.due_soon", "followup.overdue",
-]  # fmt: skip
+    "seminar.scheduled",
+    "seminar.report_published",
+    "recommendation.issued",
+    "recommendation.revised",
+    "recommendation.withdrawn",
+    "followup.opened",
+    "followup.response_recorded",
+    "followup.status_changed",
+    "followup.evidence_added",
+    "followup.verified",
+    "followup.due_soon",
+    "followup.overdue",
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = Runtime(settings=settings, outbox_model=Outbox, inbox_model=Inbox, migrations=MIGRATIONS,
-                      topic=settings.topic(topics.NOTIFICATIONS))  # fmt: skip
+    runtime = Runtime(
+        settings=settings,
+        outbox_model=Outbox,
+        inbox_model=Inbox,
+        migrations=MIGRATIONS,
+        topic=settings.topic(topics.NOTIFICATIONS),
+    )
     consumed = (settings.topic(topics.RECOMMENDATIONS), settings.topic(topics.EVALUATIONS))
 
     def workers(rt: Runtime):  # type: ignore[no-untyped-def]
@@ -38,6 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Stakeholders, their subscriptions, and the emails, webhooks and digests that tell them what happened.",
         runtime=runtime,
         routers=[api.router],
-        consumers=[ConsumerSpec(topics=consumed, handlers={name: create_deliveries for name in CONSUMED})],
+        consumers=[ConsumerSpec(topics=consumed, handlers=dict.fromkeys(CONSUMED, create_deliveries))],
         workers=workers,
     )

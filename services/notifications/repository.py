@@ -38,8 +38,13 @@ class DeliveryFilter:
 
 async def list_deliveries(session: AsyncSession, page: PageParams, f: DeliveryFilter) -> Sequence[Delivery]:
     query = select(Delivery).order_by(col(Delivery.created_at).desc(), col(Delivery.id))
-    for column, value in ((Delivery.status, f.status), (Delivery.stakeholder_id, f.stakeholder), (Delivery.subscription_id, f.subscription),
-                          (Delivery.event_id, f.event), (Delivery.event_type, f.event_type)):  # fmt: skip
+    for column, value in (
+        (Delivery.status, f.status),
+        (Delivery.stakeholder_id, f.stakeholder),
+        (Delivery.subscription_id, f.subscription),
+        (Delivery.event_id, f.event),
+        (Delivery.event_type, f.event_type),
+    ):
         if value is not None:
             query = query.where(column == value)
     return (await session.exec(query.offset(page.offset).limit(page.limit + 1))).all()

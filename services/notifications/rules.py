@@ -36,7 +36,9 @@ def summarize(event: Event) -> EventSummary:
     if rec := data.get("recommendation"):
         return EventSummary(event.name, rec["target_city"], rec["seminar"]["id"], rec["dimension"], rec["title"])
     if followup := data.get("followup"):
-        return EventSummary(event.name, followup["city"], followup["seminar_id"], followup["dimension"], followup["recommendation_title"])
+        return EventSummary(
+            event.name, followup["city"], followup["seminar_id"], followup["dimension"], followup["recommendation_title"]
+        )
     if seminar := data.get("seminar"):
         return EventSummary(event.name, seminar["host_city"], seminar["id"], None, seminar["theme"])
     return EventSummary(event.name, None, None, None, None)
@@ -100,4 +102,6 @@ def verify_signature(secret: str, headers: dict[str, str], body: bytes, toleranc
     if abs(datetime.now(UTC).timestamp() - timestamp) > tolerance_s:
         return False
     expected = sign(secret, headers["webhook-id"], timestamp, body).split(",", 1)[1]
-    return any(hmac.compare_digest(expected, s.split(",", 1)[1]) for s in headers["webhook-signature"].split() if s.startswith("v1,"))
+    return any(
+        hmac.compare_digest(expected, s.split(",", 1)[1]) for s in headers["webhook-signature"].split() if s.startswith("v1,")
+    )

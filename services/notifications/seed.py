@@ -11,13 +11,32 @@ from services.notifications.main import create_app
 from services.notifications.models import Stakeholder, StakeholderCreate, SubscriptionCreate
 
 DEMO = [
-    (StakeholderCreate(name="Claire Dubois", email="claire.dubois@lyon.example", organisation="Lyon (lead partner)", city="lyon",
-                       role="project coordinator", language="fr", timezone="Europe/Paris", digest_hour=8),
-     [{"channel": "email", "mode": "digest"}, {"channel": "email", "overdue_only": True}]),
-    (StakeholderCreate(name="Jana Vogel", email="jana.vogel@leipzig.example", organisation="City of Leipzig", city="leipzig",
-                       role="economic development officer", language="en", timezone="Europe/Berlin"),
-     [{"channel": "email", "cities": ["leipzig"]}]),
-]  # fmt: skip
+    (
+        StakeholderCreate(
+            name="Claire Dubois",
+            email="claire.dubois@lyon.example",
+            organisation="Lyon (lead partner)",
+            city="lyon",
+            role="project coordinator",
+            language="fr",
+            timezone="Europe/Paris",
+            digest_hour=8,
+        ),
+        [{"channel": "email", "mode": "digest"}, {"channel": "email", "overdue_only": True}],
+    ),
+    (
+        StakeholderCreate(
+            name="Jana Vogel",
+            email="jana.vogel@leipzig.example",
+            organisation="City of Leipzig",
+            city="leipzig",
+            role="economic development officer",
+            language="en",
+            timezone="Europe/Berlin",
+        ),
+        [{"channel": "email", "cities": ["leipzig"]}],
+    ),
+]
 
 
 async def load_demo_stakeholders(settings: Settings | None = None) -> dict[str, int]:

@@ -19,7 +19,7 @@ from services.notifications.models import (
     Subscription,
     SubscriptionCreate,
     SubscriptionCreated,
-)  # fmt: skip
+)
 from shared.platform.errors import Conflict, Invalid, NotFound
 
 
@@ -61,7 +61,11 @@ async def set_active(session: AsyncSession, subscription_id: uuid.UUID, active: 
 
 
 async def delivery_view(session: AsyncSession, delivery: Delivery, with_attempts: bool = True) -> DeliveryPublic:
-    log = [AttemptPublic.model_validate(a, from_attributes=True) for a in await repository.attempts(session, delivery.id)] if with_attempts else []
+    log = (
+        [AttemptPublic.model_validate(a, from_attributes=True) for a in await repository.attempts(session, delivery.id)]
+        if with_attempts
+        else []
+    )
     return DeliveryPublic.model_validate({**delivery.model_dump(), "attempt_log": log})
 
 
@@ -77,7 +81,9 @@ async def retry(session: AsyncSession, delivery_id: uuid.UUID) -> Delivery:
         raise Conflict(f"only a dead delivery can be retried; this one is {delivery.status.value}")
     sub = await subscription_or_404(session, delivery.subscription_id)
     if not sub.active:
-        raise Conflict(f"its subscription is disabled ({sub.disabled_reason}); re-enable it first (POST /subscriptions/{sub.id}/enable)")
+        raise Conflict(
+            f"its subscription is disabled ({sub.disabled_reason}); re-enable it first (POST /subscriptions/{sub.id}/enable)"
+        )
     delivery.status, delivery.next_attempt_at, delivery.attempts = DeliveryStatus.pending, datetime.now(UTC), 0
     await session.commit()
     return delivery

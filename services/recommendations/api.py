@@ -20,18 +20,22 @@ from services.recommendations.models import (
     SeminarCreate,
     SeminarPublic,
     Withdrawal,
-)  # fmt: skip
-from shared.platform.app import RuntimeDep, SessionDep
-from shared.platform.auth import Principal, PrincipalDep, Role, allow
+)
 from shared.contracts.common import Dimension
 from shared.contracts.recommendations import RecommendationStatus
+from shared.platform.app import RuntimeDep, SessionDep
+from shared.platform.auth import Principal, PrincipalDep, Role, allow
 from shared.platform.errors import NotFound
 from shared.platform.pagination import Page, PageDep
 
 router = APIRouter()
 Admin = Annotated[Principal, allow(Role.admin, why="manage partners and clusters")]
-LeadPartner = Annotated[Principal, allow(Role.lead_partner, why="schedule seminars or draft, issue, revise, withdraw recommendations")]
-IdempotencyKey = Annotated[str | None, Header(max_length=200, description="Retry-safe creation: the same key replays the first answer")]
+LeadPartner = Annotated[
+    Principal, allow(Role.lead_partner, why="schedule seminars or draft, issue, revise, withdraw recommendations")
+]
+IdempotencyKey = Annotated[
+    str | None, Header(max_length=200, description="Retry-safe creation: the same key replays the first answer")
+]
 
 
 @router.get("/partners", tags=["partners"])
@@ -81,14 +85,20 @@ async def get_seminar(seminar_id: uuid.UUID, session: SessionDep, _: PrincipalDe
 
 @router.post("/seminars/{seminar_id}/recommendations", tags=["recommendations"], status_code=201)
 async def draft_recommendation(
-    seminar_id: uuid.UUID, data: RecommendationDraft, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner,
+    seminar_id: uuid.UUID,
+    data: RecommendationDraft,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: LeadPartner,
     idempotency_key: IdempotencyKey = None,
-) -> RecommendationPublic:  # fmt: skip
+) -> RecommendationPublic:
     return await service.draft(session, runtime, seminar_id, data, principal.actor(), idempotency_key)
 
 
 @router.post("/seminars/{seminar_id}/publish-report", tags=["seminars"])
-async def publish_report(seminar_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner) -> list[RecommendationPublic]:
+async def publish_report(
+    seminar_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner
+) -> list[RecommendationPublic]:
     """Publish the seminar's report: issue all its drafts at once, in one transaction."""
     issued = await service.publish_report(session, runtime, seminar_id, principal.actor())
     return [RecommendationPublic.model_validate(r) for r in issued]
@@ -96,10 +106,14 @@ async def publish_report(seminar_id: uuid.UUID, session: SessionDep, runtime: Ru
 
 @router.get("/recommendations", tags=["recommendations"])
 async def list_recommendations(
-    session: SessionDep, _: PrincipalDep, page: PageDep,
-    city: Annotated[str | None, Query(max_length=64)] = None, seminar: uuid.UUID | None = None,
-    status: RecommendationStatus | None = None, dimension: Dimension | None = None,
-) -> Page[RecommendationPublic]:  # fmt: skip
+    session: SessionDep,
+    _: PrincipalDep,
+    page: PageDep,
+    city: Annotated[str | None, Query(max_length=64)] = None,
+    seminar: uuid.UUID | None = None,
+    status: RecommendationStatus | None = None,
+    dimension: Dimension | None = None,
+) -> Page[RecommendationPublic]:
     rows = await repository.list_recommendations(session, page, city=city, seminar=seminar, status=status, dimension=dimension)
     return Page.of([RecommendationPublic.model_validate(r) for r in rows], page)
 

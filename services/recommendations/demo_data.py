@@ -31,50 +31,89 @@ CLUSTERS = [
 
 SEMINARS = [
     {
-        "host_city": "manchester", "cluster": "mediacityuk", "held_on": date(2009, 6, 17),
+        "host_city": "manchester",
+        "cluster": "mediacityuk",
+        "held_on": date(2009, 6, 17),
         "theme": "Setting up MediaCityUK, a new international media cluster on a former brownfield",
         "recommendations": [
-            ("objectives", "Focus on innovative performance",
-             "The cluster should focus more strongly on how to improve its innovative performance."),
-            ("processes", "Link industry with venture capital and universities",
-             "Strong linkages should be promoted between industry and venture capitalists in the setting up of "
-             "MediaCityUK, and between the university sector and industry."),
-            ("processes", "Promote inter-cluster linkages",
-             "Inter-cluster linkages should be promoted, which is particularly beneficial in the digital and media "
-             "sector often dominated by SMEs."),
-            ("objectives", "Strengthen branding for international visibility",
-             "MediaCityUK should strengthen its branding efforts, crucial to gain international visibility."),
+            (
+                "objectives",
+                "Focus on innovative performance",
+                "The cluster should focus more strongly on how to improve its innovative performance.",
+            ),
+            (
+                "processes",
+                "Link industry with venture capital and universities",
+                "Strong linkages should be promoted between industry and venture capitalists in the setting up of "
+                "MediaCityUK, and between the university sector and industry.",
+            ),
+            (
+                "processes",
+                "Promote inter-cluster linkages",
+                "Inter-cluster linkages should be promoted, which is particularly beneficial in the digital and media "
+                "sector often dominated by SMEs.",
+            ),
+            (
+                "objectives",
+                "Strengthen branding for international visibility",
+                "MediaCityUK should strengthen its branding efforts, crucial to gain international visibility.",
+            ),
         ],
     },
     {
-        "host_city": "lyon", "cluster": "lyon-cleantech", "held_on": date(2009, 10, 6),
+        "host_city": "lyon",
+        "cluster": "lyon-cleantech",
+        "held_on": date(2009, 10, 6),
         "theme": "A new cleantech cluster orienting Lyon towards a greener economy",
         "recommendations": [
-            ("processes", "Build local stakeholder buy-in for the vision and strategy",
-             "The vision and the strategy for the cluster, perceived as very top-down driven, should have a stronger "
-             "buy-in from local stakeholders, which would also allow a greater implication of SMEs."),
-            ("setting", "Choose the cluster manager with care",
-             "The choice of the new cluster manager is crucial, especially considering the complex local policy and "
-             "institutional landscape."),
-            ("objectives", "Seek stronger private engagement",
-             "The cluster is currently too focused on public funding and should strive for stronger private engagement."),
+            (
+                "processes",
+                "Build local stakeholder buy-in for the vision and strategy",
+                "The vision and the strategy for the cluster, perceived as very top-down driven, should have a stronger "
+                "buy-in from local stakeholders, which would also allow a greater implication of SMEs.",
+            ),
+            (
+                "setting",
+                "Choose the cluster manager with care",
+                "The choice of the new cluster manager is crucial, especially considering the complex local policy and "
+                "institutional landscape.",
+            ),
+            (
+                "objectives",
+                "Seek stronger private engagement",
+                "The cluster is currently too focused on public funding and should strive for stronger private engagement.",
+            ),
         ],
     },
     {
-        "host_city": "leipzig", "cluster": "leipzig-biocluster", "held_on": date(2009, 11, 26),
+        "host_city": "leipzig",
+        "cluster": "leipzig-biocluster",
+        "held_on": date(2009, 11, 26),
         "theme": "The Leipzig biotech cluster, a major investment of the city",
         "recommendations": [
-            ("setting", "Involve private industry",
-             "The cluster suffers from a lack of private industry involvement; private companies should be drawn in."),
-            ("processes", "Develop an FDI strategy and a business development agency",
-             "There is a lack of angel and venture capital in the region: develop a strategy for foreign direct "
-             "investment handled by a (currently non-existing) business development agency."),
-            ("processes", "Raise the international profile through EU programmes",
-             "The international profile of the cluster could be developed through active participation in EU funded "
-             "activities, like CLUSNET or similar programmes."),
-            ("objectives", "Build a stronger brand for the city region and the BioCluster",
-             "To attract FDI and talent, a stronger brand should be developed for the city region in general and the "
-             "BioCluster in particular."),
+            (
+                "setting",
+                "Involve private industry",
+                "The cluster suffers from a lack of private industry involvement; private companies should be drawn in.",
+            ),
+            (
+                "processes",
+                "Develop an FDI strategy and a business development agency",
+                "There is a lack of angel and venture capital in the region: develop a strategy for foreign direct "
+                "investment handled by a (currently non-existing) business development agency.",
+            ),
+            (
+                "processes",
+                "Raise the international profile through EU programmes",
+                "The international profile of the cluster could be developed through active participation in EU funded "
+                "activities, like CLUSNET or similar programmes.",
+            ),
+            (
+                "objectives",
+                "Build a stronger brand for the city region and the BioCluster",
+                "To attract FDI and talent, a stronger brand should be developed for the city region in general and the "
+                "BioCluster in particular.",
+            ),
         ],
     },
 ]

@@ -87,5 +87,7 @@ async def list_recommendations(
 
 
 async def history(session: AsyncSession, rec_id: uuid.UUID) -> Sequence[RecommendationEvent]:
-    query = select(RecommendationEvent).where(RecommendationEvent.recommendation_id == rec_id).order_by(col(RecommendationEvent.id))
+    query = (
+        select(RecommendationEvent).where(RecommendationEvent.recommendation_id == rec_id).order_by(col(RecommendationEvent.id))
+    )
     return (await session.exec(query)).all()

@@ -19,7 +19,7 @@ from services.recommendations.models import (
     RecommendationDraft,
     Seminar,
     SeminarCreate,
-)  # fmt: skip
+)
 from shared.contracts.common import Actor
 
 SEED_ACTOR = Actor(id="seed", role="lead_partner")
@@ -34,7 +34,9 @@ async def load_demo_data(settings: Settings | None = None) -> dict[str, int]:
         async with runtime.sessions() as session:
             for slug, name, kind, country, lead in PARTNERS:
                 if await session.get(Partner, slug) is None:
-                    await service.create_partner(session, PartnerCreate(slug=slug, name=name, kind=kind, country=country, is_lead=lead))
+                    await service.create_partner(
+                        session, PartnerCreate(slug=slug, name=name, kind=kind, country=country, is_lead=lead)
+                    )
                     added["partners"] += 1
             for slug, name, sector, city in CLUSTERS:
                 if await session.get(Cluster, slug) is None:
@@ -43,11 +45,15 @@ async def load_demo_data(settings: Settings | None = None) -> dict[str, int]:
             for seminar in SEMINARS:
                 if await _exists(session, seminar["host_city"], seminar["held_on"]):
                     continue
-                data = SeminarCreate(host_city=seminar["host_city"], theme=seminar["theme"], cluster=seminar["cluster"], held_on=seminar["held_on"])
+                data = SeminarCreate(
+                    host_city=seminar["host_city"], theme=seminar["theme"], cluster=seminar["cluster"], held_on=seminar["held_on"]
+                )
                 created = await service.stage_seminar(session, runtime, data, SEED_ACTOR)
                 held_on: date = seminar["held_on"]
                 for dimension, title, text in seminar["recommendations"]:
-                    draft = RecommendationDraft(title=title, text=text, dimension=dimension, due_date=held_on.replace(year=held_on.year + 1))
+                    draft = RecommendationDraft(
+                        title=title, text=text, dimension=dimension, due_date=held_on.replace(year=held_on.year + 1)
+                    )
                     await service.stage_draft(session, created.id, draft, SEED_ACTOR)
                 issued = await service.publish_report(session, runtime, created.id, SEED_ACTOR)  # commits the seminar
                 added["seminars"] += 1

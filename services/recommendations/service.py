@@ -23,8 +23,9 @@ from services.recommendations.models import (
     Seminar,
     SeminarCreate,
     SeminarPublic,
-)  # fmt: skip
+)
 from shared.contracts.common import Actor
+from shared.contracts.envelope import Event, Payload, source_of
 from shared.contracts.recommendations import (
     RecommendationIssued,
     RecommendationRevised,
@@ -34,9 +35,8 @@ from shared.contracts.recommendations import (
     SeminarScheduled,
     SeminarState,
     SeminarStatus,
-)  # fmt: skip
+)
 from shared.platform.errors import Conflict, Invalid, NotFound
-from shared.contracts.envelope import Event, Payload, source_of
 from shared.platform.idempotency import run_once
 from shared.platform.outbox import EventSink, commit
 
@@ -57,10 +57,17 @@ def _emit(session: AsyncSession, sink: EventSink, payload: Payload, subject: uui
 
 def _record(session: AsyncSession, rec: Recommendation, action: str, actor: Actor, reason: str | None = None) -> None:
     snapshot = RecommendationPublic.model_validate(rec).model_dump(mode="json")
-    session.add(RecommendationEvent(
-        recommendation_id=rec.id, version=rec.version, action=action, reason=reason,
-        actor_id=actor.id, actor_role=actor.role, snapshot=snapshot,
-    ))  # fmt: skip
+    session.add(
+        RecommendationEvent(
+            recommendation_id=rec.id,
+            version=rec.version,
+            action=action,
+            reason=reason,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            snapshot=snapshot,
+        )
+    )
 
 
 async def _city(session: AsyncSession, slug: str, what: str) -> Partner:
@@ -102,9 +109,13 @@ async def schedule_seminar(
 
 
 async def draft(
-    session: AsyncSession, sink: EventSink, seminar_id: uuid.UUID, data: RecommendationDraft, actor: Actor,
+    session: AsyncSession,
+    sink: EventSink,
+    seminar_id: uuid.UUID,
+    data: RecommendationDraft,
+    actor: Actor,
     idempotency_key: str | None = None,
-) -> RecommendationPublic:  # fmt: skip
+) -> RecommendationPublic:
     async def create() -> dict[str, Any]:
         rec = await stage_draft(session, seminar_id, data, actor)
         return RecommendationPublic.model_validate(rec).model_dump(mode="json")
@@ -171,7 +182,9 @@ async def _issue(session: AsyncSession, sink: EventSink, rec: Recommendation, se
     _emit(session, sink, RecommendationIssued(recommendation=recommendation_state(rec, seminar), actor=actor), rec.id)
 
 
-async def revise(session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, change: RecommendationRevision, actor: Actor) -> Recommendation:
+async def revise(
+    session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, change: RecommendationRevision, actor: Actor
+) -> Recommendation:
     rec = await recommendation_or_404(session, rec_id, for_update=True)
     seminar = await seminar_or_404(session, rec.seminar_id)
     rec.status = domain.next_status(rec.status, domain.Action.revise)
@@ -202,7 +215,12 @@ async def withdraw(session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, re
     rec.updated_at = datetime.now(UTC)
     _record(session, rec, "withdrawn", actor, reason)
     if not was_draft:  # nobody outside ever saw a draft: its withdrawal concerns no consumer
-        _emit(session, sink, RecommendationWithdrawn(recommendation=recommendation_state(rec, seminar), reason=reason, actor=actor), rec.id)
+        _emit(
+            session,
+            sink,
+            RecommendationWithdrawn(recommendation=recommendation_state(rec, seminar), reason=reason, actor=actor),
+            rec.id,
+        )
     await commit(session, sink)
     return rec
 

@@ -111,9 +111,14 @@ class Event(BaseModel):
             raise EventDecodeError("body must be a JSON object")
         try:
             event = cls(
-                id=attrs["ce_id"], type=attrs["ce_type"], source=attrs["ce_source"], subject=attrs["ce_subject"],
-                time=attrs["ce_time"], data=data, traceparent=attrs.get("traceparent"),
-            )  # fmt: skip
+                id=attrs["ce_id"],
+                type=attrs["ce_type"],
+                source=attrs["ce_source"],
+                subject=attrs["ce_subject"],
+                time=attrs["ce_time"],
+                data=data,
+                traceparent=attrs.get("traceparent"),
+            )
         except ValidationError as exc:
             raise EventDecodeError(f"invalid CloudEvents attributes: {exc.errors(include_url=False)}") from exc
         event.payload()  # refuse unknown types/versions and invalid data here, before any effect

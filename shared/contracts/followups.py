@@ -107,6 +107,11 @@ class FollowUpOverdue(_FollowUpEvent):
 
 
 EVENTS = (
-    FollowUpOpened, FollowUpResponseRecorded, FollowUpStatusChanged, FollowUpEvidenceAdded,
-    FollowUpVerified, FollowUpDueSoon, FollowUpOverdue,
-)  # fmt: skip
+    FollowUpOpened,
+    FollowUpResponseRecorded,
+    FollowUpStatusChanged,
+    FollowUpEvidenceAdded,
+    FollowUpVerified,
+    FollowUpDueSoon,
+    FollowUpOverdue,
+)

@@ -23,9 +23,9 @@ from opentelemetry.trace import SpanKind
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts import topics
+from shared.contracts.envelope import Event, EventDecodeError
 from shared.platform import metrics, tracing
 from shared.platform.db import SessionFactory
-from shared.contracts.envelope import Event, EventDecodeError
 from shared.platform.inbox import InboxFields, first_deliveries, first_delivery
 from shared.platform.kafka import start_with_retry
 from shared.platform.periodic import every
@@ -141,7 +141,16 @@ class EventConsumer:
                 metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied" if first else "duplicate").inc()
                 return
             except Exception as exc:
-                log.warning("%s: event %s (%s) failed, attempt %d/%d: %s", self.service, event.id, event.type, attempt, self.max_attempts, exc, extra={"event_id": str(event.id)})
+                log.warning(
+                    "%s: event %s (%s) failed, attempt %d/%d: %s",
+                    self.service,
+                    event.id,
+                    event.type,
+                    attempt,
+                    self.max_attempts,
+                    exc,
+                    extra={"event_id": str(event.id)},
+                )
                 if attempt == self.max_attempts:
                     await self._dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=attempt)
                     return
@@ -159,7 +168,9 @@ class EventConsumer:
         ]
         while True:  # the partition must not move on before the dead letter is safely written
             try:
-                await self.dlq_producer.send_and_wait(topics.dead_letter(record.topic), value=record.value, key=record.key, headers=headers)
+                await self.dlq_producer.send_and_wait(
+                    topics.dead_letter(record.topic), value=record.value, key=record.key, headers=headers
+                )
                 break
             except KafkaError as exc:
                 log.warning("%s: dead-letter publish failed, retrying: %s", self.service, exc)

@@ -37,10 +37,16 @@ PROBLEM_SCHEMA = {
     },
 }
 ERROR_MEANINGS = {
-    400: "Malformed request", 401: "No valid bearer token", 403: "The role or city may not do this", 404: "Unknown id",
-    409: "Not allowed in the current state", 412: "If-Match is stale", 413: "Body too large",
-    422: "Invalid input", 428: "If-Match is required",
-}  # fmt: skip
+    400: "Malformed request",
+    401: "No valid bearer token",
+    403: "The role or city may not do this",
+    404: "Unknown id",
+    409: "Not allowed in the current state",
+    412: "If-Match is stale",
+    413: "Body too large",
+    422: "Invalid input",
+    428: "If-Match is required",
+}
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -83,7 +89,11 @@ def install_error_handlers(app: FastAPI) -> None:
         # Class 22 is "data exception": a value PostgreSQL cannot store (NUL byte, out of range…).
         state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig.__cause__, "sqlstate", None)
         if isinstance(state, str) and state.startswith("22"):
-            return problem(422, "Invalid input", "a value cannot be stored (text must not contain NUL characters; numbers and dates must be in range)")
+            return problem(
+                422,
+                "Invalid input",
+                "a value cannot be stored (text must not contain NUL characters; numbers and dates must be in range)",
+            )
         return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
@@ -144,7 +154,9 @@ class RequestTiming:
             await self.app(scope, receive, observed)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            metrics.REQUEST_DURATION.labels(self.service, scope["method"], route, str(status)).observe(time.perf_counter() - started)
+            metrics.REQUEST_DURATION.labels(self.service, scope["method"], route, str(status)).observe(
+                time.perf_counter() - started
+            )
 
 
 def install_operations(app: FastAPI, service: str, max_body_bytes: int) -> None:
@@ -156,7 +168,12 @@ def install_operations(app: FastAPI, service: str, max_body_bytes: int) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @app.get("/readyz", tags=["operations"], summary="Database, Kafka and workers are usable", responses={503: {"description": "Not ready"}})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Database, Kafka and workers are usable",
+        responses={503: {"description": "Not ready"}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         checks: list[ReadinessCheck] = request.app.state.runtime.checks
         reasons = [r for r in await asyncio.gather(*(check() for check in checks)) if r]

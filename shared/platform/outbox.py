@@ -22,9 +22,9 @@ from sqlalchemy import JSON, BigInteger, LargeBinary, delete, func, select, text
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.contracts.envelope import Event
 from shared.platform import metrics, tracing
 from shared.platform.db import SessionFactory
-from shared.contracts.envelope import Event
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.relay'))")
@@ -52,8 +52,12 @@ def add_event(session: AsyncSession, outbox_model: type[OutboxFields], topic: st
     key, value, headers = event.to_kafka()
     session.add(
         outbox_model(
-            topic=topic, key=key.decode(), event_id=event.id, event_type=event.type,
-            headers={k: v.decode() for k, v in headers}, value=value,
+            topic=topic,
+            key=key.decode(),
+            event_id=event.id,
+            event_type=event.type,
+            headers={k: v.decode() for k, v in headers},
+            value=value,
         )
     )
 

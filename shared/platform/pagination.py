@@ -34,5 +34,9 @@ class Page(BaseModel, Generic[T]):
     def of(cls, items: list[T], params: PageParams) -> "Page[T]":
         # The repository fetched limit + 1 rows: one more means there is a next page.
         more = len(items) > params.limit
-        return cls(items=items[: params.limit], limit=params.limit, offset=params.offset,
-                   next_offset=params.offset + params.limit if more else None)  # fmt: skip
+        return cls(
+            items=items[: params.limit],
+            limit=params.limit,
+            offset=params.offset,
+            next_offset=params.offset + params.limit if more else None,
+        )

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.contracts.envelope import Event
 from shared.platform import health, migrate
 from shared.platform.auth import PrincipalCache
 from shared.platform.consumer import EventConsumer, Handler, Prefetch
 from shared.platform.db import SessionFactory, ensure_database, make_engine, make_session_factory
-from shared.contracts.envelope import Event
 from shared.platform.http import ReadinessCheck
 from shared.platform.inbox import InboxFields
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
@@ -57,7 +57,9 @@ class Runtime:
     _producer_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _wakers: list[Callable[[], None]] = field(init=False, default_factory=list)
 
-    async def start(self, consumers: Sequence[ConsumerSpec] = (), workers: Callable[[Runtime], Sequence[Worker]] = lambda _: ()) -> None:
+    async def start(
+        self, consumers: Sequence[ConsumerSpec] = (), workers: Callable[[Runtime], Sequence[Worker]] = lambda _: ()
+    ) -> None:
         s = self.settings
         for url, scripts in ((s.database_url, self.migrations), (s.auth_database_url, AUTH_MIGRATIONS)):
             await ensure_database(url)
@@ -72,9 +74,13 @@ class Runtime:
             return
         self.producer = make_producer(s.kafka_bootstrap_servers, f"{s.service_name}-relay")
         self.relay = OutboxRelay(
-            service=s.service_name, session_factory=self.sessions, producer=self.producer,
-            outbox_model=self.outbox_model, batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
-        )  # fmt: skip
+            service=s.service_name,
+            session_factory=self.sessions,
+            producer=self.producer,
+            outbox_model=self.outbox_model,
+            batch_size=s.relay_batch_size,
+            poll_interval_s=s.relay_poll_interval_s,
+        )
         self._spawn(self._run_relay())
         self._spawn(every(BACKLOG_PROBE_S, self.relay.measure_backlog, "outbox backlog probe")(self._stop))
         for spec in consumers:
@@ -112,10 +118,15 @@ class Runtime:
         return EventConsumer(
             service=s.service_name,
             consumer=make_consumer(s.kafka_bootstrap_servers, s.consumer_group, spec.topics),
-            dlq_producer=self.producer, session_factory=self.sessions, inbox_model=self.inbox_model,
-            handlers=spec.handlers, max_attempts=s.consumer_max_attempts, retry_backoff_s=s.consumer_retry_backoff_s,
-            after_commit=self.wake_all, prefetch=spec.prefetch,
-        )  # fmt: skip
+            dlq_producer=self.producer,
+            session_factory=self.sessions,
+            inbox_model=self.inbox_model,
+            handlers=spec.handlers,
+            max_attempts=s.consumer_max_attempts,
+            retry_backoff_s=s.consumer_retry_backoff_s,
+            after_commit=self.wake_all,
+            prefetch=spec.prefetch,
+        )
 
     async def _run_consumer(self, consumer: EventConsumer) -> None:
         await self._producer_ready.wait()  # topics exist and the dead-letter producer runs

@@ -65,11 +65,11 @@ def continuing(traceparent: str | None) -> Iterator[None]:
 
 def enable_export(service: str, exporter: SpanExporter | None = None) -> bool:
     """Record spans and export them, if configured (or to `exporter`); answer whether it is on."""
-    global _tracer, _provider  # noqa: PLW0603 - one tracer per process, like OpenTelemetry's own
+    global _tracer, _provider
     if exporter is None:
         if not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
             return False
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter()
     _provider = TracerProvider(resource=Resource.create({"service.name": service}))
@@ -79,7 +79,7 @@ def enable_export(service: str, exporter: SpanExporter | None = None) -> bool:
 
 
 def disable_export() -> None:
-    global _tracer, _provider  # noqa: PLW0603
+    global _tracer, _provider
     if _provider is not None:
         _provider.shutdown()  # flushes what is pending
     _tracer = _provider = None

@@ -29,12 +29,19 @@ def system(env: Env, tmp_path: Path) -> Iterator[tuple[dict[str, ServiceProcess]
     """Start the three services; yield them and a `restart(name, **env)` function."""
     ports = {name: free_port() for name in ("recommendations", "evaluations", "notifications")}
     smtp_port = free_port()
-    base = {"TOPIC_PREFIX": env.prefix, "LOG_JSON": "false", "SMTP_PORT": str(smtp_port), "RELAY_POLL_INTERVAL_S": "0.05",
-            "DISPATCH_INTERVAL_S": "0.1"}  # fmt: skip
+    base = {
+        "TOPIC_PREFIX": env.prefix,
+        "LOG_JSON": "false",
+        "SMTP_PORT": str(smtp_port),
+        "RELAY_POLL_INTERVAL_S": "0.05",
+        "DISPATCH_INTERVAL_S": "0.1",
+    }
     running: dict[str, ServiceProcess] = {}
 
     def start(name: str, **extra: str) -> ServiceProcess:
-        running[name] = start_service(name, ports[name], service_env(name, env.kafka, env.pg_server, env.prefix, **base, **extra), tmp_path)
+        running[name] = start_service(
+            name, ports[name], service_env(name, env.kafka, env.pg_server, env.prefix, **base, **extra), tmp_path
+        )
         return running[name]
 
     def restart(name: str, **extra: str) -> None:
@@ -54,12 +61,34 @@ async def client(env: Env, svc: ServiceProcess, role: str, city: str | None = No
 
 
 async def issue_to_leipzig(env: Env, services: dict[str, ServiceProcess]) -> dict[str, Any]:
-    async with await client(env, services["recommendations"], "admin") as admin, await client(env, services["recommendations"], "lead_partner") as lead:
-        assert (await admin.post("/partners", json={"slug": "leipzig", "name": "Leipzig", "country": "Germany"})).status_code == 201
-        assert (await admin.post("/clusters", json={"slug": "leipzig-biocluster", "name": "BioCluster", "sector": "biotech", "city": "leipzig"})).status_code == 201
-        seminar = (await lead.post("/seminars", json={"host_city": "leipzig", "theme": "Biotech", "cluster": "leipzig-biocluster", "held_on": "2009-11-26"})).json()
-        draft = (await lead.post(f"/seminars/{seminar['id']}/recommendations", json={
-            "title": "Involve private industry", "text": "Draw private companies into the cluster.", "dimension": "setting"})).json()  # fmt: skip
+    async with (
+        await client(env, services["recommendations"], "admin") as admin,
+        await client(env, services["recommendations"], "lead_partner") as lead,
+    ):
+        assert (
+            await admin.post("/partners", json={"slug": "leipzig", "name": "Leipzig", "country": "Germany"})
+        ).status_code == 201
+        assert (
+            await admin.post(
+                "/clusters", json={"slug": "leipzig-biocluster", "name": "BioCluster", "sector": "biotech", "city": "leipzig"}
+            )
+        ).status_code == 201
+        seminar = (
+            await lead.post(
+                "/seminars",
+                json={"host_city": "leipzig", "theme": "Biotech", "cluster": "leipzig-biocluster", "held_on": "2009-11-26"},
+            )
+        ).json()
+        draft = (
+            await lead.post(
+                f"/seminars/{seminar['id']}/recommendations",
+                json={
+                    "title": "Involve private industry",
+                    "text": "Draw private companies into the cluster.",
+                    "dimension": "setting",
+                },
+            )
+        ).json()
         issued = await lead.post(f"/recommendations/{draft['id']}/issue")
         assert issued.status_code == 200, issued.text
         return issued.json()
@@ -68,19 +97,31 @@ async def issue_to_leipzig(env: Env, services: dict[str, ServiceProcess]) -> dic
 async def test_issue_over_http_opens_followup_and_alerts_stakeholder(env: Env, system: Any) -> None:
     services, (restart, smtp_port) = system
     async with smtp_server(smtp_port) as (inbox, _), await client(env, services["notifications"], "admin") as notif:
-        person = (await notif.post("/stakeholders", json={"name": "Jana Vogel", "email": "jana.vogel@leipzig.example", "city": "leipzig", "language": "en"})).json()
-        assert (await notif.post("/subscriptions", json={"stakeholder_id": person["id"], "channel": "email", "cities": ["leipzig"]})).status_code == 201
+        person = (
+            await notif.post(
+                "/stakeholders",
+                json={"name": "Jana Vogel", "email": "jana.vogel@leipzig.example", "city": "leipzig", "language": "en"},
+            )
+        ).json()
+        assert (
+            await notif.post("/subscriptions", json={"stakeholder_id": person["id"], "channel": "email", "cities": ["leipzig"]})
+        ).status_code == 201
         rec = await issue_to_leipzig(env, services)
 
         async with await client(env, services["evaluations"], "city_official", "leipzig") as official:
             [followup] = await eventually(lambda: _items(official, "/follow-ups"), what="the follow-up over HTTP")
         assert followup["recommendation_id"] == rec["id"] and followup["implementation_status"] == "not_started"
-        alerts = await eventually(lambda: _items(notif, "/deliveries", status="delivered", event_type="eu.clusnet.recommendation.issued.v1"),
-                                  what="the alert over HTTP")  # fmt: skip
+        alerts = await eventually(
+            lambda: _items(notif, "/deliveries", status="delivered", event_type="eu.clusnet.recommendation.issued.v1"),
+            what="the alert over HTTP",
+        )
         assert len(alerts) == 1 and alerts[0]["stakeholder_id"] == person["id"]
         # Following Leipzig means every Leipzig event, from both topics: one email each.
-        expected = {"[CLUSNET] seminar.scheduled · Leipzig: Biotech", "[CLUSNET] New recommendation for Leipzig: Involve private industry",
-                    "[CLUSNET] followup.opened · Leipzig: Involve private industry"}  # fmt: skip
+        expected = {
+            "[CLUSNET] seminar.scheduled · Leipzig: Biotech",
+            "[CLUSNET] New recommendation for Leipzig: Involve private industry",
+            "[CLUSNET] followup.opened · Leipzig: Involve private industry",
+        }
         await eventually(lambda: _true(len(inbox.messages) >= 3), what="the emails")
         assert sorted(m["Subject"].strip() for m in inbox.messages) == sorted(expected)
 
@@ -113,6 +154,9 @@ async def _replayed(svc: ServiceProcess) -> bool:
     """The new group has caught up (lag 0 everywhere) and its inbox dropped the events it saw before."""
     lines = httpx.get(f"{svc.url}/metrics").text.splitlines()
     lags = [float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("clusnet_consumer_lag{")]
-    duplicates = sum(float(line.rsplit(" ", 1)[1]) for line in lines
-                     if line.startswith("clusnet_events_consumed_total{") and 'outcome="duplicate"' in line)  # fmt: skip
+    duplicates = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line.startswith("clusnet_events_consumed_total{") and 'outcome="duplicate"' in line
+    )
     return bool(lags) and all(lag == 0 for lag in lags) and duplicates > 0

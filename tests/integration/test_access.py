@@ -79,16 +79,29 @@ async def world(kafka: str, pg_server: str) -> AsyncIterator[World]:
         w = World(apps=apps, tokens=tokens, ids={}, lyon_followup="")
         async with w.client("notifications", tokens["admin"]) as admin:
             person = (await admin.post("/stakeholders", json={"name": "Ops", "email": "ops@clusnet.example"})).json()
-            sub = (await admin.post("/subscriptions", json={"stakeholder_id": person["id"], "channel": "email", "cities": ["leipzig"]})).json()
+            sub = (
+                await admin.post(
+                    "/subscriptions", json={"stakeholder_id": person["id"], "channel": "email", "cities": ["leipzig"]}
+                )
+            ).json()
         await load_demo_data(env.settings(RecommendationsSettings))
-        async with w.client("evaluations", tokens["lead_partner"]) as lead, w.client("recommendations", tokens["lead_partner"]) as rec:
+        async with (
+            w.client("evaluations", tokens["lead_partner"]) as lead,
+            w.client("recommendations", tokens["lead_partner"]) as rec,
+        ):
             followups = await eventually(lambda: _at_least(lead, "/follow-ups", 11), what="the seeded follow-ups")
             recommendation = (await rec.get("/recommendations")).json()["items"][0]
         async with w.client("notifications", tokens["admin"]) as admin:
             [delivery, *_] = await eventually(lambda: _at_least(admin, "/deliveries", 1), what="a delivery")
-        w.ids = {"slug": "leipzig", "seminar_id": recommendation["seminar_id"], "rec_id": recommendation["id"],
-                 "followup_id": next(f["id"] for f in followups if f["city"] == "leipzig"), "stakeholder_id": person["id"],
-                 "subscription_id": sub["id"], "delivery_id": delivery["id"]}  # fmt: skip
+        w.ids = {
+            "slug": "leipzig",
+            "seminar_id": recommendation["seminar_id"],
+            "rec_id": recommendation["id"],
+            "followup_id": next(f["id"] for f in followups if f["city"] == "leipzig"),
+            "stakeholder_id": person["id"],
+            "subscription_id": sub["id"],
+            "delivery_id": delivery["id"],
+        }
         w.lyon_followup = next(f["id"] for f in followups if f["city"] == "lyon")
         yield w
 

@@ -31,7 +31,12 @@ def live(kafka: str, pg_server: str, tmp_path_factory: pytest.TempPathFactory) -
     started = {}
     try:
         for name in ROLE:
-            started[name] = start_service(name, free_port(), service_env(name, kafka, pg_server, env.prefix, TOPIC_PREFIX=env.prefix, LOG_JSON="false"), logs)
+            started[name] = start_service(
+                name,
+                free_port(),
+                service_env(name, kafka, pg_server, env.prefix, TOPIC_PREFIX=env.prefix, LOG_JSON="false"),
+                logs,
+            )
         wait_ready(list(started.values()))
         yield {name: (svc, asyncio.run(env.token(ROLE[name]))) for name, svc in started.items()}
     finally:

@@ -14,10 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.evaluations.config import Settings
 from services.evaluations.main import MIGRATIONS
 from services.evaluations.models import Inbox
+from shared.contracts.envelope import Event
 from shared.platform import migrate
 from shared.platform.consumer import EventConsumer
 from shared.platform.db import ensure_database, make_engine, make_session_factory
-from shared.contracts.envelope import Event
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer
 from tests.factories import issued
 from tests.support import Env, eventually, produce, read_topic
@@ -47,9 +47,16 @@ async def test_a_failing_handler_is_isolated_from_its_batch(env: Env) -> None:
     engine = make_engine(settings.database_url)
     dlq = make_producer(env.kafka, "test-dlq")
     await dlq.start()
-    consumer = EventConsumer(service="test", consumer=make_consumer(env.kafka, f"{env.prefix}-test", [topic]), dlq_producer=dlq,
-                             session_factory=make_session_factory(engine), inbox_model=Inbox,
-                             handlers={"recommendation.issued": handler}, max_attempts=3, retry_backoff_s=0.01)  # fmt: skip
+    consumer = EventConsumer(
+        service="test",
+        consumer=make_consumer(env.kafka, f"{env.prefix}-test", [topic]),
+        dlq_producer=dlq,
+        session_factory=make_session_factory(engine),
+        inbox_model=Inbox,
+        handlers={"recommendation.issued": handler},
+        max_attempts=3,
+        retry_backoff_s=0.01,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:

@@ -14,9 +14,9 @@ from sqlalchemy import text
 from services.evaluations.config import Settings
 from services.evaluations.deadlines import check_deadlines
 from services.evaluations.main import create_app
+from shared.contracts.envelope import Event
 from shared.contracts.recommendations import RecommendationRevised, RecommendationWithdrawn
 from shared.platform.db import make_engine, make_session_factory
-from shared.contracts.envelope import Event
 from tests.factories import LEAD, issued, recommendation
 from tests.support import Env, eventually, produce, read_topic, running
 
@@ -32,17 +32,29 @@ async def test_replayed_events_change_nothing_and_revise_withdraw_reach_the_foll
     app = create_app(env.settings(Settings))
     rec_id = uuid.uuid4()
     first = issued(rec_id)
-    revised = Event.of(RecommendationRevised(recommendation=state(rec_id, version=2, status="revised", due=date(2031, 1, 1)),
-                                             reason="sharper", actor=LEAD), source="/test", subject=str(rec_id))  # fmt: skip
-    withdrawn = Event.of(RecommendationWithdrawn(recommendation=state(rec_id, version=2, status="withdrawn", due=date(2031, 1, 1)),
-                                                 reason="superseded", actor=LEAD), source="/test", subject=str(rec_id))  # fmt: skip
+    revised = Event.of(
+        RecommendationRevised(
+            recommendation=state(rec_id, version=2, status="revised", due=date(2031, 1, 1)), reason="sharper", actor=LEAD
+        ),
+        source="/test",
+        subject=str(rec_id),
+    )
+    withdrawn = Event.of(
+        RecommendationWithdrawn(
+            recommendation=state(rec_id, version=2, status="withdrawn", due=date(2031, 1, 1)), reason="superseded", actor=LEAD
+        ),
+        source="/test",
+        subject=str(rec_id),
+    )
     topic = env.topic("recommendations")
     async with running(app), await env.client(app, "lead_partner") as lead:
         await produce(env.kafka, topic, [first.to_kafka(), first.to_kafka()])  # the same event twice
         [followup] = await eventually(lambda: followups(lead, city="leipzig"), what="the follow-up")
         assert followup["implementation_status"] == "not_started" and followup["response"] == "pending"
         await produce(env.kafka, topic, [revised.to_kafka(), first.to_kafka(), revised.to_kafka()])
-        revised_view = await eventually(lambda: _get_if(lead, followup["id"], lambda f: f["recommendation_version"] == 2), what="revision")
+        revised_view = await eventually(
+            lambda: _get_if(lead, followup["id"], lambda f: f["recommendation_version"] == 2), what="revision"
+        )
         assert revised_view["recommendation_title"] == "Recommendation v2" and revised_view["due_date"] == "2031-01-01"
         await produce(env.kafka, topic, [withdrawn.to_kafka(), withdrawn.to_kafka()])
         closed = await eventually(lambda: _get_if(lead, followup["id"], lambda f: f["closed"]), what="closure")
@@ -59,7 +71,9 @@ async def _get_if(client: httpx.AsyncClient, followup_id: str, ok: Any) -> dict[
     return body if ok(body) else None
 
 
-async def open_followup(env: Env, app: Any, city: str = "leipzig", **kw: Any) -> tuple[httpx.AsyncClient, httpx.AsyncClient, dict[str, Any]]:
+async def open_followup(
+    env: Env, app: Any, city: str = "leipzig", **kw: Any
+) -> tuple[httpx.AsyncClient, httpx.AsyncClient, dict[str, Any]]:
     rec_id = uuid.uuid4()
     await produce(env.kafka, env.topic("recommendations"), [issued(rec_id, city=city, **kw).to_kafka()])
     lead = await env.client(app, "lead_partner")
@@ -76,7 +90,9 @@ async def test_city_workflow_with_etags_and_verification(env: Env) -> None:
         etag = (await official.get(url)).headers["etag"]
         no_match = await official.patch(url, json={"response": "accepted"})
         assert no_match.status_code == 428 and "If-Match" in no_match.json()["detail"]
-        accepted = await official.patch(url, json={"response": "accepted", "owner": "Dr. Weber", "comment": "agreed by council"}, headers={"If-Match": etag})
+        accepted = await official.patch(
+            url, json={"response": "accepted", "owner": "Dr. Weber", "comment": "agreed by council"}, headers={"If-Match": etag}
+        )
         assert accepted.status_code == 200, accepted.text
         stale = await official.patch(url, json={"implementation_status": "in_progress"}, headers={"If-Match": etag})
         assert stale.status_code == 412 and stale.headers["content-type"] == "application/problem+json"
@@ -85,15 +101,26 @@ async def test_city_workflow_with_etags_and_verification(env: Env) -> None:
         assert progressing.json()["implementation_status"] == "in_progress"
         verified = await lead.post(f"{url}/verification", json={"verification": "verified"})
         assert verified.json()["verification"] == "verified"
-        done = await official.patch(url, json={"implementation_status": "implemented"}, headers={"If-Match": verified.headers["etag"]})
+        done = await official.patch(
+            url, json={"implementation_status": "implemented"}, headers={"If-Match": verified.headers["etag"]}
+        )
         assert done.json()["verification"] == "unverified", "a city's change resets the verification"
-        evidence = await official.post(f"{url}/evidence", json={"title": "Agency statutes", "url": "https://leipzig.de/agency", "public": True})
+        evidence = await official.post(
+            f"{url}/evidence", json={"title": "Agency statutes", "url": "https://leipzig.de/agency", "public": True}
+        )
         assert evidence.status_code == 201
         history = [(h["field"], h["old"], h["new"]) for h in (await lead.get(f"{url}/history")).json()]
         assert ("response", "pending", "accepted") in history and ("owner", None, "Dr. Weber") in history
         assert ("verification", "verified", "unverified") in history and ("evidence", None, "Agency statutes") in history
-        types = [dict(r.headers)["ce_type"].decode().split(".")[3] for r in await read_topic(env.kafka, env.topic("evaluations"), 6)]
-        assert types.count("response_recorded") == 1 and types.count("status_changed") == 2 and "verified" in types and "evidence_added" in types
+        types = [
+            dict(r.headers)["ce_type"].decode().split(".")[3] for r in await read_topic(env.kafka, env.topic("evaluations"), 6)
+        ]
+        assert (
+            types.count("response_recorded") == 1
+            and types.count("status_changed") == 2
+            and "verified" in types
+            and "evidence_added" in types
+        )
 
 
 @pytest.mark.parametrize(
@@ -109,13 +136,17 @@ async def test_city_workflow_with_etags_and_verification(env: Env) -> None:
         ("/evidence", {"title": "x"}, 422, "needs a `url`"),
     ],
 )
-async def test_bad_updates_are_clear_problems_and_change_nothing(env: Env, path: str, body: dict[str, Any], status: int, detail: str) -> None:
+async def test_bad_updates_are_clear_problems_and_change_nothing(
+    env: Env, path: str, body: dict[str, Any], status: int, detail: str
+) -> None:
     app = create_app(env.settings(Settings))
     async with running(app):
         _, official, followup = await open_followup(env, app)
         url = f"/follow-ups/{followup['id']}"
         before = await official.get(url)
-        answer = await official.request("PATCH" if not path else "POST", url + path, json=body, headers={"If-Match": before.headers["etag"]})
+        answer = await official.request(
+            "PATCH" if not path else "POST", url + path, json=body, headers={"If-Match": before.headers["etag"]}
+        )
         assert answer.status_code == status, answer.text
         assert answer.headers["content-type"] == "application/problem+json" and detail in answer.json()["detail"]
         after = await official.get(url)
@@ -135,10 +166,19 @@ async def test_as_of_replays_a_hand_checked_history(env: Env) -> None:
         # Backdate the history into a known calendar: opened 1 March, accepted+planned 10 March, in progress 20 March.
         engine = make_engine(settings.database_url)
         async with engine.begin() as conn:
-            days = {"opened": "2026-03-01", "due_date": "2026-03-01", "response": "2026-03-10", "planned": "2026-03-10", "in_progress": "2026-03-20"}
+            days = {
+                "opened": "2026-03-01",
+                "due_date": "2026-03-01",
+                "response": "2026-03-10",
+                "planned": "2026-03-10",
+                "in_progress": "2026-03-20",
+            }
             for key, day in days.items():
                 column = "new" if key in ("planned", "in_progress") else "field"
-                await conn.execute(text(f"UPDATE followup_history SET at = :at WHERE {column} = :key"), {"at": datetime.fromisoformat(day + "T12:00:00+00:00"), "key": key})
+                await conn.execute(
+                    text(f"UPDATE followup_history SET at = :at WHERE {column} = :key"),
+                    {"at": datetime.fromisoformat(day + "T12:00:00+00:00"), "key": key},
+                )
         await engine.dispose()
 
         async def status_on(day: str) -> dict[str, int] | None:
@@ -185,7 +225,11 @@ async def test_poison_message_is_dead_lettered_and_the_next_is_processed(env: En
     unknown_version = [(k, b"eu.clusnet.recommendation.issued.v7" if k == "ce_type" else v) for k, v in headers]
     async with running(app), await env.client(app, "lead_partner") as lead:
         # same key as the good one: same partition, so "the partition moves on" is what is tested
-        await produce(env.kafka, env.topic("recommendations"), [(key, b"{garbage", headers), (key, value, unknown_version), (key, value, headers)])
+        await produce(
+            env.kafka,
+            env.topic("recommendations"),
+            [(key, b"{garbage", headers), (key, value, unknown_version), (key, value, headers)],
+        )
         [followup] = await eventually(lambda: followups(lead), what="the follow-up after the poison messages")
         assert followup["recommendation_id"] == str(rec_id)
         dead = await read_topic(env.kafka, env.topic("recommendations") + ".dlq", 2)

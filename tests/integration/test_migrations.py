@@ -12,8 +12,8 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from shared.platform.db import ensure_database, make_engine, with_database
 from shared.contracts.envelope import Event
+from shared.platform.db import ensure_database, make_engine, with_database
 from shared.platform.migrate import alembic_config
 from tests.factories import issued
 
@@ -31,7 +31,9 @@ async def test_waiting_outbox_rows_survive_the_serialization_migration(pg_server
     engine = make_engine(db)
     async with engine.begin() as conn:
         await conn.execute(
-            text("INSERT INTO outbox (topic, key, event_id, event_type, event, created_at) VALUES ('t', :k, :i, :ty, CAST(:e AS json), now())"),
+            text(
+                "INSERT INTO outbox (topic, key, event_id, event_type, event, created_at) VALUES ('t', :k, :i, :ty, CAST(:e AS json), now())"
+            ),
             {"k": event.subject, "i": event.id, "ty": event.type, "e": json.dumps(event.model_dump(mode="json"))},
         )
     await asyncio.to_thread(command.upgrade, config, "head")

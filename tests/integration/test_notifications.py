@@ -46,7 +46,9 @@ async def test_issued_recommendation_reaches_inbox_and_webhook_once(env: Env) ->
         app = create_app(settings_for(env, smtp_port))
         async with running(app), await env.client(app, "admin") as admin:
             person = await stakeholder(admin)
-            await subscribe(admin, stakeholder_id=person["id"], channel="email", cities=["leipzig"], event_types=["recommendation.issued"])
+            await subscribe(
+                admin, stakeholder_id=person["id"], channel="email", cities=["leipzig"], event_types=["recommendation.issued"]
+            )
             hook = await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
             assert hook["secret"].startswith("whsec_")
             assert "secret" not in (await admin.get(f"/subscriptions/{hook['id']}")).json()
@@ -54,7 +56,9 @@ async def test_issued_recommendation_reaches_inbox_and_webhook_once(env: Env) ->
             event = issued(city="leipzig", title="Involve private industry")
             await produce(env.kafka, env.topic("recommendations"), [event.to_kafka(), event.to_kafka()])  # delivered twice
             await eventually(lambda: _delivered(admin, 2), what="two deliveries")
-            await eventually(lambda: _count(lambda: len(inbox.messages) >= 1 and len(receiver.requests) >= 1), what="mail and webhook")
+            await eventually(
+                lambda: _count(lambda: len(inbox.messages) >= 1 and len(receiver.requests) >= 1), what="mail and webhook"
+            )
             await read_topic(env.kafka, env.topic("notifications"), 2)  # notification.delivered x2, and nothing more
             assert len(inbox.messages) == 1 and len(receiver.requests) == 1
 
@@ -113,7 +117,9 @@ async def test_receiver_down_keeps_deliveries_pending_across_restart(env: Env) -
         async with webhook_receiver(port) as receiver:
             app = create_app(settings)
             async with running(app), await env.client(app, "admin") as admin:
-                [done] = await eventually(lambda: deliveries(admin, status="delivered"), timeout=30, what="delivery after restart")
+                [done] = await eventually(
+                    lambda: deliveries(admin, status="delivered"), timeout=30, what="delivery after restart"
+                )
                 assert done["id"] == pending["id"]
             assert len(receiver.requests) == 1
 
@@ -139,7 +145,10 @@ async def test_gone_endpoint_is_disabled_and_dead_delivery_can_be_retried(env: E
             assert (await admin.post(f"/deliveries/{dead['id']}/retry")).status_code == 200
             await eventually(lambda: deliveries(admin, status="delivered"), what="the retried delivery")
             failed = await read_topic(env.kafka, env.topic("notifications"), 2)
-            assert [dict(r.headers)["ce_type"] for r in failed] == [b"eu.clusnet.notification.failed.v1", b"eu.clusnet.notification.delivered.v1"]
+            assert [dict(r.headers)["ce_type"] for r in failed] == [
+                b"eu.clusnet.notification.failed.v1",
+                b"eu.clusnet.notification.delivered.v1",
+            ]
 
 
 async def test_digest_groups_a_days_events_into_one_email(env: Env) -> None:

@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
+from provision.kafka import KafkaProcess
+from provision.postgres import PostgresProcess
 from services.evaluations.config import Settings as EvaluationsSettings
 from services.evaluations.main import create_app as evaluations_app
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import create_app as recommendations_app
 from services.recommendations.seed import load_demo_data
-from provision.kafka import KafkaProcess
-from provision.postgres import PostgresProcess
 from tests.factories import issued
 from tests.support import Env, eventually, produce, read_topic, running
 
@@ -72,15 +72,27 @@ async def test_outbox_waits_for_kafka_and_delivers_in_order(own_kafka: KafkaProc
         seminar = (await lead.get("/seminars")).json()["items"][0]
         ids = []
         for i in range(5):  # the API keeps working: changes and their events wait in the outbox
-            rec = (await lead.post(f"/seminars/{seminar['id']}/recommendations", json={"title": f"R{i}", "text": "t", "dimension": "setting"})).json()
+            rec = (
+                await lead.post(
+                    f"/seminars/{seminar['id']}/recommendations", json={"title": f"R{i}", "text": "t", "dimension": "setting"}
+                )
+            ).json()
             assert (await lead.post(f"/recommendations/{rec['id']}/issue")).status_code == 200
-            assert (await lead.post(f"/recommendations/{rec['id']}/revise", json={"reason": "sharper", "text": f"v2 of R{i}"})).status_code == 200
+            assert (
+                await lead.post(f"/recommendations/{rec['id']}/revise", json={"reason": "sharper", "text": f"v2 of R{i}"})
+            ).status_code == 200
             ids.append(rec["id"])
-        backlog = await eventually(lambda: _metric_at_least(lead, "clusnet_outbox_backlog", 10, service="recommendations"), what="backlog")
+        backlog = await eventually(
+            lambda: _metric_at_least(lead, "clusnet_outbox_backlog", 10, service="recommendations"), what="backlog"
+        )
         assert backlog == 10
         own_kafka.start()
         await eventually(lambda: _ready(lead), timeout=60, what="ready again")
-        await eventually(lambda: _metric_equals(lead, "clusnet_outbox_backlog", 0, service="recommendations"), timeout=60, what="backlog drained")
+        await eventually(
+            lambda: _metric_equals(lead, "clusnet_outbox_backlog", 0, service="recommendations"),
+            timeout=60,
+            what="backlog drained",
+        )
         records = await read_topic(env.kafka, env.topic("recommendations"), len(seeded) + 10)
     after = [r for r in records if r.key.decode() in ids]
     assert len(after) == 10, "each event exactly once"
@@ -145,8 +157,11 @@ async def _metric_equals(c: httpx.AsyncClient, name: str, n: float, **labels: st
 
 
 def _lags(text: str, topic: str) -> list[float]:
-    return [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-            if line.startswith("clusnet_consumer_lag{") and re.search(f'topic="{re.escape(topic)}"', line)]  # fmt: skip
+    return [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("clusnet_consumer_lag{") and re.search(f'topic="{re.escape(topic)}"', line)
+    ]
 
 
 async def _total_lag_at_least(c: httpx.AsyncClient, topic: str, n: float) -> float | None:

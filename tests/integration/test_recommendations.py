@@ -26,14 +26,24 @@ async def test_lifecycle_over_http_emits_matching_events(env: Env) -> None:
     settings = await seeded(env)
     app = create_app(settings)
     async with running(app), await env.client(app, "lead_partner") as lead:
-        seminar = (await lead.post("/seminars", json={"host_city": "munich", "theme": "Munich clusters", "cluster": "mediacityuk", "held_on": "2010-03-01"})).json()
-        draft = await lead.post(f"/seminars/{seminar['id']}/recommendations", json={"title": "Open labs", "text": "Open the labs to SMEs.", "dimension": "processes", "due_date": "2011-03-01"})
+        seminar = (
+            await lead.post(
+                "/seminars",
+                json={"host_city": "munich", "theme": "Munich clusters", "cluster": "mediacityuk", "held_on": "2010-03-01"},
+            )
+        ).json()
+        draft = await lead.post(
+            f"/seminars/{seminar['id']}/recommendations",
+            json={"title": "Open labs", "text": "Open the labs to SMEs.", "dimension": "processes", "due_date": "2011-03-01"},
+        )
         assert draft.status_code == 201, draft.text
         rec = draft.json()
         assert rec["target_city"] == "munich" and rec["status"] == "draft"
         issued = await lead.post(f"/recommendations/{rec['id']}/issue")
         assert issued.json()["status"] == "issued"
-        revised = await lead.post(f"/recommendations/{rec['id']}/revise", json={"reason": "clarified", "text": "Open the university labs to SMEs."})
+        revised = await lead.post(
+            f"/recommendations/{rec['id']}/revise", json={"reason": "clarified", "text": "Open the university labs to SMEs."}
+        )
         assert revised.json()["version"] == 2 and revised.json()["status"] == "revised"
         withdrawn = await lead.post(f"/recommendations/{rec['id']}/withdraw", json={"reason": "merged into another"})
         assert withdrawn.json()["status"] == "withdrawn"
@@ -60,9 +70,16 @@ async def test_publishing_a_report_issues_all_drafts_at_once(env: Env) -> None:
     settings = await seeded(env)
     app = create_app(settings)
     async with running(app), await env.client(app, "lead_partner") as lead:
-        seminar = (await lead.post("/seminars", json={"host_city": "helsinki", "theme": "Helsinki", "cluster": "lyon-cleantech", "held_on": "2010-05-01"})).json()
+        seminar = (
+            await lead.post(
+                "/seminars",
+                json={"host_city": "helsinki", "theme": "Helsinki", "cluster": "lyon-cleantech", "held_on": "2010-05-01"},
+            )
+        ).json()
         for i in range(3):
-            await lead.post(f"/seminars/{seminar['id']}/recommendations", json={"title": f"R{i}", "text": "t", "dimension": "setting"})
+            await lead.post(
+                f"/seminars/{seminar['id']}/recommendations", json={"title": f"R{i}", "text": "t", "dimension": "setting"}
+            )
         published = await lead.post(f"/seminars/{seminar['id']}/publish-report")
         assert published.status_code == 200 and {r["status"] for r in published.json()} == {"issued"}
         again = await lead.post(f"/seminars/{seminar['id']}/publish-report")
@@ -88,12 +105,27 @@ async def test_idempotency_key_replays_the_first_answer(env: Env) -> None:
 @pytest.mark.parametrize(
     ("path_kind", "body", "status", "detail"),
     [
-        ("seminars", {"host_city": "atlantis", "theme": "x", "cluster": "mediacityuk", "held_on": "2010-01-01"}, 422, "not a CLUSNET partner city"),
-        ("seminars", {"host_city": "lyon", "theme": "x", "cluster": "nowhere", "held_on": "2010-01-01"}, 422, "cluster 'nowhere' does not exist"),
+        (
+            "seminars",
+            {"host_city": "atlantis", "theme": "x", "cluster": "mediacityuk", "held_on": "2010-01-01"},
+            422,
+            "not a CLUSNET partner city",
+        ),
+        (
+            "seminars",
+            {"host_city": "lyon", "theme": "x", "cluster": "nowhere", "held_on": "2010-01-01"},
+            422,
+            "cluster 'nowhere' does not exist",
+        ),
         ("draft", {"title": "t", "text": "x", "dimension": "culture"}, 422, "dimension"),
         ("draft", {"title": "  ", "text": "x", "dimension": "setting"}, 422, "title"),
         ("draft", {"title": "t", "text": "x", "dimension": "setting", "due_date": "2001-01-01"}, 422, "before the seminar"),
-        ("draft", {"title": "t", "text": "x", "dimension": "setting", "target_city": "atlantis"}, 422, "not a CLUSNET partner city"),
+        (
+            "draft",
+            {"title": "t", "text": "x", "dimension": "setting", "target_city": "atlantis"},
+            422,
+            "not a CLUSNET partner city",
+        ),
         ("unknown-seminar", {"title": "t", "text": "x", "dimension": "setting"}, 404, "does not exist"),
     ],
 )
@@ -148,4 +180,6 @@ async def test_hostile_input_is_refused_without_leaking_internals(env: Env) -> N
         assert nul.status_code == 422, nul.text
         for answer in (huge, too_long, too_many, nul):
             assert "Traceback" not in answer.text and "SELECT" not in answer.text and "asyncpg" not in answer.text
-        assert all(r["title"] != "nul\u0000byte" for r in (await lead.get("/recommendations", params={"limit": 200})).json()["items"])
+        assert all(
+            r["title"] != "nul\u0000byte" for r in (await lead.get("/recommendations", params={"limit": 200})).json()["items"]
+        )

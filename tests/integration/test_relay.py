@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from services.recommendations.config import Settings
 from services.recommendations.main import MIGRATIONS
 from services.recommendations.models import Outbox
+from shared.contracts.envelope import Event
 from shared.platform import migrate
 from shared.platform.db import SessionFactory, ensure_database, make_engine, make_session_factory
-from shared.contracts.envelope import Event
 from shared.platform.kafka import ensure_topics, make_producer
 from shared.platform.outbox import OutboxRelay, add_event
 from tests.factories import issued
@@ -46,8 +46,19 @@ async def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
     for n in range(2):
         producer = make_producer(env.kafka, f"relay-{n}")
         await producer.start()
-        relays.append((producer, OutboxRelay(service="test", session_factory=sessions, producer=producer, outbox_model=Outbox,
-                                             batch_size=50, poll_interval_s=0.01)))  # fmt: skip
+        relays.append(
+            (
+                producer,
+                OutboxRelay(
+                    service="test",
+                    session_factory=sessions,
+                    producer=producer,
+                    outbox_model=Outbox,
+                    batch_size=50,
+                    poll_interval_s=0.01,
+                ),
+            )
+        )
     tasks = [asyncio.create_task(relay.run(stop)) for _, relay in relays]
     try:
         await eventually(lambda: _outbox_empty(sessions), what="the outbox to drain")

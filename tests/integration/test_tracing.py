@@ -25,8 +25,12 @@ async def issue_traced(env: Env, title: str) -> str:
     recommendations, evaluations = recommendations_app(rec_settings), evaluations_app(env.settings(EvaluationsSettings))
     async with running(recommendations), running(evaluations), await env.client(recommendations, "lead_partner") as lead:
         seminar_id = (await lead.get("/seminars")).json()["items"][0]["id"]
-        draft = (await lead.post(f"/seminars/{seminar_id}/recommendations", json={"title": title, "text": "t", "dimension": "setting"})).json()
-        answer = await lead.post(f"/recommendations/{draft['id']}/issue", headers={"traceparent": f"00-{TRACE}-00f067aa0ba902b7-01"})
+        draft = (
+            await lead.post(f"/seminars/{seminar_id}/recommendations", json={"title": title, "text": "t", "dimension": "setting"})
+        ).json()
+        answer = await lead.post(
+            f"/recommendations/{draft['id']}/issue", headers={"traceparent": f"00-{TRACE}-00f067aa0ba902b7-01"}
+        )
         assert answer.status_code == 200
         await read_topic(env.kafka, env.topic("evaluations"), 12)  # its follow-up event exists
     return str(draft["id"])
@@ -42,9 +46,9 @@ async def test_trace_context_follows_the_event_chain(env: Env) -> None:
 
 
 async def test_spans_are_exported_only_when_configured(env: Env) -> None:
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from shared.platform import tracing  # noqa: PLC0415
+    from shared.platform import tracing
 
     assert not tracing.enable_export("recommendations"), "no OTLP endpoint configured: nothing is exported"
     exporter = InMemorySpanExporter()

@@ -13,7 +13,11 @@ from services.notifications.config import Settings as NotificationsSettings
 from services.recommendations.config import Settings as RecommendationsSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = {"recommendations": RecommendationsSettings, "evaluations": EvaluationsSettings, "notifications": NotificationsSettings}
+SETTINGS = {
+    "recommendations": RecommendationsSettings,
+    "evaluations": EvaluationsSettings,
+    "notifications": NotificationsSettings,
+}
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,38 @@ import pytest
 
 import shared.contracts  # noqa: F401 - registers the event types
 from shared.contracts.common import Actor
-from shared.contracts.recommendations import RecommendationIssued, RecommendationState, SeminarState
 from shared.contracts.envelope import Event, EventDecodeError
+from shared.contracts.recommendations import RecommendationIssued, RecommendationState, SeminarState
 from shared.platform.schemas import REGISTRY, breaking_changes, generate, path_of, schema_of
 
 
 def issued_event() -> Event:
-    seminar = SeminarState(id=uuid.uuid4(), host_city="leipzig", theme="biotech", cluster="leipzig-biocluster",
-                           held_on=date(2009, 11, 26), status="report_published")  # fmt: skip
-    rec = RecommendationState(id=uuid.uuid4(), version=1, status="issued", seminar=seminar, target_city="leipzig",
-                              dimension="setting", title="Involve private industry", text="…", priority="high",
-                              updated_at=datetime.now(UTC))  # fmt: skip
-    return Event.of(RecommendationIssued(recommendation=rec, actor=Actor(id="t1", role="lead_partner")),
-                    source="/clusnet/recommendations/test", subject=str(rec.id),
-                    traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")  # fmt: skip
+    seminar = SeminarState(
+        id=uuid.uuid4(),
+        host_city="leipzig",
+        theme="biotech",
+        cluster="leipzig-biocluster",
+        held_on=date(2009, 11, 26),
+        status="report_published",
+    )
+    rec = RecommendationState(
+        id=uuid.uuid4(),
+        version=1,
+        status="issued",
+        seminar=seminar,
+        target_city="leipzig",
+        dimension="setting",
+        title="Involve private industry",
+        text="…",
+        priority="high",
+        updated_at=datetime.now(UTC),
+    )
+    return Event.of(
+        RecommendationIssued(recommendation=rec, actor=Actor(id="t1", role="lead_partner")),
+        source="/clusnet/recommendations/test",
+        subject=str(rec.id),
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )
 
 
 def test_round_trip_through_kafka_form() -> None:

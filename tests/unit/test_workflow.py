@@ -11,14 +11,26 @@ from shared.contracts.followups import Verification as V
 from shared.platform.errors import Conflict, Invalid
 
 ALLOWED = {
-    (S.not_started, S.planned), (S.not_started, S.in_progress), (S.not_started, S.not_implemented), (S.not_started, S.overtaken_by_events),
-    (S.planned, S.not_started), (S.planned, S.in_progress), (S.planned, S.implemented), (S.planned, S.not_implemented),
+    (S.not_started, S.planned),
+    (S.not_started, S.in_progress),
+    (S.not_started, S.not_implemented),
+    (S.not_started, S.overtaken_by_events),
+    (S.planned, S.not_started),
+    (S.planned, S.in_progress),
+    (S.planned, S.implemented),
+    (S.planned, S.not_implemented),
     (S.planned, S.overtaken_by_events),
-    (S.in_progress, S.planned), (S.in_progress, S.implemented), (S.in_progress, S.partially_implemented),
-    (S.in_progress, S.not_implemented), (S.in_progress, S.overtaken_by_events),
-    (S.partially_implemented, S.in_progress), (S.partially_implemented, S.implemented), (S.partially_implemented, S.overtaken_by_events),
-    (S.not_implemented, S.planned), (S.not_implemented, S.in_progress),
-}  # fmt: skip
+    (S.in_progress, S.planned),
+    (S.in_progress, S.implemented),
+    (S.in_progress, S.partially_implemented),
+    (S.in_progress, S.not_implemented),
+    (S.in_progress, S.overtaken_by_events),
+    (S.partially_implemented, S.in_progress),
+    (S.partially_implemented, S.implemented),
+    (S.partially_implemented, S.overtaken_by_events),
+    (S.not_implemented, S.planned),
+    (S.not_implemented, S.in_progress),
+}
 
 
 @pytest.mark.parametrize(("current", "new"), [p for p in itertools.product(S, S) if p[0] != p[1]])

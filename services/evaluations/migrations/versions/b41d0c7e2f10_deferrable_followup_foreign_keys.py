@@ -7,6 +7,7 @@ Revision ID: b41d0c7e2f10
 Revises: 9e56d9a92d98
 Create Date: 2026-11-27 02:10:00
 """
+
 from collections.abc import Sequence
 
 from alembic import op

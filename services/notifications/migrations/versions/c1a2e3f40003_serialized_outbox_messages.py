@@ -4,6 +4,7 @@ Revision ID: c1a2e3f40003
 Revises: a6538b0ee7ef
 Create Date: 2026-11-27 02:50:00
 """
+
 from collections.abc import Sequence
 
 from shared.platform.outbox_migrations import serialize_outbox_messages, unserialize_outbox_messages
