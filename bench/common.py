@@ -117,11 +117,12 @@ def write(rows: list[Row], details: dict[str, Any]) -> Path:
         "",
         "| benchmark | ours | baseline (same run, same machine) | ratio | target | met |",
         "| --- | --- | --- | --- | --- | --- |",
-        *(
-            f"| {r.benchmark} | {r.ours} | {r.baseline} | {r.ratio} | {r.target} | {'—' if r.met is None else ('yes' if r.met else 'no')} |"
-            for r in rows
-        ),
+        *(f"| {r.benchmark} | {r.ours} | {r.baseline} | {r.ratio} | {r.target} | {_met(r.met)} |" for r in rows),
     ]
     path = RESULTS / "latest.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _met(met: bool | None) -> str:
+    return "—" if met is None else ("yes" if met else "no")

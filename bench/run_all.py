@@ -28,8 +28,8 @@ from bench.common import Row, closed_loop, percentile, rss_mb, write
 from provision import kafka_bootstrap, postgres_url
 from provision.processes import ServiceProcess, service_env, start_service, wait_ready
 from provision.system import free_port
+from services.evaluations import handlers as evaluation_handlers
 from services.evaluations.config import Settings as EvaluationsSettings
-from services.evaluations.handlers import prefetch_recommendations, recommendation_handlers
 from services.evaluations.main import create_app as evaluations_app
 from services.recommendations import service as rec_service
 from services.recommendations.config import Settings as RecommendationsSettings
@@ -134,7 +134,8 @@ async def bench_issue(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
     row = Row(
         "1. issue (HTTP + outbox), closed loop, 32 in flight",
         f"{ours.rps:.0f} req/s, p50 {percentile(ours.latencies_ms, 50):.1f} ms, p99 {percentile(ours.latencies_ms, 99):.1f} ms",
-        f"{baseline.rps:.0f} req/s, p50 {percentile(baseline.latencies_ms, 50):.1f} ms, p99 {percentile(baseline.latencies_ms, 99):.1f} ms (bare endpoint, one insert)",
+        f"{baseline.rps:.0f} req/s, p50 {percentile(baseline.latencies_ms, 50):.1f} ms, "
+        f"p99 {percentile(baseline.latencies_ms, 99):.1f} ms (bare endpoint, one insert)",
         f"{ratio:.2f}",
         "≥ 0.5",
         ratio >= 0.5,
@@ -236,8 +237,8 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
         dlq_producer=dlq,
         session_factory=runtime.sessions,
         inbox_model=runtime.inbox_model,
-        handlers=recommendation_handlers(runtime),
-        prefetch=prefetch_recommendations,
+        router=evaluation_handlers.router,
+        sink=runtime,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))

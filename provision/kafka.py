@@ -67,7 +67,8 @@ def kafka_libs() -> Path:
         )
     if not shutil.which("java"):
         raise ProvisionError(
-            "Kafka: Java is not installed; install Java 17 (apt-get install openjdk-17-jre-headless) or set KAFKA_BOOTSTRAP_SERVERS"
+            "Kafka: Java is not installed; install Java 17 (apt-get install openjdk-17-jre-headless) "
+            "or set KAFKA_BOOTSTRAP_SERVERS"
         )
     libs.mkdir(parents=True, exist_ok=True)
     cmd = [mvn, "-B", "-q", "-f", str(POM), "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}"]

@@ -40,7 +40,7 @@ def run_system() -> None:
         except ProvisionError as exc:
             sys.exit(f"clusnet run: {exc}")
         mail_dir = RUN_DIR / "mail"
-        smtp = Controller(Mailbox(str(mail_dir)), hostname="127.0.0.1", port=SMTP_PORT)
+        smtp = Controller(Mailbox(mail_dir), hostname="127.0.0.1", port=SMTP_PORT)
         smtp.start()
         stack.callback(smtp.stop)
         services = [

@@ -8,9 +8,11 @@ clusnet serve evaluations                                 # one service's API (+
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -134,12 +136,42 @@ def seed_stakeholders() -> None:
     typer.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
 
 
+ASYNCAPI_DIR = Path(__file__).resolve().parent.parent / "schemas" / "asyncapi"
+
+
+def asyncapi_documents() -> dict[str, dict[str, Any]]:
+    """Each service's AsyncAPI document, exactly as it serves it at GET /asyncapi.json (no I/O:
+    the app is asked over ASGI without its lifespan), for the default topic prefix."""
+    import importlib
+
+    import httpx
+
+    async def fetch(service: Service) -> dict[str, Any]:
+        main = importlib.import_module(f"services.{service.value}.main")
+        settings = importlib.import_module(f"services.{service.value}.config").Settings(topic_prefix="clusnet")
+        transport = httpx.ASGITransport(app=main.create_app(settings))
+        async with httpx.AsyncClient(transport=transport, base_url="http://asyncapi") as client:
+            document: dict[str, Any] = (await client.get("/asyncapi.json")).raise_for_status().json()
+            return document
+
+    return {service.value: asyncio.run(fetch(service)) for service in Service}
+
+
 @app.command()
 def schemas(check: Annotated[bool, typer.Option(help="Fail if the checked-in schemas are stale")] = False) -> None:
-    """Write every event's JSON Schema into schemas/events/."""
+    """Write every event's JSON Schema into schemas/events/ and each service's AsyncAPI document
+    into schemas/asyncapi/."""
     from shared.platform.schemas import write_schemas
 
     changed = write_schemas(dry_run=check)
+    for service, document in asyncapi_documents().items():
+        path = ASYNCAPI_DIR / f"{service}.json"
+        text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+        if not path.exists() or path.read_text() != text:
+            changed.append(path.name)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
     if check and changed:
         typer.echo("stale schemas: " + ", ".join(changed), err=True)
         raise typer.Exit(1)

@@ -135,3 +135,33 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None,
             await producer.send_and_wait(topic, value=value, key=key, headers=headers)
     finally:
         await producer.stop()
+
+
+async def message_count(bootstrap: str, topic: str) -> int:
+    """How many messages `topic` holds (0 when it does not exist)."""
+    partitions = await partitions_of(bootstrap, topic)
+    if not partitions:
+        return 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    """Messages of `topics` that consumer group `group` has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(bootstrap, t)]
+        ends = await consumer.end_offsets(tps)
+        return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+    finally:
+        await consumer.stop()
+        await admin.close()

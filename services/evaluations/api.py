@@ -24,8 +24,8 @@ from services.evaluations.progress import GroupBy, progress
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Verification
 from shared.contracts.followups import Response as CityResponse
-from shared.platform.app import RuntimeDep, SessionDep
-from shared.platform.auth import Principal, PrincipalDep, Role, allow
+from shared.platform.auth import Principal, Role
+from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow
 from shared.platform.http import problem_responses
 from shared.platform.pagination import Page, PageDep
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations import repository
@@ -34,7 +35,7 @@ async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, d
         stmt = insert(DeadlineNotice).values(
             followup_id=followup.id, kind=kind, due_date=followup.due_date, sent_at=datetime.now(UTC)
         )
-        if (await session.execute(stmt.on_conflict_do_nothing().returning(DeadlineNotice.kind))).first() is None:  # type: ignore[arg-type]
+        if (await session.execute(stmt.on_conflict_do_nothing().returning(col(DeadlineNotice.kind)))).first() is None:
             continue
         days = (followup.due_date - today).days
         payload = (

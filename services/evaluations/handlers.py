@@ -1,33 +1,25 @@
-"""What this service does with the events it consumes (called inside the inbox transaction)."""
+"""What this service does with the events it consumes: keyed by their contract, applied inside
+the consumer's inbox transaction, one `ReplicaBatch` per consumed batch."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
-
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from services.evaluations import service
+from services.evaluations.service import ReplicaBatch
 from shared.contracts.envelope import Event
 from shared.contracts.recommendations import RecommendationIssued, RecommendationRevised, RecommendationWithdrawn
-from shared.platform.consumer import Handler
-from shared.platform.outbox import EventSink
+from shared.platform.routing import Router
+
+router: Router[ReplicaBatch] = Router(ReplicaBatch.begin)
 
 
-def recommendation_handlers(sink: EventSink) -> Mapping[str, Handler]:
-    async def issued(session: AsyncSession, event: Event) -> None:
-        payload = event.payload()
-        assert isinstance(payload, RecommendationIssued)
-        await service.apply_recommendation(session, sink, payload.recommendation, payload.actor)
-
-    async def changed(session: AsyncSession, event: Event) -> None:
-        payload = event.payload()
-        assert isinstance(payload, RecommendationRevised | RecommendationWithdrawn)
-        await service.apply_recommendation(session, sink, payload.recommendation, payload.actor, payload.reason)
-
-    return {"recommendation.issued": issued, "recommendation.revised": changed, "recommendation.withdrawn": changed}
+@router.on(RecommendationIssued)
+async def issued(batch: ReplicaBatch, payload: RecommendationIssued, _: Event) -> None:
+    await service.apply_recommendation(batch, payload.recommendation, payload.actor)
 
 
-async def prefetch_recommendations(session: AsyncSession, events: list[Event]) -> None:
-    """Before a batch: its replicas and follow-ups in two queries instead of two per event."""
-    await service.prefetch(session, [uuid.UUID(e.data["recommendation"]["id"]) for e in events if "recommendation" in e.data])
+async def changed(batch: ReplicaBatch, payload: RecommendationRevised | RecommendationWithdrawn, _: Event) -> None:
+    await service.apply_recommendation(batch, payload.recommendation, payload.actor, payload.reason)
+
+
+router.add(RecommendationRevised, changed)
+router.add(RecommendationWithdrawn, changed)

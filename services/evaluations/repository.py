@@ -59,7 +59,7 @@ async def list_followups(session: AsyncSession, f: FollowUpFilter, today: date, 
     query = _filtered(f, today)
     if page is not None:
         query = query.offset(page.offset).limit(page.limit + 1)
-    return (await session.exec(query)).all()  # type: ignore[call-overload, no-any-return]
+    return (await session.exec(query)).all()  # type: ignore[call-overload]
 
 
 async def get_row(session: AsyncSession, followup_id: uuid.UUID, *, for_update: bool = False) -> Row | None:
@@ -71,7 +71,7 @@ async def get_row(session: AsyncSession, followup_id: uuid.UUID, *, for_update: 
         .where(FollowUp.id == followup_id)
     )
     if for_update:
-        query = query.with_for_update(of=FollowUp)  # type: ignore[arg-type]
+        query = query.with_for_update(of=FollowUp)
     row = (await session.exec(query)).first()
     return (row[0], row[1]) if row else None
 
@@ -117,4 +117,4 @@ async def due_candidates(session: AsyncSession, until: date) -> Sequence[Row]:
         .join(RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id)
         .where(col(FollowUp.due_date) <= until, ~col(FollowUp.closed), col(FollowUp.implementation_status).not_in(FINAL_STATUSES))
     )
-    return (await session.exec(query)).all()  # type: ignore[return-value]
+    return (await session.exec(query)).all()

@@ -4,6 +4,8 @@ the recommendation events do to the follow-ups. Each is one transaction, committ
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -211,30 +213,46 @@ def _touch(followup: FollowUp) -> None:
 
 
 # --- what recommendation events do (called by the consumer, inside its inbox transaction) ----
-async def prefetch(session: AsyncSession, recommendation_ids: list[uuid.UUID]) -> None:
-    """Load (and lock) a batch's replicas and follow-ups in two queries, for apply_recommendation."""
-    replicas = await repository.replicas(session, recommendation_ids)
-    session.info["replicas"] = {rid: replicas.get(rid) for rid in recommendation_ids}
-    session.info["followups"] = {
-        (f.recommendation_id, f.city): f for f in await repository.followups_of_many(session, recommendation_ids)
-    }
+@dataclass
+class ReplicaBatch:
+    """What the events of one consumed batch share: the transaction, where emitted events go, and
+    the replicas and follow-ups they touch, loaded (and locked) for the whole batch at once.
+
+    No flush per event: inserts go out together at the batch's commit, so lookups go through these
+    maps (which also hold what this batch added)."""
+
+    session: AsyncSession
+    sink: EventSink
+    replicas: dict[uuid.UUID, RecommendationReplica | None] = field(default_factory=dict)
+    followups: dict[tuple[uuid.UUID, str], FollowUp] = field(default_factory=dict)
+
+    @classmethod
+    async def begin(cls, session: AsyncSession, sink: EventSink, events: Sequence[Event]) -> ReplicaBatch:
+        ids = [uuid.UUID(e.data["recommendation"]["id"]) for e in events if "recommendation" in e.data]
+        replicas = await repository.replicas(session, ids)
+        followups = await repository.followups_of_many(session, ids)
+        return cls(session, sink, {rid: replicas.get(rid) for rid in ids}, {(f.recommendation_id, f.city): f for f in followups})
+
+    async def replica(self, rec_id: uuid.UUID) -> RecommendationReplica | None:
+        if rec_id not in self.replicas:
+            self.replicas[rec_id] = await self.session.get(RecommendationReplica, rec_id, with_for_update=True)
+        return self.replicas[rec_id]
+
+    async def followup(self, rec_id: uuid.UUID, city: str) -> FollowUp | None:
+        key = (rec_id, city)
+        if key not in self.followups and (found := await repository.followup_for(self.session, rec_id, city)):
+            self.followups[key] = found
+        return self.followups.get(key)
 
 
-async def apply_recommendation(
-    session: AsyncSession, sink: EventSink, rec: RecommendationState, actor: Actor, reason: str | None = None
-) -> None:
-    # No flush per event: the consumer applies a whole batch in one transaction and its inserts go
-    # out together at the commit. Lookups use the batch's prefetch (and what this batch added).
-    replicas: dict[uuid.UUID, RecommendationReplica | None] = session.info.setdefault("replicas", {})
-    followups: dict[tuple[uuid.UUID, str], FollowUp] = session.info.setdefault("followups", {})
-    if rec.id not in replicas:
-        replicas[rec.id] = await session.get(RecommendationReplica, rec.id, with_for_update=True)
-    replica = replicas[rec.id]
+async def apply_recommendation(batch: ReplicaBatch, rec: RecommendationState, actor: Actor, reason: str | None = None) -> None:
+    session, sink = batch.session, batch.sink
+    replica = await batch.replica(rec.id)
     if replica is not None and replica.version > rec.version:
         return  # an older version arriving late changes nothing
     followup = None
     if replica is None:
-        replica = replicas[rec.id] = RecommendationReplica(
+        replica = batch.replicas[rec.id] = RecommendationReplica(
             id=rec.id,
             version=rec.version,
             status=rec.status.value,
@@ -252,16 +270,13 @@ async def apply_recommendation(
         old_version, old_due = rec.version, rec.due_date
     else:
         old_version, old_due = replica.version, replica.due_date
-        key = (rec.id, rec.target_city)
-        if key not in followups and (found := await repository.followup_for(session, rec.id, rec.target_city)):
-            followups[key] = found
-        followup = followups.get(key)
+        followup = await batch.followup(rec.id, rec.target_city)
     for name in ("version", "title", "text", "dimension", "due_date", "target_city", "updated_at"):
         setattr(replica, name, getattr(rec, name))
     replica.status = rec.status.value
     if followup is None:
         if rec.status.value != "withdrawn":
-            followups[(rec.id, rec.target_city)] = _open(session, sink, replica, actor)
+            batch.followups[(rec.id, rec.target_city)] = _open(session, sink, replica, actor)
         return
     if rec.version != old_version:
         record(session, followup, actor, "recommendation_version", old_version, rec.version, reason)

@@ -17,8 +17,8 @@ from services.notifications.models import (
     SubscriptionCreated,
     SubscriptionPublic,
 )
-from shared.platform.app import RuntimeDep, SessionDep
-from shared.platform.auth import Principal, Role, allow
+from shared.platform.auth import Principal, Role
+from shared.platform.deps import RuntimeDep, SessionDep, allow
 from shared.platform.pagination import Page, PageDep
 
 router = APIRouter()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import distinct
+from sqlalchemy import distinct, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,9 +25,8 @@ log = logging.getLogger(__name__)
 async def send_due_digests(sessions: SessionFactory, settings: Settings, now: datetime) -> int:
     """Send the digests due at `now`; answer how many were sent."""
     async with sessions() as session:
-        waiting = (
-            await session.exec(select(distinct(Delivery.stakeholder_id)).where(Delivery.status == DeliveryStatus.digest_pending))
-        ).all()
+        query = select(distinct(col(Delivery.stakeholder_id))).where(Delivery.status == DeliveryStatus.digest_pending)
+        waiting = (await session.exec(query)).all()
     sent = 0
     for stakeholder_id in waiting:
         async with sessions() as session:
@@ -42,7 +41,7 @@ async def _send_one(session: AsyncSession, settings: Settings, stakeholder_id: o
     if local.hour < stakeholder.digest_hour:
         return 0
     claim = insert(DigestSent).values(stakeholder_id=stakeholder.id, day=local.date(), items=0, sent_at=now)
-    if (await session.execute(claim.on_conflict_do_nothing().returning(DigestSent.day))).first() is None:  # type: ignore[arg-type]
+    if (await session.execute(claim.on_conflict_do_nothing().returning(col(DigestSent.day)))).first() is None:
         await session.rollback()
         return 0  # today's digest went out already (or another instance is sending it)
     query = (
@@ -70,10 +69,8 @@ async def _send_one(session: AsyncSession, settings: Settings, stakeholder_id: o
         delivery.status, delivery.delivered_at, delivery.attempts = DeliveryStatus.delivered, now, delivery.attempts + 1
         session.add(DeliveryAttempt(delivery_id=delivery.id, at=now, ok=True, duration_ms=outcome.duration_ms))
     await session.execute(
-        DigestSent.__table__.update()
-        .where(  # type: ignore[attr-defined]
-            DigestSent.stakeholder_id == stakeholder.id, DigestSent.day == local.date()
-        )
+        update(DigestSent)
+        .where(col(DigestSent.stakeholder_id) == stakeholder.id, col(DigestSent.day) == local.date())
         .values(items=len(items))
     )
     await session.commit()

@@ -1,38 +1,50 @@
 """The consumer's effect: one delivery per matching subscription, in the inbox transaction.
 
-The (subscription, event) unique key backs up the inbox: even an event that somehow arrived
-twice cannot create a second delivery.
+Every notifiable event type (`rules.NOTIFIABLE`, derived from the contract registry) is routed
+to `create_deliveries`. The (subscription, event) unique key backs up the inbox: even an event
+that somehow arrived twice cannot create a second delivery.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications import rules
 from services.notifications.models import Delivery, DeliveryStatus, Mode, Subscription
-from shared.contracts.envelope import Event
+from shared.contracts.envelope import Event, Payload
+from shared.platform.outbox import EventSink
+from shared.platform.routing import Router
 
 
-async def create_deliveries(session: AsyncSession, event: Event) -> int:
+@dataclass
+class DeliveryBatch:
+    """One consumed batch: its transaction and the active subscriptions, loaded once for it."""
+
+    session: AsyncSession
+    subscriptions: Sequence[Subscription]
+
+    @classmethod
+    async def begin(cls, session: AsyncSession, _: EventSink, __: Sequence[Event]) -> DeliveryBatch:
+        return cls(session, (await session.exec(select(Subscription).where(col(Subscription.active)))).all())
+
+
+async def create_deliveries(batch: DeliveryBatch, _: Payload, event: Event) -> None:
     summary = rules.summarize(event)
-    if (subscriptions := session.info.get("subscriptions")) is None:  # once per transaction (batch), not per event
-        subscriptions = session.info["subscriptions"] = (
-            await session.exec(select(Subscription).where(Subscription.active == True))
-        ).all()
-    created = 0
     now = datetime.now(UTC)
-    for sub in subscriptions:
+    for sub in batch.subscriptions:
         if not rules.matches(
             summary,
             event_types=sub.event_types,
             cities=sub.cities,
             seminars=[str(s) for s in sub.seminars],
-            dimensions=sub.dimensions,
+            dimensions=[str(d) for d in sub.dimensions],
             overdue_only=sub.overdue_only,
         ):
             continue
@@ -50,6 +62,9 @@ async def create_deliveries(session: AsyncSession, event: Event) -> int:
             status=DeliveryStatus.digest_pending if digest else DeliveryStatus.pending,
             next_attempt_at=None if digest else now,
         )
-        result = await session.execute(stmt.on_conflict_do_nothing().returning(Delivery.id))  # type: ignore[arg-type]
-        created += result.first() is not None
-    return created
+        await batch.session.execute(stmt.on_conflict_do_nothing())
+
+
+router: Router[DeliveryBatch] = Router(DeliveryBatch.begin)
+for notifiable in rules.NOTIFIABLE:
+    router.add(notifiable, create_deliveries)

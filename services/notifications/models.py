@@ -13,14 +13,13 @@ from sqlalchemy import JSON, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from services.notifications import rules
 from shared.contracts.common import Dimension
-from shared.contracts.envelope import REGISTRY
 from shared.platform.inbox import InboxFields
 from shared.platform.outbox import OutboxFields
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-EVENT_NAMES = sorted({t.removeprefix("eu.clusnet.").rsplit(".v", 1)[0] for t in REGISTRY if ".notification." not in t})
 
 
 def utcnow() -> datetime:
@@ -110,9 +109,9 @@ class SubscriptionCreate(SubscriptionFilters):
     @field_validator("event_types")
     @classmethod
     def _known_types(cls, value: list[str]) -> list[str]:
-        unknown = [t for t in value if t not in EVENT_NAMES]
+        unknown = [t for t in value if t not in rules.EVENT_NAMES]
         if unknown:
-            raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_NAMES)}")
+            raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(rules.EVENT_NAMES)}")
         return value
 
     @model_validator(mode="after")

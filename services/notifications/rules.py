@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from shared.contracts.envelope import Event
+from shared.contracts import topics
+from shared.contracts.envelope import REGISTRY, Event, Payload
+
+# Every domain event is notifiable (not this service's own notification.* events): the consumer's
+# routes and the event types a subscription may name both come from here, so they cannot disagree.
+NOTIFIABLE: tuple[type[Payload], ...] = tuple(p for p in REGISTRY.values() if p.stream != topics.NOTIFICATIONS)
+EVENT_NAMES: list[str] = sorted({p.event_name for p in NOTIFIABLE})
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from services.notifications.config import Settings
 from services.notifications.main import create_app
 from services.notifications.models import Stakeholder, StakeholderCreate, SubscriptionCreate
 
-DEMO = [
+DEMO: list[tuple[StakeholderCreate, list[dict[str, object]]]] = [
     (
         StakeholderCreate(
             name="Claire Dubois",

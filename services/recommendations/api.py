@@ -23,8 +23,8 @@ from services.recommendations.models import (
 )
 from shared.contracts.common import Dimension
 from shared.contracts.recommendations import RecommendationStatus
-from shared.platform.app import RuntimeDep, SessionDep
-from shared.platform.auth import Principal, PrincipalDep, Role, allow
+from shared.platform.auth import Principal, Role
+from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow
 from shared.platform.errors import NotFound
 from shared.platform.pagination import Page, PageDep
 

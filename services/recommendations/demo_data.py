@@ -5,6 +5,7 @@ November"): the dates below are illustrative within those periods. Due dates are
 """
 
 from datetime import date
+from typing import TypedDict
 
 PARTNERS = [
     # slug, name, kind, country, is_lead
@@ -29,7 +30,16 @@ CLUSTERS = [
     ("leipzig-biocluster", "BioCluster Leipzig", "biotech", "leipzig"),
 ]
 
-SEMINARS = [
+
+class DemoSeminar(TypedDict):
+    host_city: str
+    cluster: str
+    held_on: date
+    theme: str
+    recommendations: list[tuple[str, str, str]]  # (dimension, title, text)
+
+
+SEMINARS: list[DemoSeminar] = [
     {
         "host_city": "manchester",
         "cluster": "mediacityuk",

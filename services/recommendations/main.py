@@ -15,7 +15,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    return Runtime(settings=settings, outbox_model=Outbox, migrations=MIGRATIONS, topic=settings.topic(topics.RECOMMENDATIONS))
+    return Runtime(settings=settings, outbox_model=Outbox, migrations=MIGRATIONS, stream=topics.RECOMMENDATIONS)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,5 +23,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="CLUSNET recommendations",
         description="Seminars and the recommendations they issue to CLUSNET cities; every change is an event.",
         runtime=build_runtime(settings or Settings()),
-        routers=[api.router],
+        api_routers=[api.router],
     )

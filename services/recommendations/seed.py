@@ -20,7 +20,7 @@ from services.recommendations.models import (
     Seminar,
     SeminarCreate,
 )
-from shared.contracts.common import Actor
+from shared.contracts.common import Actor, Dimension
 
 SEED_ACTOR = Actor(id="seed", role="lead_partner")
 
@@ -52,7 +52,7 @@ async def load_demo_data(settings: Settings | None = None) -> dict[str, int]:
                 held_on: date = seminar["held_on"]
                 for dimension, title, text in seminar["recommendations"]:
                     draft = RecommendationDraft(
-                        title=title, text=text, dimension=dimension, due_date=held_on.replace(year=held_on.year + 1)
+                        title=title, text=text, dimension=Dimension(dimension), due_date=held_on.replace(year=held_on.year + 1)
                     )
                     await service.stage_draft(session, created.id, draft, SEED_ACTOR)
                 issued = await service.publish_report(session, runtime, created.id, SEED_ACTOR)  # commits the seminar

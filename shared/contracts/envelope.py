@@ -10,11 +10,13 @@ sets `traceparent` from the current request or consumed event) so this module ne
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,17 +29,20 @@ class EventDecodeError(ValueError):
 
 
 class Payload(BaseModel):
-    """Base of every event payload. Subclasses set `event_name` (e.g. `recommendation.issued`)."""
+    """Base of every event payload. Subclasses set `event_name` (e.g. `recommendation.issued`) and
+    `stream` (the topic's stream, named after the service that publishes it)."""
 
     model_config = ConfigDict(extra="forbid")
     event_name: ClassVar[str]
     event_version: ClassVar[int] = 1
+    stream: ClassVar[str]
 
     @classmethod
     def versioned_type(cls) -> str:
         return f"{TYPE_PREFIX}{cls.event_name}.v{cls.event_version}"
 
 
+P = TypeVar("P", bound=Payload)
 REGISTRY: dict[str, type[Payload]] = {}
 
 
@@ -71,9 +76,16 @@ class Event(BaseModel):
         return self.type.removeprefix(TYPE_PREFIX).rsplit(".v", 1)[0]
 
     def payload(self) -> Payload:
+        """The payload as the model its type names in the registry."""
         model = REGISTRY.get(self.type)
         if model is None:
             raise EventDecodeError(f"unknown event type or version {self.type!r}")
+        return self.decode(model)
+
+    def decode(self, model: builtins.type[P]) -> P:  # `type` is a field here
+        """The payload as `model` (the contract a handler declared), validated."""
+        if self.type != model.versioned_type():
+            raise EventDecodeError(f"{self.type} is not {model.versioned_type()}")
         try:
             return model.model_validate(self.data)
         except ValidationError as exc:
@@ -94,6 +106,14 @@ class Event(BaseModel):
             headers.append(("traceparent", self.traceparent))
         value = json.dumps(self.data, separators=(",", ":"), default=str).encode()
         return self.subject.encode(), value, [(k, v.encode()) for k, v in headers]
+
+    @staticmethod
+    def type_of(headers: Sequence[tuple[str, bytes]]) -> str | None:
+        """The `ce_type` header alone: enough to route (or skip) a message without decoding it."""
+        for key, value in headers:
+            if key == "ce_type":
+                return value.decode(errors="replace")
+        return None
 
     @classmethod
     def from_kafka(cls, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None) -> Event:
@@ -121,8 +141,7 @@ class Event(BaseModel):
             )
         except ValidationError as exc:
             raise EventDecodeError(f"invalid CloudEvents attributes: {exc.errors(include_url=False)}") from exc
-        event.payload()  # refuse unknown types/versions and invalid data here, before any effect
-        return event
+        return event  # the payload is validated by `decode`, only for the types the consumer handles
 
 
 def source_of(service: str) -> str:

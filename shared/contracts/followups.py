@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from shared.contracts import topics
 from shared.contracts.common import Actor, Dimension
 from shared.contracts.envelope import Payload
 
@@ -63,6 +64,7 @@ class Change(BaseModel):
 
 
 class _FollowUpEvent(Payload):
+    stream = topics.EVALUATIONS
     followup: FollowUpState
     actor: Actor
 

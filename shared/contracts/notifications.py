@@ -2,10 +2,12 @@
 
 from uuid import UUID
 
+from shared.contracts import topics
 from shared.contracts.envelope import Payload
 
 
 class _DeliveryEvent(Payload):
+    stream = topics.NOTIFICATIONS
     delivery_id: UUID
     subscription_id: UUID
     stakeholder_id: UUID

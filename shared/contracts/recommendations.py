@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from shared.contracts import topics
 from shared.contracts.common import Actor, Dimension
 from shared.contracts.envelope import Payload
 
@@ -52,33 +53,37 @@ class RecommendationState(BaseModel):
     updated_at: datetime
 
 
-class SeminarScheduled(Payload):
+class _RecommendationsEvent(Payload):
+    stream = topics.RECOMMENDATIONS
+
+
+class SeminarScheduled(_RecommendationsEvent):
     event_name = "seminar.scheduled"
     seminar: SeminarState
     actor: Actor
 
 
-class SeminarReportPublished(Payload):
+class SeminarReportPublished(_RecommendationsEvent):
     event_name = "seminar.report_published"
     seminar: SeminarState
     recommendation_ids: list[UUID]
     actor: Actor
 
 
-class RecommendationIssued(Payload):
+class RecommendationIssued(_RecommendationsEvent):
     event_name = "recommendation.issued"
     recommendation: RecommendationState
     actor: Actor
 
 
-class RecommendationRevised(Payload):
+class RecommendationRevised(_RecommendationsEvent):
     event_name = "recommendation.revised"
     recommendation: RecommendationState
     reason: str
     actor: Actor
 
 
-class RecommendationWithdrawn(Payload):
+class RecommendationWithdrawn(_RecommendationsEvent):
     event_name = "recommendation.withdrawn"
     recommendation: RecommendationState
     reason: str

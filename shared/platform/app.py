@@ -1,18 +1,19 @@
-"""The FastAPI app every service builds: its runtime in the lifespan, common errors and operations."""
+"""The FastAPI app every service builds: its runtime in the lifespan, common errors and operations.
+Its dependencies (runtime, session, caller) are in `deps.py`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from sqlmodel.ext.asyncio.session import AsyncSession
+from fastapi import APIRouter, FastAPI
 
-from shared.platform import tracing
+from shared.platform import asyncapi, tracing
 from shared.platform.http import COMMON_ERRORS, install_error_handlers, install_operations
 from shared.platform.logs import configure_logging
-from shared.platform.runtime import ConsumerSpec, Runtime, Worker
+from shared.platform.routing import Router
+from shared.platform.runtime import Runtime, Worker
 
 
 def service_app(
@@ -20,8 +21,8 @@ def service_app(
     title: str,
     description: str,
     runtime: Runtime,
-    routers: Sequence[APIRouter],
-    consumers: Sequence[ConsumerSpec] = (),
+    api_routers: Sequence[APIRouter],
+    event_router: Router[Any] | None = None,
     workers: Callable[[Runtime], Sequence[Worker]] = lambda _: (),
 ) -> FastAPI:
     settings = runtime.settings
@@ -30,7 +31,7 @@ def service_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start(consumers, workers)
+        await runtime.start(event_router, workers)
         yield
         await runtime.stop()
 
@@ -38,20 +39,18 @@ def service_app(
     app.state.runtime = runtime
     install_error_handlers(app)
     install_operations(app, settings.service_name, settings.max_body_bytes)
-    for router in routers:
+    for router in api_routers:
         app.include_router(router, responses=COMMON_ERRORS)
+    events = asyncapi.document(
+        service=settings.service_name,
+        description=description,
+        sends=asyncapi.payloads_of(runtime.stream) if runtime.stream else [],
+        receives=event_router.payloads if event_router else [],
+        prefix=settings.topic_prefix,
+    )
+
+    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3.0: the events this service sends and receives")
+    async def asyncapi_document() -> dict[str, Any]:
+        return events
+
     return app
-
-
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_runtime(request).sessions() as session:
-        yield session
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]

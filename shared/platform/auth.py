@@ -14,13 +14,10 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.common import Actor
@@ -107,7 +104,7 @@ async def revoke_token(session: AsyncSession, token_id: str) -> bool:
 
 
 async def list_tokens(session: AsyncSession) -> list[ApiToken]:
-    return list((await session.exec(select(ApiToken).order_by(ApiToken.created_at))).all())
+    return list((await session.exec(select(ApiToken).order_by(col(ApiToken.created_at)))).all())
 
 
 async def verify(session: AsyncSession, token: str) -> Principal:
@@ -152,35 +149,17 @@ class PrincipalCache:
         self._entries[self._key(token)] = (time.monotonic() + self.ttl_s, principal)
 
 
-bearer = HTTPBearer(auto_error=False, description="A token from `clusnet token create`")
+class TokenVerifier:
+    """Verifies bearer tokens against the token database, trusting a verified one for `ttl_s`."""
 
+    def __init__(self, sessions: SessionFactory, ttl_s: float) -> None:
+        self.sessions = sessions
+        self.cache = PrincipalCache(ttl_s)
 
-async def current_principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials.strip():
-        raise Unauthorized("send `Authorization: Bearer <token>`; create one with `clusnet token create`")
-    token = credentials.credentials.strip()
-    runtime = request.app.state.runtime
-    cache: PrincipalCache = runtime.principals
-    if (principal := cache.get(token)) is not None:
+    async def principal(self, token: str) -> Principal:
+        if (principal := self.cache.get(token)) is not None:
+            return principal
+        async with self.sessions() as session:
+            principal = await verify(session, token)
+        self.cache.put(token, principal)
         return principal
-    sessions: SessionFactory = runtime.auth_sessions
-    async with sessions() as session:
-        principal = await verify(session, token)
-    cache.put(token, principal)
-    return principal
-
-
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
-
-
-def allow(*roles: Role, why: str) -> Any:
-    """A dependency admitting only `roles`. As a dependency it answers 401/403 before the body is
-    validated, so a caller who may not act learns nothing about the request's shape."""
-
-    async def admitted(principal: PrincipalDep) -> Principal:
-        principal.require(*roles, why=why)
-        return principal
-
-    return Depends(admitted)

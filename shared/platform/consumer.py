@@ -1,8 +1,10 @@
 """The consumer loop every service uses: inbox, bounded retries, dead letters, commit after effect.
 
-For each fetched batch of a partition: decode the CloudEvents (a message that cannot be decoded
-is dead-lettered at once, never retried); record the ids of those this service handles in the
-inbox and apply their handlers, in order, all in one transaction. If anything in the batch fails,
+For each fetched batch of a partition: skip, unread, every message whose type (or version) the
+service's router does not handle, so that a producer can add event types without poisoning this
+consumer (counted as "skipped"); decode the others against the contract their handler declared (a
+message that cannot be decoded is dead-lettered at once, never retried); record their ids in the
+inbox and apply their handlers, in order, all in one transaction with one batch context. If anything in the batch fails,
 it is rolled back and replayed one event per transaction: a failing handler is retried a bounded
 number of times, then dead-lettered with the error in headers, and the partition moves on.
 Offsets are committed only after all of that, so a crash means redelivery, and the inbox turns
@@ -14,26 +16,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry.trace import SpanKind
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts import topics
-from shared.contracts.envelope import Event, EventDecodeError
+from shared.contracts.envelope import Event, EventDecodeError, Payload
 from shared.platform import metrics, tracing
 from shared.platform.db import SessionFactory
 from shared.platform.inbox import InboxFields, first_deliveries, first_delivery
 from shared.platform.kafka import start_with_retry
+from shared.platform.outbox import EventSink
 from shared.platform.periodic import every
+from shared.platform.routing import C, Route, Router
 
 log = logging.getLogger(__name__)
 LAG_PROBE_S = 1.0
-Handler = Callable[[AsyncSession, Event], Awaitable[None]]
-Prefetch = Callable[[AsyncSession, list[Event]], Awaitable[None]]  # loads what a batch's handlers need
+
+
+@dataclass
+class Decoded(Generic[C]):
+    """A message this service handles, decoded against its route's contract."""
+
+    record: ConsumerRecord[Any, Any]
+    event: Event
+    payload: Payload
+    route: Route[C]
 
 
 @dataclass
@@ -43,10 +55,11 @@ class ConsumerProgress:
     assigned: set[TopicPartition] = field(default_factory=set)
     last_poll: float = 0.0
     applied: int = 0
+    skipped: int = 0
     dead_lettered: int = 0
 
 
-class EventConsumer:
+class EventConsumer(Generic[C]):
     def __init__(
         self,
         *,
@@ -55,22 +68,22 @@ class EventConsumer:
         dlq_producer: AIOKafkaProducer,
         session_factory: SessionFactory,
         inbox_model: type[InboxFields],
-        handlers: Mapping[str, Handler],
+        router: Router[C],
+        sink: EventSink,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
         after_commit: Callable[[], None] | None = None,
-        prefetch: Prefetch | None = None,
     ) -> None:
         self.service = service
         self.consumer = consumer
         self.dlq_producer = dlq_producer
         self.session_factory = session_factory
         self.inbox = inbox_model
-        self.handlers = handlers
+        self.router = router
+        self.sink = sink
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self.after_commit = after_commit or (lambda: None)
-        self.prefetch = prefetch
         self.progress = ConsumerProgress()
         self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
 
@@ -78,7 +91,7 @@ class EventConsumer:
         if not await start_with_retry(self.consumer, f"{self.service} consumer", stop):
             return
         # Lag is probed on its own: a stuck handler must not freeze the gauge that reveals it.
-        probe = asyncio.create_task(every(LAG_PROBE_S, self._record_lag, f"{self.service} lag probe")(stop))
+        probe: asyncio.Task[None] = asyncio.ensure_future(every(LAG_PROBE_S, self._record_lag, f"{self.service} lag probe")(stop))
         try:
             while not stop.is_set():
                 batches = await self.consumer.getmany(timeout_ms=300, max_records=500)
@@ -92,50 +105,61 @@ class EventConsumer:
             probe.cancel()
             await self.consumer.stop()
 
-    async def process_batch(self, records: list[ConsumerRecord]) -> None:
-        handled: list[tuple[ConsumerRecord, Event]] = []
+    async def process_batch(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        handled: list[Decoded[C]] = []
         for record in records:
-            try:
-                event = Event.from_kafka(record.headers, record.value)
-            except EventDecodeError as exc:
-                await self._dead_letter(record, f"undecodable: {exc}", attempts=1)
-                continue
-            if event.name in self.handlers:  # else: an event this service does not act on
-                handled.append((record, event))
+            if (decoded := await self._decode(record)) is not None:
+                handled.append(decoded)
         if not handled:
             return
         applied: list[bool] = []
         try:
             async with self.session_factory() as session, session.begin():
-                new = await first_deliveries(session, self.inbox, [event for _, event in handled])
-                if self.prefetch is not None:
-                    await self.prefetch(session, [event for _, event in handled if event.id in new])
-                for _, event in handled:
-                    applied.append(event.id in new)
+                new = await first_deliveries(session, self.inbox, [d.event for d in handled])
+                batch = await self.router.begin(session, self.sink, [d.event for d in handled if d.event.id in new])
+                for item in handled:
+                    applied.append(item.event.id in new)
                     if applied[-1]:
-                        new.discard(event.id)  # the same event twice in one batch: applied once
-                        with tracing.span(f"apply {event.type}", event.traceparent, SpanKind.CONSUMER):
-                            await self.handlers[event.name](session, event)  # what it emits continues the trace
+                        new.discard(item.event.id)  # the same event twice in one batch: applied once
+                        await self._apply(batch, item)
         except Exception as exc:
             log.info("%s: batch of %d failed (%s); replaying it one event at a time", self.service, len(handled), exc)
-            for record, event in handled:
-                await self.process_one(record, event)
+            for item in handled:
+                await self.process_one(item)
             return
         self.after_commit()
         self.progress.applied += sum(applied)
-        for (_, event), first in zip(handled, applied, strict=True):
-            metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied" if first else "duplicate").inc()
+        for item, first in zip(handled, applied, strict=True):
+            metrics.EVENTS_CONSUMED.labels(self.service, item.event.type, "applied" if first else "duplicate").inc()
 
-    async def process_one(self, record: ConsumerRecord, event: Event) -> None:
+    async def _decode(self, record: ConsumerRecord[Any, Any]) -> Decoded[C] | None:
+        """The message decoded against its route's contract; None when skipped or dead-lettered."""
+        event_type = Event.type_of(record.headers)
+        route = self.router.route(event_type)
+        if route is None:  # not ours (another service's type, or a version we do not know): skip unread
+            self.progress.skipped += 1
+            metrics.EVENTS_CONSUMED.labels(self.service, event_type or "none", "skipped").inc()
+            return None
+        try:
+            event = Event.from_kafka(record.headers, record.value)
+            return Decoded(record, event, event.decode(route.payload), route)
+        except EventDecodeError as exc:
+            await self._dead_letter(record, f"undecodable: {exc}", attempts=1)
+            return None
+
+    async def _apply(self, batch: C, item: Decoded[C]) -> None:
+        with tracing.span(f"apply {item.event.type}", item.event.traceparent, SpanKind.CONSUMER):
+            await item.route.handler(batch, item.payload, item.event)  # what it emits continues the trace
+
+    async def process_one(self, item: Decoded[C]) -> None:
         """One event in its own transaction, with bounded retries and then the dead-letter topic."""
-        handler = self.handlers[event.name]
+        event = item.event
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self.session_factory() as session, session.begin():
                     first = await first_delivery(session, self.inbox, event)
                     if first:
-                        with tracing.span(f"apply {event.type}", event.traceparent, SpanKind.CONSUMER):
-                            await handler(session, event)
+                        await self._apply(await self.router.begin(session, self.sink, [event]), item)
                 self.after_commit()
                 self.progress.applied += first
                 metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied" if first else "duplicate").inc()
@@ -143,20 +167,15 @@ class EventConsumer:
             except Exception as exc:
                 log.warning(
                     "%s: event %s (%s) failed, attempt %d/%d: %s",
-                    self.service,
-                    event.id,
-                    event.type,
-                    attempt,
-                    self.max_attempts,
-                    exc,
+                    *(self.service, event.id, event.type, attempt, self.max_attempts, exc),
                     extra={"event_id": str(event.id)},
                 )
                 if attempt == self.max_attempts:
-                    await self._dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=attempt)
+                    await self._dead_letter(item.record, f"{type(exc).__name__}: {exc}", attempts=attempt)
                     return
                 await asyncio.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
 
-    async def _dead_letter(self, record: ConsumerRecord, reason: str, attempts: int) -> None:
+    async def _dead_letter(self, record: ConsumerRecord[Any, Any], reason: str, attempts: int) -> None:
         headers = [
             *list(record.headers),
             ("dlq_error", reason[:2000].encode()),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,11 +43,10 @@ def kafka_check(bootstrap: str) -> ReadinessCheck:
     return check
 
 
-def consumer_check(progress: Callable[[], ConsumerProgress]) -> ReadinessCheck:
+def consumer_check(state: ConsumerProgress) -> ReadinessCheck:
     """Ready when the group has partitions and the loop polled recently (aiokafka #1154, #847)."""
 
     async def check() -> str | None:
-        state = progress()
         if not state.last_poll:
             return "consumer has not polled yet"
         if time.monotonic() - state.last_poll > STALL_AFTER_S:

@@ -87,7 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def database_refused(request: Request, exc: DBAPIError) -> JSONResponse:
         # Class 22 is "data exception": a value PostgreSQL cannot store (NUL byte, out of range…).
-        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig.__cause__, "sqlstate", None)
+        state = getattr(exc.orig, "sqlstate", None) or getattr(getattr(exc.orig, "__cause__", None), "sqlstate", None)
         if isinstance(state, str) and state.startswith("22"):
             return problem(
                 422,

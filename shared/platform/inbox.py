@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.envelope import Event
@@ -22,7 +22,7 @@ async def first_delivery(session: AsyncSession, inbox_model: type[InboxFields], 
         insert(inbox_model)
         .values(event_id=event.id, event_type=event.type, received_at=datetime.now(UTC))
         .on_conflict_do_nothing()
-        .returning(inbox_model.event_id)  # type: ignore[arg-type]
+        .returning(col(inbox_model.event_id))
     )
     return (await session.execute(stmt)).first() is not None
 
@@ -31,5 +31,5 @@ async def first_deliveries(session: AsyncSession, inbox_model: type[InboxFields]
     """Record many events in one statement; answer the ids not seen before."""
     now = datetime.now(UTC)
     rows = [{"event_id": e.id, "event_type": e.type, "received_at": now} for e in events]
-    stmt = insert(inbox_model).values(rows).on_conflict_do_nothing().returning(inbox_model.event_id)  # type: ignore[arg-type]
+    stmt = insert(inbox_model).values(rows).on_conflict_do_nothing().returning(col(inbox_model.event_id))
     return set((await session.execute(stmt)).scalars().all())

@@ -30,6 +30,7 @@ def upgrade(database_url: str, script_location: Path) -> None:
 def run_env(metadata: MetaData) -> None:
     """The body of every service's migrations/env.py (online mode, asyncpg)."""
     url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None, "alembic_config() always sets sqlalchemy.url"
 
     def migrate(connection: Connection) -> None:
         connection.execute(MIGRATION_LOCK)

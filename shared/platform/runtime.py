@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.envelope import Event
 from shared.platform import health, migrate
-from shared.platform.auth import PrincipalCache
-from shared.platform.consumer import EventConsumer, Handler, Prefetch
+from shared.platform.auth import TokenVerifier
+from shared.platform.consumer import EventConsumer
 from shared.platform.db import SessionFactory, ensure_database, make_engine, make_session_factory
 from shared.platform.http import ReadinessCheck
 from shared.platform.inbox import InboxFields
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
 from shared.platform.outbox import OutboxFields, OutboxRelay, add_event
 from shared.platform.periodic import every
+from shared.platform.routing import Router
 from shared.platform.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -34,23 +36,16 @@ Worker = Callable[[asyncio.Event], Awaitable[None]]
 
 
 @dataclass
-class ConsumerSpec:
-    topics: tuple[str, ...]
-    handlers: Mapping[str, Handler]
-    prefetch: Prefetch | None = None
-
-
-@dataclass
 class Runtime:
     settings: ServiceSettings
     outbox_model: type[OutboxFields]
     migrations: Path
     inbox_model: type[InboxFields] | None = None
-    topic: str | None = None  # where this service publishes
+    stream: str | None = None  # what this service publishes (its events' topic is <prefix>.<stream>)
     sessions: SessionFactory = field(init=False)
     auth_sessions: SessionFactory = field(init=False)
     relay: OutboxRelay | None = field(init=False, default=None)
-    consumers: list[EventConsumer] = field(init=False, default_factory=list)
+    consumers: list[EventConsumer[Any]] = field(init=False, default_factory=list)
     checks: list[ReadinessCheck] = field(init=False, default_factory=list)
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
@@ -58,7 +53,7 @@ class Runtime:
     _wakers: list[Callable[[], None]] = field(init=False, default_factory=list)
 
     async def start(
-        self, consumers: Sequence[ConsumerSpec] = (), workers: Callable[[Runtime], Sequence[Worker]] = lambda _: ()
+        self, event_router: Router[Any] | None = None, workers: Callable[[Runtime], Sequence[Worker]] = lambda _: ()
     ) -> None:
         s = self.settings
         for url, scripts in ((s.database_url, self.migrations), (s.auth_database_url, AUTH_MIGRATIONS)):
@@ -68,7 +63,7 @@ class Runtime:
         self.sessions = make_session_factory(self.engine)
         self.auth_engine = make_engine(s.auth_database_url, pool_size=5)
         self.auth_sessions = make_session_factory(self.auth_engine)
-        self.principals = PrincipalCache(s.auth_cache_s)
+        self.tokens = TokenVerifier(self.auth_sessions, s.auth_cache_s)
         self.checks = [health.database_check(self.engine), health.kafka_check(s.kafka_bootstrap_servers)]
         if not s.run_workers:
             return
@@ -83,10 +78,10 @@ class Runtime:
         )
         self._spawn(self._run_relay())
         self._spawn(every(BACKLOG_PROBE_S, self.relay.measure_backlog, "outbox backlog probe")(self._stop))
-        for spec in consumers:
-            consumer = self._consumer(spec)
+        if event_router is not None:
+            consumer = self._consumer(event_router)
             self.consumers.append(consumer)
-            self.checks.append(health.consumer_check(lambda c=consumer: c.progress))  # unready until it polls
+            self.checks.append(health.consumer_check(consumer.progress))  # unready until it polls
             self._spawn(self._run_consumer(consumer))
         for worker in workers(self):
             self._spawn(worker(self._stop))
@@ -112,20 +107,22 @@ class Runtime:
         finally:
             await self.producer.stop()
 
-    def _consumer(self, spec: ConsumerSpec) -> EventConsumer:
+    def _consumer(self, router: Router[Any]) -> EventConsumer[Any]:
+        """A consumer of the topics the router's payload classes are published on."""
         assert self.inbox_model is not None
         s = self.settings
+        topics = [s.topic(stream) for stream in router.streams]
         return EventConsumer(
             service=s.service_name,
-            consumer=make_consumer(s.kafka_bootstrap_servers, s.consumer_group, spec.topics),
+            consumer=make_consumer(s.kafka_bootstrap_servers, s.consumer_group, topics),
             dlq_producer=self.producer,
             session_factory=self.sessions,
             inbox_model=self.inbox_model,
-            handlers=spec.handlers,
+            router=router,
+            sink=self,
             max_attempts=s.consumer_max_attempts,
             retry_backoff_s=s.consumer_retry_backoff_s,
             after_commit=self.wake_all,
-            prefetch=spec.prefetch,
         )
 
     async def _run_consumer(self, consumer: EventConsumer) -> None:
@@ -143,8 +140,8 @@ class Runtime:
 
     def publish(self, session: AsyncSession, event: Event) -> None:
         """Queue an event in the caller's transaction (it goes out after the commit)."""
-        assert self.topic is not None
-        add_event(session, self.outbox_model, self.topic, event)
+        assert self.stream is not None, "a service without a stream publishes nothing"
+        add_event(session, self.outbox_model, self.settings.topic(self.stream), event)
 
     def wake_relay(self) -> None:
         """EventSink: called after a commit that wrote outbox rows."""

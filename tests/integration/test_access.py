@@ -28,7 +28,7 @@ from tests.support import Env, eventually, running
 
 pytestmark = pytest.mark.services
 ROLES = ("admin", "lead_partner", "city_official", "integration")
-PUBLIC = {"/healthz", "/readyz", "/metrics"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/asyncapi.json"}
 MATRIX_DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import func, select
@@ -15,14 +16,30 @@ from services.evaluations.config import Settings
 from services.evaluations.main import MIGRATIONS
 from services.evaluations.models import Inbox
 from shared.contracts.envelope import Event
+from shared.contracts.recommendations import RecommendationIssued
 from shared.platform import migrate
 from shared.platform.consumer import EventConsumer
 from shared.platform.db import ensure_database, make_engine, make_session_factory
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer
+from shared.platform.outbox import EventSink
+from shared.platform.routing import Router
 from tests.factories import issued
 from tests.support import Env, eventually, produce, read_topic
 
 pytestmark = pytest.mark.services
+
+
+class NoEvents:
+    """An event sink for handlers that emit nothing."""
+
+    def publish(self, session: AsyncSession, event: Event) -> None:
+        raise AssertionError("this test's handler emits no event")
+
+    def wake_relay(self) -> None:
+        pass
+
+
+NO_EVENTS = NoEvents()
 
 
 async def test_a_failing_handler_is_isolated_from_its_batch(env: Env) -> None:
@@ -37,12 +54,17 @@ async def test_a_failing_handler_is_isolated_from_its_batch(env: Env) -> None:
     applied: list[str] = []
     calls: dict[str, int] = {}
 
-    async def handler(session: AsyncSession, event: Event) -> None:
+    async def begin(session: AsyncSession, sink: EventSink, events: Sequence[Event]) -> AsyncSession:
+        return session
+
+    async def handler(_: AsyncSession, payload: RecommendationIssued, event: Event) -> None:
         calls[str(event.id)] = calls.get(str(event.id), 0) + 1
         if event.id == poison.id:
             raise RuntimeError("cannot apply this one")
         applied.append(str(event.id))
 
+    router: Router[AsyncSession] = Router(begin)
+    router.add(RecommendationIssued, handler)
     await produce(env.kafka, topic, [e.to_kafka() for e in events])
     engine = make_engine(settings.database_url)
     dlq = make_producer(env.kafka, "test-dlq")
@@ -53,7 +75,8 @@ async def test_a_failing_handler_is_isolated_from_its_batch(env: Env) -> None:
         dlq_producer=dlq,
         session_factory=make_session_factory(engine),
         inbox_model=Inbox,
-        handlers={"recommendation.issued": handler},
+        router=router,
+        sink=NO_EVENTS,
         max_attempts=3,
         retry_backoff_s=0.01,
     )

@@ -232,7 +232,9 @@ async def test_poison_message_is_dead_lettered_and_the_next_is_processed(env: En
         )
         [followup] = await eventually(lambda: followups(lead), what="the follow-up after the poison messages")
         assert followup["recommendation_id"] == str(rec_id)
-        dead = await read_topic(env.kafka, env.topic("recommendations") + ".dlq", 2)
-        reasons = [dict(r.headers)["dlq_error"].decode() for r in dead]
-        assert "body is not JSON" in reasons[0] and "unknown event type or version" in reasons[1]
-        assert {dict(r.headers)["dlq_group"] for r in dead} == {b"evaluations"}
+        # a handled type that cannot be decoded is dead-lettered; a version this service does not know
+        # is skipped unread (a producer may add versions: see test_forward_compat.py)
+        dead = await read_topic(env.kafka, env.topic("recommendations") + ".dlq", 1)
+        assert len(dead) == 1 and "body is not JSON" in dict(dead[0].headers)["dlq_error"].decode()
+        assert dict(dead[0].headers)["dlq_group"] == b"evaluations"
+        assert app.state.runtime.consumers[0].progress.skipped == 1

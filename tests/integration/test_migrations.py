@@ -32,7 +32,8 @@ async def test_waiting_outbox_rows_survive_the_serialization_migration(pg_server
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "INSERT INTO outbox (topic, key, event_id, event_type, event, created_at) VALUES ('t', :k, :i, :ty, CAST(:e AS json), now())"
+                "INSERT INTO outbox (topic, key, event_id, event_type, event, created_at) "
+                "VALUES ('t', :k, :i, :ty, CAST(:e AS json), now())"
             ),
             {"k": event.subject, "i": event.id, "ty": event.type, "e": json.dumps(event.model_dump(mode="json"))},
         )

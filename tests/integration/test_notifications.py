@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -95,7 +96,7 @@ async def test_failing_receiver_gets_the_event_once_after_backoff(env: Env) -> N
             detail = (await admin.get(f"/deliveries/{done['id']}")).json()
         assert detail["attempts"] == 4 and [a["status_code"] for a in detail["attempt_log"]] == [500, 503, 429, 200]
         times = [datetime.fromisoformat(a["at"]) for a in detail["attempt_log"]]
-        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
         assert gaps[0] >= 0.3 * 0.8 and gaps[1] >= 1.0, gaps  # backoff, and Retry-After honoured
         assert len({h["webhook-id"] for h, _ in receiver.requests}) == 1 and len(receiver.requests) == 4
 

@@ -110,7 +110,7 @@ async def test_readyz_follows_postgres(own_postgres: PostgresProcess, kafka: str
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as ops:
             await eventually(lambda: _ready(ops), what="ready")
             own_postgres.stop()
-            status, body = await eventually(lambda: _unready(ops), what="unready without PostgreSQL")
+            _, body = await eventually(lambda: _unready(ops), what="unready without PostgreSQL")
             assert any("database" in r for r in body["reasons"])
             own_postgres.start()
             await eventually(lambda: _ready(ops), timeout=30, what="ready again")
