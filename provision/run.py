@@ -8,6 +8,7 @@ KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL say otherwise; an SMTP sink that writes e
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 import threading
@@ -27,18 +28,31 @@ RUN_DIR = Path(".run")
 SMTP_PORT = 1025
 
 
+def log_to_files(log_dir: Path) -> Path:
+    """INFO and above of this process (provisioning, the SMTP sink) into a file; the console keeps
+    the banner and warnings only. The services write their own logs beside it."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "run.log"
+    to_file = logging.FileHandler(path)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    to_console = logging.StreamHandler()
+    to_console.setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO, handlers=[to_file, to_console], force=True)
+    return path
+
+
 def run_system() -> None:
     taken = [f"{name} ({port})" for name, port in [*DEFAULT_PORTS.items(), ("SMTP sink", SMTP_PORT)] if port_in_use(port)]
     if taken:
-        sys.exit(f"clusnet run: port(s) already taken on 127.0.0.1: {', '.join(taken)}. Stop what uses them and try again.")
-    RUN_DIR.mkdir(exist_ok=True)
+        sys.exit(f"make run: port(s) already taken on 127.0.0.1: {', '.join(taken)}. Stop what uses them and try again.")
+    log_to_files(RUN_DIR / "logs")
     with ExitStack() as stack:
         try:
             print("starting PostgreSQL and Kafka…", flush=True)
             pg = stack.enter_context(postgres_url(port=5432))
             kafka = stack.enter_context(kafka_bootstrap(port=9092))
         except ProvisionError as exc:
-            sys.exit(f"clusnet run: {exc}")
+            sys.exit(f"make run: {exc}")
         mail_dir = RUN_DIR / "mail"
         smtp = Controller(Mailbox(mail_dir), hostname="127.0.0.1", port=SMTP_PORT)
         smtp.start()

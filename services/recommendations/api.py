@@ -95,6 +95,13 @@ async def draft_recommendation(
     return await service.draft(session, runtime, seminar_id, data, principal.actor(), idempotency_key)
 
 
+@router.post("/seminars/{seminar_id}/hold", tags=["seminars"])
+async def hold_seminar(seminar_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner) -> SeminarPublic:
+    """The seminar took place: scheduled → held (409 from any other status)."""
+    seminar = await service.hold(session, runtime, seminar_id, principal.actor())
+    return SeminarPublic.model_validate(seminar, from_attributes=True)
+
+
 @router.post("/seminars/{seminar_id}/publish-report", tags=["seminars"])
 async def publish_report(
     seminar_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner

@@ -43,6 +43,12 @@ def check_due_date(due: date | None, seminar_held_on: date) -> None:
         raise Invalid(f"due_date {due.isoformat()} is before the seminar ({seminar_held_on.isoformat()})")
 
 
+def holdable(status: SeminarStatus) -> None:
+    """Only a scheduled seminar can be marked as held (held → held would hide a double click)."""
+    if status != SeminarStatus.scheduled:
+        raise Conflict(f"cannot mark a {status.value} seminar as held: only a scheduled seminar can be")
+
+
 def report_publishable(status: SeminarStatus) -> None:
     if status == SeminarStatus.report_published:
         raise Conflict("the seminar report is already published; issue further recommendations one by one")

@@ -31,6 +31,7 @@ from shared.contracts.recommendations import (
     RecommendationRevised,
     RecommendationState,
     RecommendationWithdrawn,
+    SeminarHeld,
     SeminarReportPublished,
     SeminarScheduled,
     SeminarState,
@@ -223,6 +224,16 @@ async def withdraw(session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, re
         )
     await commit(session, sink)
     return rec
+
+
+async def hold(session: AsyncSession, sink: EventSink, seminar_id: uuid.UUID, actor: Actor) -> Seminar:
+    """The seminar took place (scheduled → held)."""
+    seminar = await seminar_or_404(session, seminar_id, for_update=True)
+    domain.holdable(seminar.status)
+    seminar.status = SeminarStatus.held
+    _emit(session, sink, SeminarHeld(seminar=seminar_state(seminar), actor=actor), seminar.id)
+    await commit(session, sink)
+    return seminar
 
 
 async def publish_report(session: AsyncSession, sink: EventSink, seminar_id: uuid.UUID, actor: Actor) -> list[Recommendation]:

@@ -63,6 +63,12 @@ class SeminarScheduled(_RecommendationsEvent):
     actor: Actor
 
 
+class SeminarHeld(_RecommendationsEvent):
+    event_name = "seminar.held"
+    seminar: SeminarState
+    actor: Actor
+
+
 class SeminarReportPublished(_RecommendationsEvent):
     event_name = "seminar.report_published"
     seminar: SeminarState
@@ -90,5 +96,12 @@ class RecommendationWithdrawn(_RecommendationsEvent):
     actor: Actor
 
 
-EVENTS = (SeminarScheduled, SeminarReportPublished, RecommendationIssued, RecommendationRevised, RecommendationWithdrawn)
+EVENTS = (
+    SeminarScheduled,
+    SeminarHeld,
+    SeminarReportPublished,
+    RecommendationIssued,
+    RecommendationRevised,
+    RecommendationWithdrawn,
+)
 RECOMMENDATION_EVENTS = (RecommendationIssued, RecommendationRevised, RecommendationWithdrawn)

@@ -183,3 +183,24 @@ async def test_hostile_input_is_refused_without_leaking_internals(env: Env) -> N
         assert all(
             r["title"] != "nul\u0000byte" for r in (await lead.get("/recommendations", params={"limit": 200})).json()["items"]
         )
+
+
+async def test_holding_a_seminar_is_a_transition_with_its_event(env: Env) -> None:
+    settings = await seeded(env)
+    app = create_app(settings)
+    async with running(app), await env.client(app, "lead_partner") as lead:
+        body = {"host_city": "dortmund", "theme": "Logistics", "cluster": "mediacityuk", "held_on": "2010-05-01"}
+        seminar = (await lead.post("/seminars", json=body)).json()
+        held = await lead.post(f"/seminars/{seminar['id']}/hold")
+        assert held.status_code == 200 and held.json()["status"] == "held"
+        again = await lead.post(f"/seminars/{seminar['id']}/hold")
+        assert again.status_code == 409 and "only a scheduled seminar" in again.json()["detail"]
+        assert (await lead.post(f"/seminars/{seminar['id']}/publish-report")).status_code == 200  # held → published
+        late = await lead.post(f"/seminars/{seminar['id']}/hold")
+        assert late.status_code == 409 and "report_published" in late.json()["detail"]
+        records = await read_topic(env.kafka, env.topic("recommendations"), 3 + 3 + 11 + 3)
+    ours = [dict(r.headers)["ce_type"].decode() for r in records if r.key == seminar["id"].encode()]
+    assert ours == [f"eu.clusnet.seminar.{t}.v1" for t in ("scheduled", "held", "report_published")]
+    held_event = next(r for r in records if dict(r.headers)["ce_type"] == b"eu.clusnet.seminar.held.v1")
+    schema_of("eu.clusnet.seminar.held.v1").validate(json.loads(held_event.value))
+    assert json.loads(held_event.value)["seminar"]["status"] == "held"
