@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from services.notifications import repository, service
+from services.notifications import feed, repository, rules, service
 from services.notifications.models import (
     DeliveryPublic,
     DeliveryStatus,
@@ -23,6 +25,9 @@ from shared.platform.pagination import Page, PageDep
 
 router = APIRouter()
 Admin = Annotated[Principal, allow(Role.admin, why="manage stakeholders, subscriptions and deliveries")]
+FeedReaderRole = Annotated[
+    Principal, allow(Role.admin, Role.lead_partner, Role.integration, Role.city_official, why="read the event feed")
+]
 Reader = Annotated[
     Principal, allow(Role.admin, Role.lead_partner, Role.integration, why="read stakeholders, subscriptions or deliveries")
 ]
@@ -105,3 +110,48 @@ async def retry(delivery_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep
     delivery = await service.retry(session, delivery_id)
     runtime.wake_all()
     return await service.delivery_view(session, delivery)
+
+
+FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events (each `id:` is the position after the event), or with `Accept: application/json` "
+        "a page `{items, next, more}`; every item is a CloudEvent in JSON with its `position`.",
+        "content": {"text/event-stream": {}, "application/json": {}},
+    }
+}
+
+
+@router.get("/events", tags=["events"], response_model=None, responses=FEED_RESPONSES)
+async def event_feed(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: FeedReaderRole,
+    type: Annotated[list[str], Query(max_length=50, description="Event names or versioned types")] = [],  # noqa: B006
+    city: Annotated[str | None, Query(max_length=64)] = None,
+    seminar: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[str | None, Query(max_length=2000, description="A position from an earlier event")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="JSON page size")] = 100,
+    last_event_id: Annotated[str | None, Header(max_length=2000)] = None,
+) -> Response:
+    """The domain events, read from Kafka: resumable with `Last-Event-ID` or `?after=`; a city
+    official sees only their city's events."""
+    wanted = feed.scope(principal, type, city, seminar)
+    settings = runtime.settings
+    streams = sorted({p.stream for p in rules.NOTIFIABLE})
+    cursor = feed.Cursor.parse(last_event_id or after, streams)
+    reader = feed.FeedReader(settings.kafka_bootstrap_servers, settings.topic_prefix, streams, cursor, wanted)
+    if _wants_json(request.headers.get("accept", "")):
+        async with reader:
+            items = await reader.page(limit)
+            return JSONResponse({"items": items, "next": str(reader.cursor), "more": not reader.at_end()})
+
+    async def stream() -> AsyncIterator[str]:
+        async with reader:
+            async for chunk in reader.stream():
+                yield chunk
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _wants_json(accept: str) -> bool:
+    return "application/json" in accept and "text/event-stream" not in accept

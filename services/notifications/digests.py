@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import distinct, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 async def send_due_digests(sessions: SessionFactory, settings: Settings, now: datetime) -> int:
     """Send the digests due at `now`; answer how many were sent."""
     async with sessions() as session:
-        query = select(distinct(col(Delivery.stakeholder_id))).where(Delivery.status == DeliveryStatus.digest_pending)
+        query = select(col(Delivery.stakeholder_id)).distinct().where(Delivery.status == DeliveryStatus.digest_pending)
         waiting = (await session.exec(query)).all()
     sent = 0
     for stakeholder_id in waiting:

@@ -68,3 +68,14 @@ async def ensure_topics(bootstrap: str, prefix: str, partitions: int = 3) -> Non
                 pass
     finally:
         await admin.close()
+
+
+async def partitions_of(bootstrap: str, topic_names: Iterable[str]) -> dict[str, list[int]]:
+    """The partitions of each existing topic (a topic that does not exist is left out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topic_names))
+    finally:
+        await admin.close()
+    return {d["topic"]: sorted(p["partition"] for p in d["partitions"]) for d in described if d["error_code"] == 0}

@@ -53,7 +53,8 @@ class World:
     lyon_followup: str
 
     def client(self, service: str, token: str | None) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # JSON, so that the event feed answers a page instead of an endless event stream
+        headers = {"Accept": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.apps[service]), base_url="http://test", headers=headers)
 
 

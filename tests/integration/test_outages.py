@@ -123,19 +123,23 @@ async def test_lag_moves_while_the_consumer_cannot_work(env: Env) -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as ops:
             await eventually(lambda: _ready(ops), what="ready")
             consumer = app.state.runtime.consumers[0]
-            original = consumer.handlers["recommendation.issued"]
+            route = consumer.router.route("eu.clusnet.recommendation.issued.v1")
+            original = route.handler
 
-            async def stalled(session: Any, event: Any) -> None:
+            async def stalled(batch: Any, payload: Any, event: Any) -> None:
                 await gate.wait()
-                await original(session, event)
+                await original(batch, payload, event)
 
-            consumer.handlers = {**consumer.handlers, "recommendation.issued": stalled}
-            key = uuid.uuid4()  # one key: one partition, so the whole backlog is behind the stalled handler
-            await produce(env.kafka, env.topic("recommendations"), [issued(key).to_kafka() for _ in range(5)])
-            lagging = await eventually(lambda: _total_lag_at_least(ops, env.topic("recommendations"), 5), what="lag to show")
-            assert lagging == 5
-            gate.set()
-            await eventually(lambda: _total_lag_is_zero(ops, env.topic("recommendations")), what="lag back to zero")
+            route.handler = stalled  # the module's router: restored below for the other tests
+            try:
+                key = uuid.uuid4()  # one key: one partition, so the whole backlog is behind the stalled handler
+                await produce(env.kafka, env.topic("recommendations"), [issued(key).to_kafka() for _ in range(5)])
+                lagging = await eventually(lambda: _total_lag_at_least(ops, env.topic("recommendations"), 5), what="lag to show")
+                assert lagging == 5
+                gate.set()
+                await eventually(lambda: _total_lag_is_zero(ops, env.topic("recommendations")), what="lag back to zero")
+            finally:
+                route.handler = original
 
 
 async def _ready(c: httpx.AsyncClient) -> bool:
