@@ -91,12 +91,14 @@ async def world(kafka: str, pg_server: str) -> AsyncIterator[World]:
         ):
             followups = await eventually(lambda: _at_least(lead, "/follow-ups", 11), what="the seeded follow-ups")
             recommendation = (await rec.get("/recommendations")).json()["items"][0]
+            link = (await rec.get("/cluster-links")).json()["items"][0]
         async with w.client("notifications", tokens["admin"]) as admin:
             [delivery, *_] = await eventually(lambda: _at_least(admin, "/deliveries", 1), what="a delivery")
         w.ids = {
             "slug": "leipzig",
             "seminar_id": recommendation["seminar_id"],
             "rec_id": recommendation["id"],
+            "link_id": link["id"],
             "followup_id": next(f["id"] for f in followups if f["city"] == "leipzig"),
             "stakeholder_id": person["id"],
             "subscription_id": sub["id"],
