@@ -148,28 +148,30 @@ class ClusterLinkState(BaseModel):
     updated_at: datetime
 
 
-class _ClusterLinkEvent(_RecommendationsEvent):
+class ClusterLinkEvent(_RecommendationsEvent):
+    """Base of the cluster_link.* events (not an event itself): each carries the link's full state."""
+
     link: ClusterLinkState
     actor: Actor
 
 
-class ClusterLinkProposed(_ClusterLinkEvent):
+class ClusterLinkProposed(ClusterLinkEvent):
     event_name = "cluster_link.proposed"
 
 
-class ClusterLinkEstablished(_ClusterLinkEvent):
+class ClusterLinkEstablished(ClusterLinkEvent):
     event_name = "cluster_link.established"
 
 
-class ClusterLinkActivated(_ClusterLinkEvent):
+class ClusterLinkActivated(ClusterLinkEvent):
     event_name = "cluster_link.activated"
 
 
-class ClusterLinkEnded(_ClusterLinkEvent):
+class ClusterLinkEnded(ClusterLinkEvent):
     event_name = "cluster_link.ended"
 
 
-class ClusterLinkCancelled(_ClusterLinkEvent):
+class ClusterLinkCancelled(ClusterLinkEvent):
     event_name = "cluster_link.cancelled"
 
 

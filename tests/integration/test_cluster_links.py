@@ -4,18 +4,22 @@ the topic, and what the evaluations service makes of them (evidence on the follo
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from services.evaluations.config import Settings as EvaluationsSettings
+from services.evaluations.main import create_app as evaluations_app
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.demo_data import LINKS
 from services.recommendations.main import create_app as recommendations_app
 from services.recommendations.seed import load_demo_data
 from shared.contracts.envelope import Event
 from shared.platform.schemas import schema_of
-from tests.support import Env, read_topic, running
+from tests.factories import issued
+from tests.support import Env, eventually, group_lag, produce, read_topic, running
 
 pytestmark = pytest.mark.services
 SEEDED_EVENTS = 3 + 11 + 3  # seminars scheduled, recommendations issued, reports published
@@ -169,3 +173,127 @@ async def test_network_has_every_cluster_and_the_links(env: Env) -> None:
         assert len(public["edges"]) == sum(link["public"] for link in LINKS) and all(e["public"] for e in public["edges"])
         assert public["nodes"] == network["nodes"]
         assert "/network" in app.openapi()["paths"]
+
+
+async def _evidence(client: httpx.AsyncClient, followup_id: str) -> list[dict[str, Any]]:
+    return (await client.get(f"/follow-ups/{followup_id}/evidence")).json()
+
+
+def _link_items(evidence: list[dict[str, Any]], link_id: str) -> list[dict[str, Any]]:
+    return [e for e in evidence if e["cluster_link_id"] == link_id]
+
+
+async def test_a_link_answering_manchester_is_evidence_on_its_followup_until_cancelled(env: Env) -> None:
+    rec_settings = await seeded(env)
+    recommendations, evaluations = recommendations_app(rec_settings), evaluations_app(env.settings(EvaluationsSettings))
+    async with (
+        running(recommendations),
+        running(evaluations),
+        await env.client(recommendations, "lead_partner") as lead,
+        await env.client(evaluations, "integration") as reader,
+    ):
+        rec = await recommendation_of(lead, "manchester", "Link industry with venture capital and universities")
+
+        async def followup() -> dict[str, Any] | None:
+            items = (await reader.get("/follow-ups", params={"city": "manchester", "limit": 200})).json()["items"]
+            return next((f for f in items if f["recommendation_id"] == rec["id"]), None)
+
+        manchester = await eventually(followup, what="Manchester's follow-up")
+        body = {
+            "clusters": ["mediacityuk", "leipzig-biocluster"],
+            "kind": "joint_project",
+            "description": "Investor days shared by MediaCityUK and the BioCluster",
+            "recommendation_ids": [rec["id"]],
+        }
+        kept = (await lead.post("/cluster-links", json=body)).json()
+        dropped = (await lead.post("/cluster-links", json={**body, "description": "A second try, later cancelled"})).json()
+
+        async def shown(link_id: str, status: str) -> list[dict[str, Any]] | None:
+            items = _link_items(await _evidence(reader, manchester["id"]), link_id)
+            return items if [e["cluster_link_status"] for e in items] == [status] else None
+
+        [item] = await eventually(lambda: shown(kept["id"], "proposed"), what="the proposed link as evidence")
+        assert item["public"] is True and item["source"] == "cluster_link" and item["cluster_link_kind"] == "joint_project"
+        assert "MediaCityUK (Manchester) – BioCluster Leipzig (Leipzig)" in item["title"]
+        for verb, status in (("establish", "established"), ("activate", "active")):
+            assert (await lead.post(f"/cluster-links/{kept['id']}/{verb}")).status_code == 200
+            await eventually(lambda s=status: shown(kept["id"], s), what=f"the link shown {status}")  # type: ignore[misc]
+        await eventually(lambda: shown(dropped["id"], "proposed"), what="the second link")
+        assert (await lead.post(f"/cluster-links/{dropped['id']}/cancel", json={"reason": "merged"})).status_code == 200
+
+        async def gone(link_id: str) -> bool:
+            return not _link_items(await _evidence(reader, manchester["id"]), link_id)
+
+        await eventually(lambda: gone(dropped["id"]), what="the cancelled link gone")
+        before = await _evidence(reader, manchester["id"])
+        history_before = (await reader.get(f"/follow-ups/{manchester['id']}/history")).json()
+
+        # Replays: the same messages again (the inbox drops them), and the older states again as new
+        # events (the link's version drops them): the cancelled link stays gone, the other stays active.
+        topic = env.topic("recommendations")
+        records = await read_topic(env.kafka, topic, SEEDED_EVENTS + 6)
+        ours = [r for r in records if r.key in (kept["id"].encode(), dropped["id"].encode())]
+        assert len(ours) == 5
+        fresh = [Event.from_kafka(r.headers, r.value).model_copy(update={"id": uuid.uuid4()}) for r in ours]
+        await produce(env.kafka, topic, [(r.key, r.value, list(r.headers)) for r in ours] + [e.to_kafka() for e in fresh])
+        group = f"{env.prefix}-evaluations"
+        await eventually(lambda: _drained(env.kafka, group, [topic]), what="evaluations caught up")
+        assert await _evidence(reader, manchester["id"]) == before
+        assert (await reader.get(f"/follow-ups/{manchester['id']}/history")).json() == history_before
+        assert [e["cluster_link_status"] for e in _link_items(before, kept["id"])] == ["active"]
+
+        assert (await lead.post(f"/cluster-links/{kept['id']}/end")).status_code == 200
+        await eventually(lambda: shown(kept["id"], "ended"), what="the ended link still shown, as ended")
+
+
+async def _drained(bootstrap: str, group: str, topics: list[str]) -> bool:
+    return await group_lag(bootstrap, group, topics) == 0
+
+
+async def test_peers_of_a_leipzig_followup(env: Env) -> None:
+    app = evaluations_app(env.settings(EvaluationsSettings))
+    ids = {city: uuid.uuid4() for city in ("leipzig", "manchester", "lyon", "munich", "barcelona")}
+    events = [
+        issued(ids["leipzig"], city="leipzig", dimension="processes", tags=["FDI", "business development"]),
+        issued(ids["manchester"], city="manchester", dimension="processes", tags=["venture capital", "fdi"]),
+        issued(ids["lyon"], city="lyon", dimension="objectives", tags=["private engagement"], related_ids=[ids["leipzig"]]),
+        issued(ids["munich"], city="munich", dimension="processes", tags=["branding"]),
+        issued(ids["barcelona"], city="barcelona", dimension="objectives", tags=["FDI"]),
+    ]
+    async with running(app), await env.client(app, "lead_partner") as lead:
+        await produce(env.kafka, env.topic("recommendations"), [e.to_kafka() for e in events])
+
+        async def all_open() -> dict[str, dict[str, Any]] | None:
+            items = (await lead.get("/follow-ups", params={"limit": 200})).json()["items"]
+            return {f["city"]: f for f in items} if len(items) == len(events) else None
+
+        followups = await eventually(all_open, what="five follow-ups")
+        manchester = await env.client(app, "city_official", "manchester")
+        lyon = await env.client(app, "city_official", "lyon")
+        leipzig = await env.client(app, "city_official", "leipzig")
+        m_url, y_url = f"/follow-ups/{followups['manchester']['id']}", f"/follow-ups/{followups['lyon']['id']}"
+        etag = (await manchester.get(m_url)).headers["etag"]
+        etag = (await manchester.patch(m_url, json={"response": "accepted"}, headers={"If-Match": etag})).headers["etag"]
+        await manchester.patch(m_url, json={"implementation_status": "in_progress"}, headers={"If-Match": etag})
+        private = {"title": "Internal memo on investors", "url": "https://manchester.example/memo", "public": False}
+        public = {"title": "Investor day report", "url": "https://manchester.example/report", "public": True}
+        for item in (private, public):
+            assert (await manchester.post(f"{m_url}/evidence", json=item)).status_code == 201
+        etag = (await lyon.get(y_url)).headers["etag"]
+        await lyon.patch(y_url, json={"response": "accepted", "implementation_status": "planned"}, headers={"If-Match": etag})
+
+        answer = await leipzig.get(f"/follow-ups/{followups['leipzig']['id']}/peers")
+        assert answer.status_code == 200, answer.text
+        peers = {p["city"]: p for p in answer.json()}
+        assert set(peers) == {"manchester", "lyon"}
+        assert (peers["manchester"]["response"], peers["manchester"]["implementation_status"]) == ("accepted", "in_progress")
+        assert peers["manchester"]["shared_tags"] == ["FDI"] and peers["manchester"]["related"] is False
+        assert (peers["lyon"]["response"], peers["lyon"]["implementation_status"]) == ("accepted", "planned")
+        assert peers["lyon"]["related"] is True and peers["lyon"]["evidence"] == []
+        assert [e["title"] for e in peers["manchester"]["evidence"]] == ["Investor day report"]
+        assert "Internal memo" not in answer.text and "manchester.example/memo" not in answer.text
+        assert (await lead.get(f"/follow-ups/{followups['leipzig']['id']}/peers")).json() == answer.json()
+        refused = await leipzig.get(f"{m_url}/peers")
+        assert refused.status_code == 403 and "may not" in refused.json()["detail"]
+        for client in (manchester, lyon, leipzig):
+            await client.aclose()
