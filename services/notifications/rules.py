@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import random
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -42,8 +43,10 @@ class EventSummary:
 def summarize(event: Event) -> EventSummary:
     data: dict[str, Any] = event.data
     if rec := data.get("recommendation"):
-        city = rec["target_city"]
-        return EventSummary(event.name, city, rec["seminar"]["id"], rec["dimension"], rec["title"], cities=(city,))
+        city, cluster = rec["target_city"], rec["seminar"]["cluster"]
+        return EventSummary(
+            event.name, city, rec["seminar"]["id"], rec["dimension"], rec["title"], cities=(city,), clusters=(cluster,)
+        )
     if followup := data.get("followup"):
         city = followup["city"]
         return EventSummary(
@@ -51,7 +54,9 @@ def summarize(event: Event) -> EventSummary:
         )
     if seminar := data.get("seminar"):
         city = seminar["host_city"]
-        return EventSummary(event.name, city, seminar["id"], None, seminar["theme"], cities=(city,))
+        return EventSummary(
+            event.name, city, seminar["id"], None, seminar["theme"], cities=(city,), clusters=(seminar["cluster"],)
+        )
     if link := data.get("link"):
         cities = tuple(link["cities"])
         clusters = tuple(c["slug"] for c in link["clusters"])
@@ -69,11 +74,15 @@ def matches(
     seminars: list[str],
     dimensions: list[str],
     overdue_only: bool,
+    clusters: Sequence[str] = (),
 ) -> bool:
-    """Empty filters match everything; each given filter must match."""
+    """Empty filters match everything; each given filter must match. A cluster filter matches the
+    events that name a cluster (links, seminars and their recommendations), not follow-ups."""
     if event_types and summary.name not in event_types:
         return False
     if cities and not set(cities) & set(summary.cities):  # a link concerns each of its cities
+        return False
+    if clusters and not set(clusters) & set(summary.clusters):
         return False
     if seminars and summary.seminar_id not in seminars:
         return False

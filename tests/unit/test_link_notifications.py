@@ -26,6 +26,14 @@ def test_a_city_filter_matches_a_link_involving_any_of_its_cities() -> None:
     assert not _matches(summary, dimensions=["setting"]), "a link has no dimension: a dimension filter leaves it out"
 
 
+def test_a_cluster_filter_matches_links_and_seminar_events_of_that_cluster() -> None:
+    link = rules.summarize(link_event())
+    assert _matches(link, clusters=["leipzig-biocluster"]) and not _matches(link, clusters=["lyon-cleantech"])
+    recommendation = rules.summarize(issued(city="leipzig"))  # its seminar was about the BioCluster
+    assert recommendation.clusters == ("leipzig-biocluster",) and _matches(recommendation, clusters=["leipzig-biocluster"])
+    assert _matches(link, clusters=["mediacityuk"], cities=["leipzig"]), "each filter on its own terms"
+
+
 def test_other_events_still_match_their_one_city() -> None:
     summary = rules.summarize(issued(city="leipzig"))
     assert summary.cities == ("leipzig",) and _matches(summary, cities=["leipzig"]) and not _matches(summary, cities=["lyon"])
