@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, StringConstraints, model_validator
 from sqlalchemy import JSON, ForeignKey, UniqueConstraint
@@ -214,7 +214,9 @@ class EvidencePublic(SQLModel):
     public: bool
     added_by: str
     added_at: datetime
-    source: str = Field(default="city", description="`city`: added by the city; `cluster_link`: a link that answers it")
+    source: Literal["city", "cluster_link"] = Field(
+        default="city", description="`city`: added by the city; `cluster_link`: an inter-cluster link that answers it"
+    )
     cluster_link_id: uuid.UUID | None = None
     cluster_link_kind: ClusterLinkKind | None = None
     cluster_link_status: ClusterLinkStatus | None = Field(default=None, description="The link's current status")
