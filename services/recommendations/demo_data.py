@@ -142,6 +142,29 @@ SEMINARS: list[DemoSeminar] = [
 ]
 
 
+# Illustrative too: tags, and which recommendation of an earlier seminar a later one relates to, so
+# that peer learning ("the same advice elsewhere") has something to show. Keyed by (city, title).
+TAGS: dict[tuple[str, str], list[str]] = {
+    ("manchester", "Focus on innovative performance"): ["innovation"],
+    ("manchester", "Link industry with venture capital and universities"): ["venture capital", "university-industry"],
+    ("manchester", "Promote inter-cluster linkages"): ["inter-cluster links", "SMEs"],
+    ("manchester", "Strengthen branding for international visibility"): ["branding", "international visibility"],
+    ("lyon", "Build local stakeholder buy-in for the vision and strategy"): ["governance", "SMEs"],
+    ("lyon", "Choose the cluster manager with care"): ["cluster management", "governance"],
+    ("lyon", "Seek stronger private engagement"): ["private sector", "funding"],
+    ("leipzig", "Involve private industry"): ["private sector"],
+    ("leipzig", "Develop an FDI strategy and a business development agency"): ["FDI", "venture capital"],
+    ("leipzig", "Raise the international profile through EU programmes"): ["international visibility", "inter-cluster links"],
+    ("leipzig", "Build a stronger brand for the city region and the BioCluster"): ["branding", "FDI"],
+}
+RELATED: dict[tuple[str, str], list[tuple[str, str]]] = {
+    ("leipzig", "Involve private industry"): [("lyon", "Seek stronger private engagement")],
+    ("leipzig", "Develop an FDI strategy and a business development agency"): [
+        ("manchester", "Link industry with venture capital and universities")
+    ],
+}
+
+
 class DemoLink(TypedDict):
     """An illustrative inter-cluster link; `answers` names recommendations as (target city, title)."""
 

@@ -3,13 +3,14 @@ so its events go through the outbox and reach the other services like any other.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 from sqlmodel import select
 
 from services.recommendations import domain, service
 from services.recommendations.config import Settings
-from services.recommendations.demo_data import CLUSTERS, LINKS, PARTNERS, SEMINARS, DemoLink
+from services.recommendations.demo_data import CLUSTERS, LINKS, PARTNERS, RELATED, SEMINARS, TAGS, DemoLink
 from services.recommendations.main import build_runtime
 from services.recommendations.models import (
     Cluster,
@@ -57,9 +58,15 @@ async def load_demo_data(settings: Settings | None = None) -> dict[str, int]:
                 )
                 created = await service.stage_seminar(session, runtime, data, SEED_ACTOR)
                 held_on: date = seminar["held_on"]
+                city = seminar["host_city"]
                 for dimension, title, text in seminar["recommendations"]:
                     draft = RecommendationDraft(
-                        title=title, text=text, dimension=Dimension(dimension), due_date=held_on.replace(year=held_on.year + 1)
+                        title=title,
+                        text=text,
+                        dimension=Dimension(dimension),
+                        due_date=held_on.replace(year=held_on.year + 1),
+                        tags=TAGS.get((city, title), []),
+                        related_ids=[await _recommendation_id(session, *other) for other in RELATED.get((city, title), [])],
                     )
                     await service.stage_draft(session, created.id, draft, SEED_ACTOR)
                 issued = await service.publish_report(session, runtime, created.id, SEED_ACTOR)  # commits the seminar
@@ -86,10 +93,7 @@ PATH_TO = {
 
 async def _add_link(session, runtime: Runtime, link: DemoLink) -> None:  # type: ignore[no-untyped-def]
     """Propose the link and walk it to its status, in one transaction (so its events too)."""
-    answers = []
-    for city, title in link["answers"]:
-        query = select(Recommendation.id).where(Recommendation.target_city == city, Recommendation.title == title)
-        answers.append((await session.exec(query)).one())
+    answers = [await _recommendation_id(session, city, title) for city, title in link["answers"]]
     staff = link["staff_exchange"]
     data = ClusterLinkCreate(
         clusters=link["clusters"],
@@ -114,6 +118,12 @@ async def _add_link(session, runtime: Runtime, link: DemoLink) -> None:  # type:
         await service.stage_transition(session, runtime, state.id, action, change, SEED_ACTOR)
     await session.commit()
     runtime.wake_relay()
+
+
+async def _recommendation_id(session, city: str, title: str) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    query = select(Recommendation.id).where(Recommendation.target_city == city, Recommendation.title == title)
+    found: uuid.UUID = (await session.exec(query)).one()
+    return found
 
 
 async def _exists(session, host_city: str, held_on: date) -> bool:  # type: ignore[no-untyped-def]

@@ -297,3 +297,45 @@ async def test_peers_of_a_leipzig_followup(env: Env) -> None:
         assert refused.status_code == 403 and "may not" in refused.json()["detail"]
         for client in (manchester, lyon, leipzig):
             await client.aclose()
+
+
+async def test_the_demo_data_shows_the_same_advice_elsewhere(env: Env) -> None:
+    rec_settings = await seeded(env)
+    recommendations, evaluations = recommendations_app(rec_settings), evaluations_app(env.settings(EvaluationsSettings))
+    async with (
+        running(recommendations),
+        running(evaluations),
+        await env.client(evaluations, "city_official", "leipzig") as leipzig,
+        await env.client(evaluations, "integration") as reader,
+    ):
+
+        async def seeded_followups() -> list[dict[str, Any]] | None:
+            items = (await leipzig.get("/follow-ups", params={"limit": 200})).json()["items"]
+            return items if len(items) == 4 else None
+
+        followups = {f["recommendation_title"]: f for f in await eventually(seeded_followups, what="Leipzig's follow-ups")}
+
+        async def peers_of(title: str) -> dict[str, dict[str, Any]]:
+            answer = await leipzig.get(f"/follow-ups/{followups[title]['id']}/peers")
+            assert answer.status_code == 200, answer.text
+            return {f"{p['city']}: {p['recommendation_title']}": p for p in answer.json()}
+
+        async def all_replicated() -> bool:  # every city's follow-ups, and the demo links' evidence
+            items = (await reader.get("/follow-ups", params={"limit": 200})).json()["items"]
+            linked = [e for f in items for e in (await reader.get(f"/follow-ups/{f['id']}/evidence")).json()]
+            return len(items) == 11 and len(linked) == 3  # the 3 demo links that answer a recommendation
+
+        await eventually(all_replicated, what="the seeded follow-ups and link evidence")
+        fdi = await peers_of("Develop an FDI strategy and a business development agency")
+        [vc] = fdi.values()
+        assert list(fdi) == ["manchester: Link industry with venture capital and universities"]
+        assert vc["related"] is True and vc["shared_tags"] == ["venture capital"] and vc["response"] == "pending"
+        private = await peers_of("Involve private industry")
+        assert list(private) == ["lyon: Seek stronger private engagement"]
+        brand = await peers_of("Build a stronger brand for the city region and the BioCluster")
+        assert list(brand) == ["manchester: Strengthen branding for international visibility"]
+        assert brand["manchester: Strengthen branding for international visibility"]["shared_tags"] == ["branding"]
+        profile = await peers_of("Raise the international profile through EU programmes")
+        [linkages] = profile.values()
+        assert linkages["recommendation_title"] == "Promote inter-cluster linkages"
+        assert [(e["source"], e["cluster_link_status"]) for e in linkages["evidence"]] == [("cluster_link", "active")]
