@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import StringConstraints, field_validator
+from pydantic import ConfigDict, StringConstraints, field_validator
 from sqlalchemy import JSON, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -194,6 +194,21 @@ class StaffExchangeFields(SQLModel):
 
 
 class ClusterLinkCreate(SQLModel):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={
+            "examples": [
+                {
+                    "clusters": ["mediacityuk", "leipzig-biocluster"],
+                    "kind": "staff_exchange",
+                    "description": "A BioCluster project officer spends a month at MediaCityUK",
+                    "starts_on": "2010-09-01",
+                    "ends_on": "2010-09-30",
+                    "staff_exchange": {"person": "Project officer, BioCluster", "home_city": "leipzig"},
+                    "public": True,
+                }
+            ]
+        }
+    )
     clusters: list[Slug] = Field(min_length=2, max_length=20, description="Slugs of two or more clusters in different cities")
     kind: ClusterLinkKind
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
