@@ -8,7 +8,15 @@ from typing import Any
 
 from shared.contracts.common import Actor
 from shared.contracts.envelope import Event
-from shared.contracts.recommendations import RecommendationIssued, RecommendationState, SeminarState
+from shared.contracts.recommendations import (
+    ClusterLinkEvent,
+    ClusterLinkProposed,
+    ClusterLinkState,
+    LinkedCluster,
+    RecommendationIssued,
+    RecommendationState,
+    SeminarState,
+)
 from shared.platform.tracing import new_traceparent
 
 LEAD = Actor(id="lead", role="lead_partner")
@@ -51,3 +59,27 @@ def issued(rec_id: uuid.UUID | None = None, **kw: Any) -> Event:
     rec_id = rec_id or uuid.uuid4()
     payload = RecommendationIssued(recommendation=recommendation(rec_id, **kw), actor=LEAD)
     return Event.of(payload, source="/test", subject=str(rec_id), traceparent=new_traceparent())
+
+
+def link_state(link_id: uuid.UUID | None = None, version: int = 1, status: str = "proposed", **kw: Any) -> ClusterLinkState:
+    """An inter-cluster link between MediaCityUK (Manchester) and the BioCluster (Leipzig)."""
+    values = {
+        "id": link_id or uuid.uuid4(),
+        "version": version,
+        "status": status,
+        "kind": "joint_project",
+        "description": "Investor days shared by the two clusters",
+        "clusters": [
+            LinkedCluster(slug="mediacityuk", name="MediaCityUK", sector="new media", city="manchester"),
+            LinkedCluster(slug="leipzig-biocluster", name="BioCluster Leipzig", sector="biotech", city="leipzig"),
+        ],
+        "cities": ["manchester", "leipzig"],
+        "updated_at": datetime.now(UTC),
+        **kw,
+    }
+    return ClusterLinkState(**values)
+
+
+def link_event(payload: type[ClusterLinkEvent] = ClusterLinkProposed, **kw: Any) -> Event:
+    state = link_state(**kw)
+    return Event.of(payload(link=state, actor=LEAD), source="/test", subject=str(state.id), traceparent=new_traceparent())

@@ -17,6 +17,7 @@ from services.evaluations.models import (
     EvidencePublic,
     FollowUpPublic,
     FollowUpUpdate,
+    PeerFollowUp,
     Progress,
     VerificationCreate,
 )
@@ -141,13 +142,17 @@ async def add_evidence(
 
 @router.get("/follow-ups/{followup_id}/evidence")
 async def list_evidence(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[EvidencePublic]:
-    followup, _ = await service.readable_row(session, followup_id, principal)
-    items = await repository.evidence(session, followup.id)
-    return [EvidencePublic.model_validate(e, from_attributes=True) for e in items if e.public or _sees_private(principal)]
+    """The city's evidence, then the inter-cluster links that answer the recommendation (`source:
+    cluster_link`, with the link's current status; a cancelled link is not shown)."""
+    return await service.evidence_of(session, followup_id, principal)
 
 
-def _sees_private(principal: Principal) -> bool:
-    return principal.role in (Role.city_official, Role.lead_partner, Role.admin)
+@router.get("/follow-ups/{followup_id}/peers")
+async def list_peers(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[PeerFollowUp]:
+    """Peer learning, "the same advice elsewhere": follow-ups in other cities whose recommendation shares
+    this one's dimension and a tag, or is explicitly related; with their response, status and public
+    evidence only. A city official reads the peers of their own city's follow-ups."""
+    return await service.peers(session, followup_id, principal)
 
 
 @router.post("/follow-ups/{followup_id}/verification")

@@ -6,7 +6,13 @@ from __future__ import annotations
 from services.evaluations import service
 from services.evaluations.service import ReplicaBatch
 from shared.contracts.envelope import Event
-from shared.contracts.recommendations import RecommendationIssued, RecommendationRevised, RecommendationWithdrawn
+from shared.contracts.recommendations import (
+    CLUSTER_LINK_EVENTS,
+    ClusterLinkEvent,
+    RecommendationIssued,
+    RecommendationRevised,
+    RecommendationWithdrawn,
+)
 from shared.platform.routing import Router
 
 router: Router[ReplicaBatch] = Router(ReplicaBatch.begin)
@@ -23,3 +29,12 @@ async def changed(batch: ReplicaBatch, payload: RecommendationRevised | Recommen
 
 router.add(RecommendationRevised, changed)
 router.add(RecommendationWithdrawn, changed)
+
+
+async def cluster_link(batch: ReplicaBatch, payload: ClusterLinkEvent, _: Event) -> None:
+    """Every cluster_link.* event carries the link's full state: one handler keeps its evidence current."""
+    await service.apply_cluster_link(batch, payload.link)
+
+
+for link_event in CLUSTER_LINK_EVENTS:
+    router.add(link_event, cluster_link)

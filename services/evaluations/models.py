@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, StringConstraints, model_validator
-from sqlalchemy import ForeignKey, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Response, Verification
+from shared.contracts.recommendations import ClusterLinkKind, ClusterLinkStatus
 from shared.platform.inbox import InboxFields
 from shared.platform.outbox import OutboxFields
 
@@ -51,7 +52,38 @@ class RecommendationReplica(Base, table=True):
     title: str
     text: str
     due_date: date | None = None
+    # For peer learning ("the same advice elsewhere"); UUIDs as text, since JSON has no UUID.
+    tags: list[str] = Field(default_factory=list, sa_type=JSON)
+    related_ids: list[str] = Field(default_factory=list, sa_type=JSON)
     updated_at: datetime
+
+
+class LinkEvidence(Base, table=True):
+    """What a follow-up shows of an inter-cluster link that answers its recommendation, kept from
+    cluster_link.* events: the link's id, version (a late or replayed event changes nothing) and
+    the fields shown, no more. The link's own data stays in the recommendations service."""
+
+    __tablename__ = "cluster_link_evidence"
+    link_id: uuid.UUID = Field(primary_key=True)
+    version: int
+    status: ClusterLinkStatus
+    kind: ClusterLinkKind
+    title: str
+    public: bool
+    first_seen: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LinkAnswer(Base, table=True):
+    """A recommendation that a link answers (so a follow-up finds its links by its recommendation)."""
+
+    __tablename__ = "cluster_link_answer"
+    # Deferred, as for follow-ups: a batch's inserts are flushed together at commit, in whatever order.
+    link_id: uuid.UUID = Field(
+        primary_key=True,
+        sa_column_args=[ForeignKey("cluster_link_evidence.link_id", deferrable=True, initially="DEFERRED")],
+    )
+    recommendation_id: uuid.UUID = Field(primary_key=True, index=True)
 
 
 class FollowUp(Base, table=True):
@@ -182,6 +214,48 @@ class EvidencePublic(SQLModel):
     public: bool
     added_by: str
     added_at: datetime
+    source: Literal["city", "cluster_link"] = Field(
+        default="city", description="`city`: added by the city; `cluster_link`: an inter-cluster link that answers it"
+    )
+    cluster_link_id: uuid.UUID | None = None
+    cluster_link_kind: ClusterLinkKind | None = None
+    cluster_link_status: ClusterLinkStatus | None = Field(default=None, description="The link's current status")
+
+    @classmethod
+    def of_link(cls, link: LinkEvidence) -> EvidencePublic:
+        return cls(
+            id=link.link_id,
+            title=link.title,
+            url=None,
+            file_name=None,
+            media_type=None,
+            size_bytes=None,
+            public=link.public,
+            added_by="cluster_link",
+            added_at=link.first_seen,
+            source="cluster_link",
+            cluster_link_id=link.link_id,
+            cluster_link_kind=link.kind,
+            cluster_link_status=link.status,
+        )
+
+
+class PeerFollowUp(SQLModel):
+    """How another city fared with the same advice: its follow-up and public evidence only."""
+
+    followup_id: uuid.UUID
+    city: str
+    recommendation_id: uuid.UUID
+    recommendation_title: str
+    seminar_id: uuid.UUID
+    dimension: Dimension
+    related: bool = Field(description="One recommendation names the other in related_ids")
+    shared_tags: list[str]
+    response: Response
+    implementation_status: ImplementationStatus
+    verification: Verification
+    closed: bool
+    evidence: list[EvidencePublic]
 
 
 class VerificationCreate(SQLModel):

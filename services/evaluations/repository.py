@@ -11,10 +11,18 @@ from sqlalchemy import Select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.evaluations.models import Evidence, FollowUp, FollowUpChange, RecommendationReplica
+from services.evaluations.models import (
+    Evidence,
+    FollowUp,
+    FollowUpChange,
+    LinkAnswer,
+    LinkEvidence,
+    RecommendationReplica,
+)
 from services.evaluations.workflow import FINAL_STATUSES
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Response, Verification
+from shared.contracts.recommendations import ClusterLinkStatus
 from shared.platform.pagination import PageParams
 
 Row = tuple[FollowUp, RecommendationReplica]
@@ -118,3 +126,46 @@ async def due_candidates(session: AsyncSession, until: date) -> Sequence[Row]:
         .where(col(FollowUp.due_date) <= until, ~col(FollowUp.closed), col(FollowUp.implementation_status).not_in(FINAL_STATUSES))
     )
     return (await session.exec(query)).all()
+
+
+async def link_evidence(session: AsyncSession, recommendation_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[LinkEvidence]]:
+    """The links (not cancelled) that answer each of these recommendations, oldest first."""
+    if not recommendation_ids:
+        return {}
+    query = (
+        select(LinkAnswer.recommendation_id, LinkEvidence)
+        .join(LinkEvidence, col(LinkEvidence.link_id) == LinkAnswer.link_id)
+        .where(col(LinkAnswer.recommendation_id).in_(recommendation_ids), LinkEvidence.status != ClusterLinkStatus.cancelled)
+        .order_by(col(LinkEvidence.first_seen), col(LinkEvidence.link_id))
+    )
+    found: dict[uuid.UUID, list[LinkEvidence]] = {rec_id: [] for rec_id in recommendation_ids}
+    for rec_id, link in (await session.exec(query)).all():
+        found[rec_id].append(link)
+    return found
+
+
+async def answers_of(session: AsyncSession, link_id: uuid.UUID) -> Sequence[LinkAnswer]:
+    return (await session.exec(select(LinkAnswer).where(LinkAnswer.link_id == link_id))).all()
+
+
+async def other_cities_rows(session: AsyncSession, city: str) -> Sequence[Row]:
+    """Every follow-up of every other city, with its recommendation (peer learning's candidates)."""
+    query = (
+        select(FollowUp, RecommendationReplica)
+        .join(RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id)
+        .where(FollowUp.city != city)
+        .order_by(col(FollowUp.city), col(FollowUp.created_at))
+    )
+    return (await session.exec(query)).all()
+
+
+async def public_evidence_of(session: AsyncSession, followup_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Evidence]]:
+    if not followup_ids:
+        return {}
+    query = (
+        select(Evidence).where(col(Evidence.followup_id).in_(followup_ids), col(Evidence.public)).order_by(col(Evidence.added_at))
+    )
+    found: dict[uuid.UUID, list[Evidence]] = {f: [] for f in followup_ids}
+    for item in (await session.exec(query)).all():
+        found[item.followup_id].append(item)
+    return found

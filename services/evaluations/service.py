@@ -10,14 +10,19 @@ from datetime import UTC, date, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.evaluations import peers as peer_rules
 from services.evaluations import repository, workflow
 from services.evaluations.models import (
     Evidence,
     EvidenceCreate,
+    EvidencePublic,
     FollowUp,
     FollowUpChange,
     FollowUpPublic,
     FollowUpUpdate,
+    LinkAnswer,
+    LinkEvidence,
+    PeerFollowUp,
     RecommendationReplica,
     VerificationCreate,
 )
@@ -33,7 +38,7 @@ from shared.contracts.followups import (
     FollowUpVerified,
     Verification,
 )
-from shared.contracts.recommendations import RecommendationState
+from shared.contracts.recommendations import ClusterLinkState, RecommendationState
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
 from shared.platform.outbox import EventSink, commit
@@ -225,6 +230,7 @@ class ReplicaBatch:
     sink: EventSink
     replicas: dict[uuid.UUID, RecommendationReplica | None] = field(default_factory=dict)
     followups: dict[tuple[uuid.UUID, str], FollowUp] = field(default_factory=dict)
+    links: dict[uuid.UUID, LinkEvidence | None] = field(default_factory=dict)
 
     @classmethod
     async def begin(cls, session: AsyncSession, sink: EventSink, events: Sequence[Event]) -> ReplicaBatch:
@@ -237,6 +243,11 @@ class ReplicaBatch:
         if rec_id not in self.replicas:
             self.replicas[rec_id] = await self.session.get(RecommendationReplica, rec_id, with_for_update=True)
         return self.replicas[rec_id]
+
+    async def link(self, link_id: uuid.UUID) -> LinkEvidence | None:
+        if link_id not in self.links:
+            self.links[link_id] = await self.session.get(LinkEvidence, link_id, with_for_update=True)
+        return self.links[link_id]
 
     async def followup(self, rec_id: uuid.UUID, city: str) -> FollowUp | None:
         key = (rec_id, city)
@@ -264,6 +275,8 @@ async def apply_recommendation(batch: ReplicaBatch, rec: RecommendationState, ac
             title=rec.title,
             text=rec.text,
             due_date=rec.due_date,
+            tags=rec.tags,
+            related_ids=[str(r) for r in rec.related_ids],
             updated_at=rec.updated_at,
         )
         session.add(replica)
@@ -271,8 +284,9 @@ async def apply_recommendation(batch: ReplicaBatch, rec: RecommendationState, ac
     else:
         old_version, old_due = replica.version, replica.due_date
         followup = await batch.followup(rec.id, rec.target_city)
-    for name in ("version", "title", "text", "dimension", "due_date", "target_city", "updated_at"):
+    for name in ("version", "title", "text", "dimension", "due_date", "target_city", "tags", "updated_at"):
         setattr(replica, name, getattr(rec, name))
+    replica.related_ids = [str(r) for r in rec.related_ids]
     replica.status = rec.status.value
     if followup is None:
         if rec.status.value != "withdrawn":
@@ -297,3 +311,84 @@ def _open(session: AsyncSession, sink: EventSink, replica: RecommendationReplica
         record(session, followup, actor, "due_date", None, followup.due_date)
     emit(session, sink, FollowUpOpened(followup=to_state(followup, replica), actor=actor), followup)
     return followup
+
+
+# --- what cluster_link events do: a link answering a recommendation is evidence on its follow-up ---
+def link_title(link: ClusterLinkState) -> str:
+    clusters = " – ".join(f"{c.name} ({c.city.title()})" for c in link.clusters)
+    return f"Inter-cluster link, {link.kind.value.replace('_', ' ')}: {clusters}. {link.description}"[:300]
+
+
+async def apply_cluster_link(batch: ReplicaBatch, link: ClusterLinkState) -> None:
+    """Keep the link's evidence current. The version guards order: a replayed or late event (a lower
+    or equal version) changes nothing; a cancelled link stays as a tombstone, shown nowhere."""
+    row = await batch.link(link.id)
+    if row is not None and row.version >= link.version:
+        return
+    if row is None:
+        row = batch.links[link.id] = LinkEvidence(
+            link_id=link.id, version=link.version, status=link.status, kind=link.kind, title="", public=link.public
+        )
+        batch.session.add(row)
+        # A link's recommendations are fixed when it is proposed, so they are recorded once.
+        for rec_id in dict.fromkeys(link.recommendation_ids):
+            batch.session.add(LinkAnswer(link_id=link.id, recommendation_id=rec_id))
+    row.version, row.status, row.kind, row.public = link.version, link.status, link.kind, link.public
+    row.title = link_title(link)
+    row.updated_at = datetime.now(UTC)
+
+
+# --- evidence and peers, as read -----------------------------------------------------------------
+def sees_private(principal: Principal) -> bool:
+    return principal.role in (Role.city_official, Role.lead_partner, Role.admin)
+
+
+async def evidence_of(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[EvidencePublic]:
+    """The city's evidence and the links that answer the recommendation (private items only for those who may)."""
+    followup, replica = await readable_row(session, followup_id, principal)
+    items = [EvidencePublic.model_validate(e, from_attributes=True) for e in await repository.evidence(session, followup.id)]
+    links = (await repository.link_evidence(session, [replica.id]))[replica.id]
+    items += [EvidencePublic.of_link(link) for link in links]
+    return [e for e in items if e.public or sees_private(principal)]
+
+
+def _advice(followup: FollowUp, replica: RecommendationReplica) -> peer_rules.Advice:
+    return peer_rules.Advice(
+        id=str(replica.id),
+        city=followup.city,
+        dimension=str(replica.dimension),
+        tags=tuple(replica.tags or ()),
+        related_ids=tuple(replica.related_ids or ()),
+    )
+
+
+async def peers(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[PeerFollowUp]:
+    """ "The same advice elsewhere": other cities' follow-ups of related recommendations, with their
+    response, status and public evidence only (whoever asks: it is another city's record)."""
+    followup, replica = await readable_row(session, followup_id, principal)
+    subject = _advice(followup, replica)
+    found = []
+    for other, other_replica in await repository.other_cities_rows(session, followup.city):
+        if (how := peer_rules.match(subject, _advice(other, other_replica))) is not None:
+            found.append((other, other_replica, how))
+    evidence = await repository.public_evidence_of(session, [f.id for f, _, _ in found])
+    links = await repository.link_evidence(session, [r.id for _, r, _ in found])
+    return [
+        PeerFollowUp(
+            followup_id=f.id,
+            city=f.city,
+            recommendation_id=r.id,
+            recommendation_title=r.title,
+            seminar_id=r.seminar_id,
+            dimension=r.dimension,
+            related=how.related,
+            shared_tags=list(how.shared_tags),
+            response=f.response,
+            implementation_status=f.implementation_status,
+            verification=f.verification,
+            closed=f.closed,
+            evidence=[EvidencePublic.model_validate(e, from_attributes=True) for e in evidence[f.id]]
+            + [EvidencePublic.of_link(link) for link in links[r.id] if link.public],
+        )
+        for f, r, how in found
+    ]

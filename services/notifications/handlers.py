@@ -43,6 +43,7 @@ async def create_deliveries(batch: DeliveryBatch, _: Payload, event: Event) -> N
             summary,
             event_types=sub.event_types,
             cities=sub.cities,
+            clusters=sub.clusters,
             seminars=[str(s) for s in sub.seminars],
             dimensions=[str(d) for d in sub.dimensions],
             overdue_only=sub.overdue_only,

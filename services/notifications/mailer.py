@@ -41,11 +41,15 @@ def text_environment() -> Environment:
 
 
 def _template(env: Environment, language: str, name: str) -> Template:
+    """`<lang>/<event name>.j2`, else one template for the aggregate's events (`cluster_link.j2` for
+    every `cluster_link.*`), else `default.j2`."""
     lang = language if language in FOOTER else "en"
-    try:
-        return env.get_template(f"{lang}/{name}.j2")
-    except TemplateNotFound:
-        return env.get_template(f"{lang}/default.j2")
+    for candidate in dict.fromkeys((name, name.split(".", 1)[0], "default")):
+        try:
+            return env.get_template(f"{lang}/{candidate}.j2")
+        except TemplateNotFound:
+            continue
+    raise TemplateNotFound(f"{lang}/default.j2")
 
 
 def _block(template: Template, block: str, values: dict[str, Any]) -> str:
@@ -54,10 +58,10 @@ def _block(template: Template, block: str, values: dict[str, Any]) -> str:
 
 def render(language: str, name: str, values: dict[str, Any]) -> Rendered:
     """Render template `<language>/<name>.j2` (or `default.j2`). `values["d"]` is the event data;
-    its recommendation and follow-up are also given as `r` and `f` for the templates' brevity."""
+    its recommendation, follow-up and link are also given as `r`, `f` and `l` for the templates' brevity."""
     lang = language if language in FOOTER else "en"
     data = values.get("d") or {}
-    values = {"r": data.get("recommendation"), "f": data.get("followup"), **values}
+    values = {"r": data.get("recommendation"), "f": data.get("followup"), "l": data.get("link"), **values}
     text_t, html_t = _template(text_environment(), lang, name), _template(environment(), lang, name)
     subject = " ".join(_block(text_t, "subject", values).split())
     body = _block(html_t, "html", values)

@@ -95,6 +95,9 @@ class StakeholderPublic(StakeholderBase):
 class SubscriptionFilters(SQLModel):
     event_types: list[str] = Field(default_factory=list, max_length=50, sa_type=JSON)
     cities: list[Slug] = Field(default_factory=list, max_length=20, sa_type=JSON)
+    clusters: list[Slug] = Field(
+        default_factory=list, max_length=20, sa_type=JSON, description="Events concerning these clusters (links, seminars)"
+    )
     seminars: list[uuid.UUID] = Field(default_factory=list, max_length=50, sa_type=JSON)
     dimensions: list[Dimension] = Field(default_factory=list, max_length=3, sa_type=JSON)
     overdue_only: bool = False

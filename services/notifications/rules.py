@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import random
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -31,6 +32,8 @@ class EventSummary:
     seminar_id: str | None
     dimension: str | None
     title: str | None
+    cities: tuple[str, ...] = ()  # every city the event concerns (an inter-cluster link: each cluster's)
+    clusters: tuple[str, ...] = ()
 
     @property
     def is_deadline(self) -> bool:
@@ -40,13 +43,26 @@ class EventSummary:
 def summarize(event: Event) -> EventSummary:
     data: dict[str, Any] = event.data
     if rec := data.get("recommendation"):
-        return EventSummary(event.name, rec["target_city"], rec["seminar"]["id"], rec["dimension"], rec["title"])
-    if followup := data.get("followup"):
+        city, cluster = rec["target_city"], rec["seminar"]["cluster"]
         return EventSummary(
-            event.name, followup["city"], followup["seminar_id"], followup["dimension"], followup["recommendation_title"]
+            event.name, city, rec["seminar"]["id"], rec["dimension"], rec["title"], cities=(city,), clusters=(cluster,)
+        )
+    if followup := data.get("followup"):
+        city = followup["city"]
+        return EventSummary(
+            event.name, city, followup["seminar_id"], followup["dimension"], followup["recommendation_title"], cities=(city,)
         )
     if seminar := data.get("seminar"):
-        return EventSummary(event.name, seminar["host_city"], seminar["id"], None, seminar["theme"])
+        city = seminar["host_city"]
+        return EventSummary(
+            event.name, city, seminar["id"], None, seminar["theme"], cities=(city,), clusters=(seminar["cluster"],)
+        )
+    if link := data.get("link"):
+        cities = tuple(link["cities"])
+        clusters = tuple(c["slug"] for c in link["clusters"])
+        return EventSummary(
+            event.name, cities[0] if cities else None, None, None, link["description"], cities=cities, clusters=clusters
+        )
     return EventSummary(event.name, None, None, None, None)
 
 
@@ -58,11 +74,15 @@ def matches(
     seminars: list[str],
     dimensions: list[str],
     overdue_only: bool,
+    clusters: Sequence[str] = (),
 ) -> bool:
-    """Empty filters match everything; each given filter must match."""
+    """Empty filters match everything; each given filter must match. A cluster filter matches the
+    events that name a cluster (links, seminars and their recommendations), not follow-ups."""
     if event_types and summary.name not in event_types:
         return False
-    if cities and summary.city not in cities:
+    if cities and not set(cities) & set(summary.cities):  # a link concerns each of its cities
+        return False
+    if clusters and not set(clusters) & set(summary.clusters):
         return False
     if seminars and summary.seminar_id not in seminars:
         return False

@@ -7,11 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 
-from services.recommendations import repository, service
+from services.recommendations import domain, repository, service
 from services.recommendations.models import (
     Cluster,
     ClusterCreate,
+    ClusterLinkCreate,
+    ClusterLinkTransition,
     HistoryEntryPublic,
+    Network,
     Partner,
     PartnerCreate,
     RecommendationDraft,
@@ -22,7 +25,7 @@ from services.recommendations.models import (
     Withdrawal,
 )
 from shared.contracts.common import Dimension
-from shared.contracts.recommendations import RecommendationStatus
+from shared.contracts.recommendations import ClusterLinkKind, ClusterLinkState, ClusterLinkStatus, RecommendationStatus
 from shared.platform.auth import Principal, Role
 from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow
 from shared.platform.errors import NotFound
@@ -32,6 +35,11 @@ router = APIRouter()
 Admin = Annotated[Principal, allow(Role.admin, why="manage partners and clusters")]
 LeadPartner = Annotated[
     Principal, allow(Role.lead_partner, why="schedule seminars or draft, issue, revise, withdraw recommendations")
+]
+LinkManager = Annotated[Principal, allow(Role.admin, Role.lead_partner, why="establish, activate, end or cancel cluster links")]
+LinkProposer = Annotated[
+    Principal,
+    allow(Role.admin, Role.lead_partner, Role.city_official, why="propose cluster links (a city official: involving their city)"),
 ]
 IdempotencyKey = Annotated[
     str | None, Header(max_length=200, description="Retry-safe creation: the same key replays the first answer")
@@ -153,3 +161,106 @@ async def withdraw(
 async def history(rec_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> list[HistoryEntryPublic]:
     await service.recommendation_or_404(session, rec_id)
     return [HistoryEntryPublic.model_validate(h, from_attributes=True) for h in await repository.history(session, rec_id)]
+
+
+@router.post("/cluster-links", tags=["cluster links"], status_code=201)
+async def propose_link(
+    data: ClusterLinkCreate,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: LinkProposer,
+    idempotency_key: IdempotencyKey = None,
+) -> ClusterLinkState:
+    """Propose a link between clusters of two or more partner cities (422 when they are all in one city).
+    A city official may propose one that involves a cluster of their own city."""
+    return await service.propose_link(session, runtime, data, principal, idempotency_key)
+
+
+@router.get("/cluster-links", tags=["cluster links"])
+async def list_links(
+    session: SessionDep,
+    _: PrincipalDep,
+    page: PageDep,
+    city: Annotated[str | None, Query(max_length=64, description="Links involving a cluster of this city")] = None,
+    cluster: Annotated[str | None, Query(max_length=64, description="Links involving this cluster")] = None,
+    status: ClusterLinkStatus | None = None,
+    kind: ClusterLinkKind | None = None,
+    public: bool | None = None,
+) -> Page[ClusterLinkState]:
+    rows = list(await repository.list_links(session, page, city=city, cluster=cluster, status=status, kind=kind, public=public))
+    return Page.of(await service.states_of(session, rows), page)
+
+
+@router.get("/cluster-links/{link_id}", tags=["cluster links"])
+async def get_link(link_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> ClusterLinkState:
+    return await service.link_with_clusters(session, link_id)
+
+
+async def _transition(
+    action: domain.LinkAction,
+    link_id: uuid.UUID,
+    change: ClusterLinkTransition | None,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Principal,
+) -> ClusterLinkState:
+    return await service.transition_link(session, runtime, link_id, action, change or ClusterLinkTransition(), principal.actor())
+
+
+@router.post("/cluster-links/{link_id}/establish", tags=["cluster links"])
+async def establish_link(
+    link_id: uuid.UUID,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: LinkManager,
+    change: ClusterLinkTransition | None = None,
+) -> ClusterLinkState:
+    """proposed → established (the partners agreed). 409 with the reason from any other status."""
+    return await _transition(domain.LinkAction.establish, link_id, change, session, runtime, principal)
+
+
+@router.post("/cluster-links/{link_id}/activate", tags=["cluster links"])
+async def activate_link(
+    link_id: uuid.UUID,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: LinkManager,
+    change: ClusterLinkTransition | None = None,
+) -> ClusterLinkState:
+    """established → active; `on` (default today, or the planned starts_on) is the day it started."""
+    return await _transition(domain.LinkAction.activate, link_id, change, session, runtime, principal)
+
+
+@router.post("/cluster-links/{link_id}/end", tags=["cluster links"])
+async def end_link(
+    link_id: uuid.UUID,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: LinkManager,
+    change: ClusterLinkTransition | None = None,
+) -> ClusterLinkState:
+    """active → ended; `on` (default today) is the day it ended; a staff exchange records what was `learned`."""
+    return await _transition(domain.LinkAction.end, link_id, change, session, runtime, principal)
+
+
+@router.post("/cluster-links/{link_id}/cancel", tags=["cluster links"])
+async def cancel_link(
+    link_id: uuid.UUID,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: LinkManager,
+    change: ClusterLinkTransition | None = None,
+) -> ClusterLinkState:
+    """proposed or established → cancelled (an active link is ended instead)."""
+    return await _transition(domain.LinkAction.cancel, link_id, change, session, runtime, principal)
+
+
+@router.get("/network", tags=["cluster links"])
+async def get_network(
+    session: SessionDep,
+    _: PrincipalDep,
+    public_only: Annotated[bool, Query(description="Only public links (for the public network page)")] = False,
+) -> Network:
+    """The network picture's data: every cluster (node, with its city and sector) and the links among
+    them (edge: its clusters, kind, status, dates, public flag). The portal lays it out and draws it."""
+    return await service.network(session, public_only)

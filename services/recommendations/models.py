@@ -6,13 +6,18 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import StringConstraints, field_validator
+from pydantic import ConfigDict, StringConstraints, field_validator
 from sqlalchemy import JSON, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from shared.contracts.common import Dimension
-from shared.contracts.recommendations import RecommendationStatus, SeminarStatus
+from shared.contracts.recommendations import (
+    ClusterLinkKind,
+    ClusterLinkStatus,
+    RecommendationStatus,
+    SeminarStatus,
+)
 from shared.platform.idempotency import IdempotencyFields
 from shared.platform.outbox import OutboxFields
 
@@ -179,6 +184,101 @@ class HistoryEntryPublic(SQLModel):
     actor_role: str
     at: datetime
     snapshot: dict[str, Any]
+
+
+# Inter-cluster links ------------------------------------------------------------------------
+class StaffExchangeFields(SQLModel):
+    person: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    home_city: Slug
+    learned: str | None = Field(default=None, max_length=20_000, description="What was learned (may come at the end)")
+
+
+class ClusterLinkCreate(SQLModel):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={
+            "examples": [
+                {
+                    "clusters": ["mediacityuk", "leipzig-biocluster"],
+                    "kind": "staff_exchange",
+                    "description": "A BioCluster project officer spends a month at MediaCityUK",
+                    "starts_on": "2010-09-01",
+                    "ends_on": "2010-09-30",
+                    "staff_exchange": {"person": "Project officer, BioCluster", "home_city": "leipzig"},
+                    "public": True,
+                }
+            ]
+        }
+    )
+    clusters: list[Slug] = Field(min_length=2, max_length=20, description="Slugs of two or more clusters in different cities")
+    kind: ClusterLinkKind
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
+    starts_on: date | None = None
+    ends_on: date | None = None
+    recommendation_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    public: bool = Field(default=True, description="Shown on the public network page and as public evidence")
+    staff_exchange: StaffExchangeFields | None = Field(default=None, description="Only for kind staff_exchange")
+
+
+class ClusterLinkTransition(SQLModel):
+    """Optional details of a transition: why, on which day, and (ending a staff exchange) what was learned."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)] | None = None
+    on: date | None = Field(default=None, description="The day it happened (activate: starts_on, end: ends_on)")
+    learned: str | None = Field(default=None, max_length=20_000, description="Ending a staff exchange: what was learned")
+
+
+class ClusterLink(Base, table=True):
+    __tablename__ = "cluster_link"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: ClusterLinkKind = Field(index=True)
+    description: str
+    status: ClusterLinkStatus = Field(default=ClusterLinkStatus.proposed, index=True)
+    version: int = 1
+    starts_on: date | None = None
+    ends_on: date | None = None
+    public: bool = True
+    recommendation_ids: list[str] = Field(default_factory=list, sa_type=JSON)  # UUIDs as text: JSON has no UUID
+    staff_person: str | None = None
+    staff_home_city: str | None = Field(default=None, foreign_key="partner.slug")
+    staff_learned: str | None = None
+    status_reason: str | None = None
+    created_by: str
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ClusterLinkMember(Base, table=True):
+    """One cluster of a link (the join lets lists filter by cluster or city in the database)."""
+
+    __tablename__ = "cluster_link_member"
+    link_id: uuid.UUID = Field(foreign_key="cluster_link.id", primary_key=True)
+    cluster: str = Field(foreign_key="cluster.slug", primary_key=True, index=True)
+    position: int  # the order the clusters were named in
+
+
+class NetworkNode(SQLModel):
+    slug: str
+    name: str
+    sector: str
+    city: str
+
+
+class NetworkEdge(SQLModel):
+    id: uuid.UUID
+    clusters: list[str]
+    kind: ClusterLinkKind
+    status: ClusterLinkStatus
+    starts_on: date | None
+    ends_on: date | None
+    public: bool
+    description: str
+
+
+class Network(SQLModel):
+    """The clusters of the partner cities and the links between them (a link of n clusters joins them all)."""
+
+    nodes: list[NetworkNode]
+    edges: list[NetworkEdge]
 
 
 class IdempotencyRecord(IdempotencyFields, Base, table=True):

@@ -8,9 +8,17 @@ from collections.abc import Sequence
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.recommendations.models import Cluster, Partner, Recommendation, RecommendationEvent, Seminar
+from services.recommendations.models import (
+    Cluster,
+    ClusterLink,
+    ClusterLinkMember,
+    Partner,
+    Recommendation,
+    RecommendationEvent,
+    Seminar,
+)
 from shared.contracts.common import Dimension
-from shared.contracts.recommendations import RecommendationStatus
+from shared.contracts.recommendations import ClusterLinkKind, ClusterLinkStatus, RecommendationStatus
 from shared.platform.pagination import PageParams
 
 
@@ -90,4 +98,72 @@ async def history(session: AsyncSession, rec_id: uuid.UUID) -> Sequence[Recommen
     query = (
         select(RecommendationEvent).where(RecommendationEvent.recommendation_id == rec_id).order_by(col(RecommendationEvent.id))
     )
+    return (await session.exec(query)).all()
+
+
+async def clusters_by_slug(session: AsyncSession, slugs: Sequence[str]) -> dict[str, Cluster]:
+    if not slugs:
+        return {}
+    return {c.slug: c for c in (await session.exec(select(Cluster).where(col(Cluster.slug).in_(slugs)))).all()}
+
+
+async def all_clusters(session: AsyncSession) -> Sequence[Cluster]:
+    return (await session.exec(select(Cluster).order_by(Cluster.city, Cluster.slug))).all()
+
+
+async def recommendation_targets(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The city each of these recommendations is addressed to (unknown ids are absent)."""
+    if not ids:
+        return {}
+    query = select(Recommendation.id, Recommendation.target_city).where(col(Recommendation.id).in_(ids))
+    return dict((await session.exec(query)).all())
+
+
+async def get_link(session: AsyncSession, link_id: uuid.UUID, *, for_update: bool = False) -> ClusterLink | None:
+    # for_update: the row lock orders this link's outbox rows, as for recommendations.
+    return await session.get(ClusterLink, link_id, with_for_update=for_update)
+
+
+async def link_clusters(session: AsyncSession, link_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Cluster]]:
+    """Each link's clusters, in the order they were named."""
+    if not link_ids:
+        return {}
+    query = (
+        select(ClusterLinkMember.link_id, Cluster)
+        .join(Cluster, col(Cluster.slug) == ClusterLinkMember.cluster)
+        .where(col(ClusterLinkMember.link_id).in_(link_ids))
+        .order_by(col(ClusterLinkMember.link_id), col(ClusterLinkMember.position))
+    )
+    found: dict[uuid.UUID, list[Cluster]] = {link_id: [] for link_id in link_ids}
+    for link_id, cluster in (await session.exec(query)).all():
+        found[link_id].append(cluster)
+    return found
+
+
+async def list_links(
+    session: AsyncSession,
+    page: PageParams | None,
+    *,
+    city: str | None = None,
+    cluster: str | None = None,
+    status: ClusterLinkStatus | None = None,
+    kind: ClusterLinkKind | None = None,
+    public: bool | None = None,
+) -> Sequence[ClusterLink]:
+    query = select(ClusterLink).order_by(col(ClusterLink.created_at), col(ClusterLink.id))
+    if city or cluster:
+        members = select(ClusterLinkMember.link_id).join(Cluster, col(Cluster.slug) == ClusterLinkMember.cluster)
+        if city:
+            members = members.where(Cluster.city == city)
+        if cluster:
+            members = members.where(ClusterLinkMember.cluster == cluster)
+        query = query.where(col(ClusterLink.id).in_(members))
+    if status:
+        query = query.where(ClusterLink.status == status)
+    if kind:
+        query = query.where(ClusterLink.kind == kind)
+    if public is not None:
+        query = query.where(ClusterLink.public == public)
+    if page is not None:
+        query = query.offset(page.offset).limit(page.limit + 1)
     return (await session.exec(query)).all()

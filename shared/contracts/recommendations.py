@@ -96,6 +96,87 @@ class RecommendationWithdrawn(_RecommendationsEvent):
     actor: Actor
 
 
+# Inter-cluster links ----------------------------------------------------------------------
+class ClusterLinkStatus(StrEnum):
+    proposed = "proposed"
+    established = "established"
+    active = "active"
+    ended = "ended"
+    cancelled = "cancelled"
+
+
+class ClusterLinkKind(StrEnum):
+    joint_project = "joint_project"
+    staff_exchange = "staff_exchange"
+    cooperation_agreement = "cooperation_agreement"
+    study_visit = "study_visit"
+    other = "other"
+
+
+class LinkedCluster(BaseModel):
+    slug: str
+    name: str
+    sector: str
+    city: str
+
+
+class StaffExchange(BaseModel):
+    """A staff exchange: who travelled, from which partner city, and what they learned."""
+
+    person: str
+    home_city: str
+    learned: str | None = None
+
+
+class ClusterLinkState(BaseModel):
+    """The full current state of an inter-cluster link; `version` grows with every change, so a
+    consumer can tell a late or replayed event from the latest."""
+
+    id: UUID
+    version: int
+    status: ClusterLinkStatus
+    kind: ClusterLinkKind
+    description: str
+    clusters: list[LinkedCluster]
+    cities: list[str]
+    starts_on: date | None = None
+    ends_on: date | None = None
+    recommendation_ids: list[UUID] = []
+    public: bool = True
+    staff_exchange: StaffExchange | None = None
+    status_reason: str | None = None
+    updated_at: datetime
+
+
+class ClusterLinkEvent(_RecommendationsEvent):
+    """Base of the cluster_link.* events (not an event itself): each carries the link's full state."""
+
+    link: ClusterLinkState
+    actor: Actor
+
+
+class ClusterLinkProposed(ClusterLinkEvent):
+    event_name = "cluster_link.proposed"
+
+
+class ClusterLinkEstablished(ClusterLinkEvent):
+    event_name = "cluster_link.established"
+
+
+class ClusterLinkActivated(ClusterLinkEvent):
+    event_name = "cluster_link.activated"
+
+
+class ClusterLinkEnded(ClusterLinkEvent):
+    event_name = "cluster_link.ended"
+
+
+class ClusterLinkCancelled(ClusterLinkEvent):
+    event_name = "cluster_link.cancelled"
+
+
+CLUSTER_LINK_EVENTS = (ClusterLinkProposed, ClusterLinkEstablished, ClusterLinkActivated, ClusterLinkEnded, ClusterLinkCancelled)
+
 EVENTS = (
     SeminarScheduled,
     SeminarHeld,
@@ -103,5 +184,6 @@ EVENTS = (
     RecommendationIssued,
     RecommendationRevised,
     RecommendationWithdrawn,
+    *CLUSTER_LINK_EVENTS,
 )
 RECOMMENDATION_EVENTS = (RecommendationIssued, RecommendationRevised, RecommendationWithdrawn)

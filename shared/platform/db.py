@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -11,8 +12,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
+def _to_json(value: object) -> str:
+    # JSON columns hold lists of ids (a recommendation's related_ids): UUIDs (and dates) go in as text.
+    return json.dumps(value, default=str)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800, json_serializer=_to_json
+    )
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

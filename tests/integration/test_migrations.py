@@ -46,3 +46,29 @@ async def test_waiting_outbox_rows_survive_the_serialization_migration(pg_server
     async with engine.connect() as conn:
         assert Event.model_validate((await conn.execute(text("SELECT event FROM outbox"))).scalar_one()) == event
     await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("service", "before", "table"),
+    [
+        ("recommendations", "c1a2e3f40001", "cluster_link"),
+        ("evaluations", "c1a2e3f40002", "cluster_link_evidence"),
+    ],
+)
+async def test_the_link_migrations_can_be_undone_and_redone(pg_server: str, service: str, before: str, table: str) -> None:
+    db = with_database(pg_server, f"mig{uuid.uuid4().hex[:8]}")
+    await ensure_database(db)
+    config = alembic_config(db, Path(__file__).resolve().parents[2] / "services" / service / "migrations")
+    engine = make_engine(db)
+
+    async def has_table() -> bool:
+        async with engine.connect() as conn:
+            return bool((await conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table})).scalar())
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await has_table()
+    await asyncio.to_thread(command.downgrade, config, before)
+    assert not await has_table()
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await has_table()
+    await engine.dispose()

@@ -14,7 +14,8 @@ from services.notifications.config import Settings
 from services.notifications.digests import send_due_digests
 from services.notifications.main import create_app
 from services.notifications.rules import verify_signature
-from tests.factories import issued
+from shared.contracts.recommendations import ClusterLinkActivated
+from tests.factories import issued, link_event
 from tests.receivers import smtp_server, webhook_receiver
 from tests.support import Env, eventually, produce, read_topic, running
 
@@ -197,3 +198,28 @@ async def test_bad_input_is_a_clear_problem(env: Env, path: str, body: dict[str,
         assert answer.status_code == 422, answer.text
         assert answer.headers["content-type"] == "application/problem+json" and detail in answer.json()["detail"]
         assert (await admin.get("/subscriptions")).json()["items"] == []
+
+
+async def test_a_link_event_reaches_the_subscribers_of_its_cities_and_clusters(env: Env) -> None:
+    async with smtp_server() as (inbox, smtp_port):
+        app = create_app(settings_for(env, smtp_port))
+        async with running(app), await env.client(app, "admin") as admin:
+            leipzig = await stakeholder(admin)  # French-speaking, in Leipzig
+            lyon = await stakeholder(admin, name="Luc", email="luc@lyon.example", city="lyon", language="en")
+            await subscribe(admin, stakeholder_id=leipzig["id"], channel="email", cities=["leipzig"])
+            await subscribe(admin, stakeholder_id=lyon["id"], channel="email", cities=["lyon"])  # must not match
+            media = await subscribe(admin, stakeholder_id=lyon["id"], channel="email", clusters=["mediacityuk"])
+            assert media["clusters"] == ["mediacityuk"]
+            event = link_event(ClusterLinkActivated, status="active")  # MediaCityUK (Manchester) – BioCluster (Leipzig)
+            await produce(env.kafka, env.topic("recommendations"), [event.to_kafka()])
+            await eventually(lambda: _delivered(admin, 2), what="two deliveries")
+            await eventually(lambda: _count(lambda: len(inbox.messages) >= 2), what="the mails")
+            delivered = await deliveries(admin, status="delivered")
+            assert {d["stakeholder_id"] for d in delivered} == {leipzig["id"], lyon["id"]}
+            assert {d["subscription_id"] for d in delivered if d["stakeholder_id"] == lyon["id"]} == {media["id"]}
+            assert all(d["event_type"] == event.type for d in delivered)
+    subjects = {m["To"]: m["Subject"].strip() for m in inbox.messages}
+    assert subjects == {
+        "anne.martin@leipzig.example": "[CLUSNET] Lien inter-clusters désormais actif : MediaCityUK – BioCluster Leipzig",
+        "luc@lyon.example": "[CLUSNET] Inter-cluster link now active: MediaCityUK – BioCluster Leipzig",
+    }

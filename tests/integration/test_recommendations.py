@@ -204,3 +204,17 @@ async def test_holding_a_seminar_is_a_transition_with_its_event(env: Env) -> Non
     held_event = next(r for r in records if dict(r.headers)["ce_type"] == b"eu.clusnet.seminar.held.v1")
     schema_of("eu.clusnet.seminar.held.v1").validate(json.loads(held_event.value))
     assert json.loads(held_event.value)["seminar"]["status"] == "held"
+
+
+async def test_a_draft_names_related_recommendations(env: Env) -> None:
+    settings = await seeded(env)
+    app = create_app(settings)
+    async with running(app), await env.client(app, "lead_partner") as lead:
+        other = (await lead.get("/recommendations", params={"city": "manchester"})).json()["items"][0]
+        seminar_id = (await lead.get("/recommendations", params={"city": "leipzig"})).json()["items"][0]["seminar_id"]
+        body = {"title": "Attract venture capital", "text": "x", "dimension": "processes", "related_ids": [other["id"]]}
+        draft = await lead.post(f"/seminars/{seminar_id}/recommendations", json=body)
+        assert draft.status_code == 201, draft.text
+        assert (await lead.get(f"/recommendations/{draft.json()['id']}")).json()["related_ids"] == [other["id"]]
+        issued = (await lead.post(f"/recommendations/{draft.json()['id']}/issue")).json()
+        assert issued["related_ids"] == [other["id"]]

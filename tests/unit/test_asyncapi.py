@@ -45,7 +45,10 @@ def test_documents_follow_the_routers() -> None:
     assert _messages(DOCUMENTS["notifications"], "receive") == {p.versioned_type() for p in NOTIFIABLE}
     assert _messages(DOCUMENTS["recommendations"], "receive") == set()
     sent = {service: _messages(DOCUMENTS[service], "send") for service in DOCUMENTS}
-    assert all(t.startswith(("eu.clusnet.recommendation.", "eu.clusnet.seminar.")) for t in sent["recommendations"])
+    assert all(
+        t.startswith(("eu.clusnet.recommendation.", "eu.clusnet.seminar.", "eu.clusnet.cluster_link."))
+        for t in sent["recommendations"]
+    )
     assert all(t.startswith("eu.clusnet.followup.") for t in sent["evaluations"])
     channel = DOCUMENTS["recommendations"]["channels"]["recommendations"]
     assert channel["address"] == "clusnet.recommendations"

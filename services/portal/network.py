@@ -1,0 +1,260 @@
+"""The network picture: lays out the clusters of the partner cities and the links between them, and
+draws them as an accessible SVG, with the same data as table rows beside it.
+
+Pure and framework-free: it takes the JSON of the recommendations service's `GET /network` (nodes =
+clusters with their city and sector; edges = links with their clusters, kind, status, dates and
+public flag) and answers strings and plain rows. The portal puts the SVG in its page (it is already
+escaped) and renders the rows as a table.
+
+Layout: every cluster on one circle, grouped by city (cities in alphabetical order, a gap between
+two cities, the city's name outside its arc). A link of two clusters is a line; a link of more joins
+each pair. Kind and status are never told by colour alone: the kind is the stroke's dash pattern,
+the status its colour, and both are said in words in each link's <title>, in the legend and in the
+table. Hand-written rather than a graph library: a circle layout is a few lines of trigonometry, and
+the output must be plain SVG the portal can inline without a JavaScript renderer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from itertools import combinations
+from typing import Any
+
+KIND_LABELS = {
+    "joint_project": "joint project",
+    "staff_exchange": "staff exchange",
+    "cooperation_agreement": "cooperation agreement",
+    "study_visit": "study visit",
+    "other": "other link",
+}
+# Dash patterns per kind (solid for the most common), readable in greyscale and print.
+KIND_DASHES = {
+    "joint_project": "",
+    "cooperation_agreement": "12 5",
+    "staff_exchange": "2 5",
+    "study_visit": "10 4 2 4",
+    "other": "5 5",
+}
+# Status colours, each at least 4.5:1 against white (WCAG AA for graphics needs 3:1).
+STATUS_COLOURS = {
+    "proposed": "#595959",
+    "established": "#1d4ed8",
+    "active": "#15803d",
+    "ended": "#92400e",
+    "cancelled": "#b91c1c",
+}
+STATUS_ORDER = tuple(STATUS_COLOURS)
+
+
+@dataclass(frozen=True)
+class Node:
+    slug: str
+    name: str
+    sector: str
+    city: str
+    x: float
+    y: float
+    links: int
+
+
+@dataclass(frozen=True)
+class EdgeRow:
+    """One link, as a table row (and the text its line's <title> says)."""
+
+    id: str
+    kind: str
+    kind_label: str
+    status: str
+    clusters: tuple[str, ...]  # "Name (City)", in the link's order
+    starts_on: str | None
+    ends_on: str | None
+    public: bool
+    description: str
+    drawn: bool  # False when a cluster of the link is not among the nodes
+
+    @property
+    def text(self) -> str:
+        dates = _dates(self.starts_on, self.ends_on)
+        return f"{self.kind_label.capitalize()}, {self.status}{dates}: {' – '.join(self.clusters)}"
+
+
+@dataclass(frozen=True)
+class NetworkPicture:
+    svg: str
+    nodes: list[Node]
+    edges: list[EdgeRow]
+    cities: list[str]
+    by_status: dict[str, int]
+    by_kind: dict[str, int]
+
+
+def _dates(starts_on: str | None, ends_on: str | None) -> str:
+    if starts_on and ends_on:
+        return f", {starts_on} to {ends_on}"
+    if starts_on:
+        return f", from {starts_on}"
+    if ends_on:
+        return f", until {ends_on}"
+    return ""
+
+
+def _city_name(slug: str) -> str:
+    return slug.replace("-", " ").title()
+
+
+def layout(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapping[str, Any]], size: float) -> list[Node]:
+    """Clusters on a circle, grouped by city (a one-slot gap between cities), first city at the top."""
+    ordered = sorted(nodes, key=lambda n: (n["city"], n["name"].casefold(), n["slug"]))
+    cities = list(dict.fromkeys(n["city"] for n in ordered))
+    slots = len(ordered) + (len(cities) if len(cities) > 1 else 0)
+    links = Counter(slug for e in edges for slug in dict.fromkeys(e["clusters"]))
+    centre, radius = size / 2, size * 0.3
+    placed, slot, previous_city = [], 0.0, None
+    for n in ordered:
+        if previous_city is not None and n["city"] != previous_city:
+            slot += 1  # the gap that groups a city's clusters
+        angle = -math.pi / 2 + 2 * math.pi * slot / max(slots, 1)
+        placed.append(
+            Node(
+                slug=n["slug"],
+                name=n["name"],
+                sector=n["sector"],
+                city=n["city"],
+                x=round(centre + radius * math.cos(angle), 1),
+                y=round(centre + radius * math.sin(angle), 1),
+                links=links[n["slug"]],
+            )
+        )
+        slot, previous_city = slot + 1, n["city"]
+    return placed
+
+
+def _edge_rows(edges: Sequence[Mapping[str, Any]], by_slug: Mapping[str, Node]) -> list[EdgeRow]:
+    rows = []
+    for e in edges:
+        names = tuple(
+            f"{by_slug[s].name} ({_city_name(by_slug[s].city)})" if s in by_slug else s for s in dict.fromkeys(e["clusters"])
+        )
+        rows.append(
+            EdgeRow(
+                id=str(e["id"]),
+                kind=e["kind"],
+                kind_label=KIND_LABELS.get(e["kind"], e["kind"].replace("_", " ")),
+                status=e["status"],
+                clusters=names,
+                starts_on=e.get("starts_on"),
+                ends_on=e.get("ends_on"),
+                public=bool(e.get("public", True)),
+                description=e.get("description", ""),
+                drawn=all(s in by_slug for s in e["clusters"]),
+            )
+        )
+    return rows
+
+
+def render(network: Mapping[str, Any], *, size: int = 760, id_prefix: str = "network") -> NetworkPicture:
+    """The picture of `network` (the JSON of `GET /network`) and its rows for the table beside it."""
+    edges_in: Sequence[Mapping[str, Any]] = network.get("edges", [])
+    nodes = layout(network.get("nodes", []), edges_in, size)
+    by_slug = {n.slug: n for n in nodes}
+    rows = _edge_rows(edges_in, by_slug)
+    cities = list(dict.fromkeys(n.city for n in nodes))
+    by_status = {s: c for s in STATUS_ORDER if (c := sum(r.status == s for r in rows))}
+    by_kind = dict(Counter(r.kind for r in rows))
+    svg = _svg(nodes, rows, edges_in, cities, by_status, size, id_prefix)
+    return NetworkPicture(svg=svg, nodes=nodes, edges=rows, cities=cities, by_status=by_status, by_kind=by_kind)
+
+
+def _summary(nodes: Sequence[Node], cities: Sequence[str], rows: Sequence[EdgeRow], by_status: Mapping[str, int]) -> str:
+    statuses = ", ".join(f"{count} {status}" for status, count in by_status.items())
+    links = f"{len(rows)} link{'s' if len(rows) != 1 else ''}" + (f" ({statuses})" if statuses else "")
+    return f"{len(nodes)} clusters in {len(cities)} partner cities; {links}. The table beside it lists the same links."
+
+
+def _svg(
+    nodes: Sequence[Node],
+    rows: Sequence[EdgeRow],
+    edges_in: Sequence[Mapping[str, Any]],
+    cities: Sequence[str],
+    by_status: Mapping[str, int],
+    size: int,
+    prefix: str,
+) -> str:
+    by_slug = {n.slug: n for n in nodes}
+    height, pad = size + 120, 130  # room for the legend under the circle, and for labels on its sides
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{-pad} 0 {size + 2 * pad} {height}" width="100%" role="img" '
+        f'class="network" aria-labelledby="{prefix}-title {prefix}-desc">',
+        f'<title id="{prefix}-title">Inter-cluster links between CLUSNET partner cities</title>',
+        f'<desc id="{prefix}-desc">{escape(_summary(nodes, cities, rows, by_status))}</desc>',
+        '<g class="edges">',
+    ]
+    for row, edge in zip(rows, edges_in, strict=True):
+        if not row.drawn:
+            continue
+        colour, dashes = STATUS_COLOURS.get(row.status, "#000000"), KIND_DASHES.get(row.kind, "5 5")
+        width = 2 if row.status in ("ended", "cancelled") else 3.5
+        out.append(
+            f'<g class="edge" data-link-id="{escape(row.id)}" data-kind="{escape(row.kind)}" '
+            f'data-status="{escape(row.status)}" stroke="{colour}" stroke-width="{width}" fill="none"'
+            + (f' stroke-dasharray="{dashes}"' if dashes else "")
+            + f"><title>{escape(row.text)}</title>"
+        )
+        for a, b in combinations(dict.fromkeys(edge["clusters"]), 2):
+            one, other = by_slug[a], by_slug[b]
+            out.append(f'<line x1="{one.x}" y1="{one.y}" x2="{other.x}" y2="{other.y}"/>')
+        out.append("</g>")
+    out.append("</g>")
+    out.append('<g class="cities" font-family="sans-serif" font-size="15" font-weight="bold" fill="#111111">')
+    centre = size / 2
+    for city in cities:
+        members = [n for n in nodes if n.city == city]
+        mx, my = sum(n.x for n in members) / len(members), sum(n.y for n in members) / len(members)
+        angle = math.atan2(my - centre, mx - centre)
+        lx, ly = centre + size * 0.41 * math.cos(angle), centre + size * 0.41 * math.sin(angle)
+        anchor = "middle" if abs(math.cos(angle)) < 0.3 else "start" if math.cos(angle) > 0 else "end"
+        out.append(
+            f'<text class="city" x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" dominant-baseline="middle">'
+            f"{escape(_city_name(city))}</text>"
+        )
+    out.append("</g>")
+    out.append('<g class="nodes" font-family="sans-serif" font-size="11" fill="#111111">')
+    for n in nodes:
+        angle = math.atan2(n.y - centre, n.x - centre)
+        tx, ty = n.x + 12 * math.cos(angle), n.y + 12 * math.sin(angle)
+        anchor = "start" if math.cos(angle) >= 0 else "end"
+        plural = "s" if n.links != 1 else ""
+        out.append(
+            f'<g class="node" data-slug="{escape(n.slug)}" data-city="{escape(n.city)}">'
+            f"<title>{escape(f'{n.name}: {n.sector} cluster in {_city_name(n.city)}, {n.links} link{plural}')}</title>"
+            f'<circle cx="{n.x}" cy="{n.y}" r="7" fill="#ffffff" stroke="#111111" stroke-width="2"/>'
+            f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" dominant-baseline="middle">{escape(n.name)}</text></g>'
+        )
+    out.append("</g>")
+    out.extend(_legend(size, prefix))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _legend(size: int, prefix: str) -> list[str]:
+    """Kinds as dash patterns and statuses as colours, each with its word."""
+    top = size + 10
+    out = [f'<g class="legend" font-family="sans-serif" font-size="12" fill="#111111" id="{prefix}-legend">']
+    out.append(f'<text x="10" y="{top + 12}" font-weight="bold">Kind (line pattern)</text>')
+    for i, (kind, dashes) in enumerate(KIND_DASHES.items()):
+        y = top + 30 + 16 * i
+        dash = f' stroke-dasharray="{dashes}"' if dashes else ""
+        out.append(f'<line x1="10" y1="{y}" x2="50" y2="{y}" stroke="#111111" stroke-width="3"{dash}/>')
+        out.append(f'<text x="58" y="{y + 4}">{escape(KIND_LABELS[kind])}</text>')
+    x = size / 2
+    out.append(f'<text x="{x}" y="{top + 12}" font-weight="bold">Status (line colour)</text>')
+    for i, (status, colour) in enumerate(STATUS_COLOURS.items()):
+        y = top + 30 + 16 * i
+        out.append(f'<line x1="{x}" y1="{y}" x2="{x + 40}" y2="{y}" stroke="{colour}" stroke-width="4"/>')
+        out.append(f'<text x="{x + 48}" y="{y + 4}">{status}</text>')
+    out.append("</g>")
+    return out
