@@ -280,7 +280,8 @@ async def import_sheet(
     seen = await repository.import_keys(session, seminar.id)
     first_row: dict[str, int] = {}
     rows, new = [], []
-    for r in parsed.rows:
+    failed = {e.row for e in parsed.errors}
+    for r in (r for r in parsed.rows if r.row not in failed):
         if r.key in seen:
             action = "exists"
         elif r.key in first_row:
