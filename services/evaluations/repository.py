@@ -118,3 +118,14 @@ async def due_candidates(session: AsyncSession, until: date) -> Sequence[Row]:
         .where(col(FollowUp.due_date) <= until, ~col(FollowUp.closed), col(FollowUp.implementation_status).not_in(FINAL_STATUSES))
     )
     return (await session.exec(query)).all()  # type: ignore[return-value]
+
+
+async def rows_by_ids(session: AsyncSession, followup_ids: Sequence[uuid.UUID]) -> Sequence[Row]:
+    if not followup_ids:
+        return []
+    query = (
+        select(FollowUp, RecommendationReplica)
+        .join(RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id)
+        .where(col(FollowUp.id).in_(followup_ids))
+    )
+    return (await session.exec(query)).all()

@@ -15,11 +15,11 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from shared.contracts.common import Dimension
-from shared.platform.sheets import SheetRefused, Table
+from shared.platform.sheets import SheetRefused, Table, parse_date
 
 COLUMNS = ("title", "text", "dimension", "target_city", "due_date", "priority", "tags", "related_recommendation")
 REQUIRED = ("title", "text", "dimension")
@@ -182,15 +182,6 @@ def content_key(fields: dict[str, Any]) -> str:
 
 def split_list(text: str) -> list[str]:
     return [part.strip() for part in re.split(r"[;,\n]", text) if part.strip()]
-
-
-def parse_date(text: str) -> date | None:
-    for pattern in ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%Y-%m-%dT%H:%M:%S"):
-        try:
-            return datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    return None
 
 
 def _jsonable(value: Any) -> Any:

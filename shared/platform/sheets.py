@@ -82,6 +82,16 @@ def unneutralise(text: str) -> str:
     return text
 
 
+def parse_date(text: str) -> date | None:
+    """A date as people type it in a sheet: ISO (YYYY-MM-DD) or European (DD/MM/YYYY, DD.MM.YYYY)."""
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
 def header_name(text: str) -> str:
     """`Target city ` → `target_city`: header cells are matched case- and spacing-insensitively."""
     return "_".join(text.strip().lower().replace("-", " ").split())
@@ -91,15 +101,15 @@ def header_name(text: str) -> str:
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):
         return "; ".join(str(v) for v in value)
-    return value
+    if isinstance(value, bool | int | float):
+        return value
+    return str(value)  # UUIDs, enums and the like: as the API writes them
 
 
 def write_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

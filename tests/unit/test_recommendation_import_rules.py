@@ -59,7 +59,11 @@ def test_blank_rows_are_skipped_and_optional_columns_may_be_absent() -> None:
 
 @pytest.mark.parametrize(
     ("header", "says"),
-    [(("title", "text"), "missing column"), ((*COLUMNS, "notes"), "unknown column"), (("title", "title", "text", "dimension"), "twice")],
+    [
+        (("title", "text"), "missing column"),
+        ((*COLUMNS, "notes"), "unknown column"),
+        (("title", "title", "text", "dimension"), "twice"),
+    ],
 )
 def test_a_foreign_header_refuses_the_sheet(header: tuple[str, ...], says: str) -> None:
     with pytest.raises(SheetRefused, match=says):

@@ -11,7 +11,7 @@ from openpyxl import Workbook, load_workbook
 from shared.platform.sheets import MAX_CELL_CHARS, SheetRefused, neutralise, read_table, unneutralise, write_csv, write_xlsx
 from tests.sheetfiles import csv_file, xlsx, zip_bomb
 
-HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+HOSTILE = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
 
 
 @pytest.mark.parametrize("value", HOSTILE)
