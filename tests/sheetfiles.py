@@ -60,3 +60,8 @@ def zip_bomb(inflated_bytes: int = 200_000_000) -> bytes:
             for _ in range(inflated_bytes // len(chunk)):
                 member.write(chunk)
     return out.getvalue()
+
+
+def formula_xlsx() -> bytes:
+    """A sheet whose B2 is a formula (openpyxl writes a string starting with "=" as one)."""
+    return xlsx([["Open labs", '=HYPERLINK("http://127.0.0.1/x","click")', "setting"]], ["title", "text", "dimension"])

@@ -154,8 +154,8 @@ class JobRunner:
             log.exception("job %s (%s) failed", job.id, job.kind)
             values = {"status": "failed", "error": "the job could not complete; the error has been logged"}
         async with self.sessions() as session:
-            statement = (
-                update(self.model).where(col(self.model.id) == job.id).values(finished_at=_now(), heartbeat_at=_now(), **values)
-            )
+            # The uploaded file is dropped once worked: the job keeps its result, not people's data.
+            finished = {"finished_at": _now(), "heartbeat_at": _now(), "file": b"", **values}
+            statement = update(self.model).where(col(self.model.id) == job.id).values(**finished)
             await session.execute(statement)
             await session.commit()

@@ -3,12 +3,10 @@ preview, all-or-nothing import, re-import creating nothing, the 5,000-row job, h
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import httpx
 import pytest
-from openpyxl import Workbook
 from sqlalchemy import text
 
 from services.recommendations.config import Settings
@@ -16,7 +14,7 @@ from services.recommendations.main import create_app
 from services.recommendations.seed import load_demo_data
 from shared.platform.db import make_engine
 from shared.platform.sheets import MAX_CELL_CHARS, read_table
-from tests.sheetfiles import csv_file, recommendation_rows, xlsx, zip_bomb
+from tests.sheetfiles import csv_file, formula_xlsx, recommendation_rows, xlsx, zip_bomb
 from tests.support import Env, eventually, running
 
 pytestmark = pytest.mark.services
@@ -131,16 +129,6 @@ async def test_five_thousand_rows_import_as_a_polled_job(env: Env) -> None:
         assert (await lead.get(f"/import-jobs/{seminar}")).status_code == 404
 
 
-def _formula_sheet() -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.append(["title", "text", "dimension"])
-    sheet.append(["Open labs", '=HYPERLINK("http://127.0.0.1/x","click")', "setting"])
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
-
-
 async def test_hostile_files_are_refused_with_a_reason_and_nothing_written(env: Env) -> None:
     settings = env.settings(Settings)
     await load_demo_data(settings)
@@ -149,7 +137,7 @@ async def test_hostile_files_are_refused_with_a_reason_and_nothing_written(env: 
         "not a spreadsheet": (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "recs.xlsx", "not a spreadsheet"),
         "zip bomb": (zip_bomb(), "recs.xlsx", "zip bomb"),
         "100,000 rows": (xlsx([[i] for i in range(100_000)], ["title"]), "recs.xlsx", "more than 10,000 data rows"),
-        "formulas": (_formula_sheet(), "recs.xlsx", "cell B2 holds a formula"),
+        "formulas": (formula_xlsx(), "recs.xlsx", "cell B2 holds a formula"),
         "huge cell": (csv_file([["t", "x" * (MAX_CELL_CHARS + 1), "setting"]]), "recs.csv", "row 2, column text"),
         "foreign columns": (csv_file([["a", "b"]], ["name", "body"]), "recs.csv", "missing column(s): title, text, dimension"),
     }
