@@ -43,6 +43,7 @@ from shared.platform.kafka import ensure_topics, make_consumer, make_producer
 from shared.platform.outbox import OutboxRelay, add_event
 from tests.factories import issued
 from tests.receivers import webhook_receiver
+from tests.sheetfiles import recommendation_rows, xlsx
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 LOGS = Path(tempfile.mkdtemp(prefix="clusnet-bench-"))
@@ -151,6 +152,66 @@ async def _wait_http(url: str) -> None:
                     return
         except httpx.HTTPError:
             await asyncio.sleep(0.1)
+
+
+# 6. spreadsheet import --------------------------------------------------------------------
+async def bench_import(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
+    """Rows/s of a 5,000-row XLSX import (a background job: upload, parse, one transaction, polled
+    until done) beside a loop of single `POST /seminars/{id}/recommendations` calls, one at a time
+    as an integration script would send them."""
+    prefix, rows, singles = f"bx{uuid.uuid4().hex[:6]}", n(5000), n(1000)
+    settings = RecommendationsSettings(
+        database_url=with_database(pg, f"{prefix}_recommendations"),
+        auth_database_url=with_database(pg, f"{prefix}_auth"),
+        kafka_bootstrap_servers=kafka,
+        topic_prefix=prefix,
+    )
+    await load_demo_data(settings)
+    body = xlsx(recommendation_rows(rows, prefix="Bench"))
+    svc = start("recommendations", kafka, pg, prefix)
+    seminar = {"host_city": "leipzig", "theme": "Bench", "cluster": "leipzig-biocluster", "held_on": "2026-11-26"}
+    try:
+        bearer = {"Authorization": f"Bearer {await token(settings.auth_database_url, auth.Role.lead_partner)}"}
+        async with httpx.AsyncClient(base_url=svc.url, headers=bearer, timeout=60) as c:
+            target = (await c.post("/seminars", json=seminar)).json()["id"]
+            started = time.perf_counter()
+            job = await c.post(
+                f"/seminars/{target}/recommendations/import",
+                files={"file": ("bench.xlsx", body, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")},
+            )
+            assert job.status_code == 202, job.text
+            accepted_ms = (time.perf_counter() - started) * 1000
+            for _ in range(6000):  # poll as the portal's progress bar does, for at most 10 minutes
+                if (state := (await c.get(job.json()["url"])).json())["status"] in ("done", "failed"):
+                    break
+                await asyncio.sleep(0.1)
+            seconds = time.perf_counter() - started
+            assert state["status"] == "done" and state["result"]["created"] == rows, state
+            other = (await c.post("/seminars", json={**seminar, "theme": "Bench singles"})).json()["id"]
+            calls = [
+                (
+                    "POST",
+                    f"/seminars/{other}/recommendations",
+                    {"title": f"single {i}", "text": "One call.", "dimension": "setting"},
+                )
+                for i in range(singles)
+            ]
+            loop = await closed_loop(c, calls, 1)
+    finally:
+        svc.stop()
+    ours = rows / seconds
+    row = Row(
+        f"6. import {rows:,} rows from XLSX (background job, polled)",
+        f"{ours:,.0f} rows/s ({seconds:.1f} s; 202 answered in {accepted_ms:.0f} ms)",
+        f"{loop.rps:,.0f} rows/s: {singles:,} single draft calls in a loop, p50 {percentile(loop.latencies_ms, 50):.1f} ms",
+        f"{ours / loop.rps:.1f}",
+        "—",
+        None,
+    )
+    return row, {
+        "import": {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(ours)},
+        "import_baseline": loop.summary(),
+    }
 
 
 # 2. relay throughput ----------------------------------------------------------------------
@@ -397,11 +458,11 @@ async def _wait_for(done, timeout: float) -> None:  # type: ignore[no-untyped-de
 
 
 async def main(only: list[str]) -> None:
-    """Run every benchmark, or those named on the command line (issue relay consumer end_to_end)."""
+    """Run every benchmark, or those named on the command line (issue relay consumer import end_to_end)."""
     rows: list[Row] = []
     details: dict[str, Any] = {"scale": SCALE}
     with postgres_url() as pg, kafka_bootstrap() as kafka:
-        for bench in (bench_issue, bench_relay, bench_consumer):
+        for bench in (bench_issue, bench_relay, bench_consumer, bench_import):
             if only and bench.__name__.removeprefix("bench_") not in only:
                 continue
             print(f"running {bench.__name__}…", flush=True)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import asyncio
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, File, Header, Query, Response, UploadFile
 
-from services.evaluations import repository, service
+from services.evaluations import repository, roundtrip, service
 from services.evaluations.models import (
     ChangePublic,
     EvidenceCreate,
     EvidencePublic,
+    FollowUpImport,
     FollowUpPublic,
     FollowUpUpdate,
     PeerFollowUp,
@@ -29,6 +29,7 @@ from shared.platform.auth import Principal, Role
 from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow
 from shared.platform.http import problem_responses
 from shared.platform.pagination import Page, PageDep
+from shared.platform.sheets import XLSX_MEDIA_TYPE, read_table, write_csv, write_xlsx
 
 router = APIRouter(tags=["follow-ups"])
 CityOfficial = Annotated[
@@ -96,14 +97,49 @@ async def list_followups(session: SessionDep, filters: FilterDep, page: PageDep)
 @router.get("/follow-ups.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def export_csv(session: SessionDep, filters: FilterDep) -> Response:
     """Every follow-up matching the list filters, as CSV (for spreadsheets and reports)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
+    rows = []
     for f, r in await repository.list_followups(session, filters, _today()):
-        writer.writerow(service.to_public(f, r).model_dump(mode="json"))
+        public = service.to_public(f, r).model_dump(mode="json")
+        rows.append([public[c] for c in CSV_COLUMNS])
     return Response(
-        out.getvalue(), media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="follow-ups.csv"'}
+        write_csv(CSV_COLUMNS, rows),  # formula injection neutralised (shared/platform/sheets.py)
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="follow-ups.csv"'},
     )
+
+
+@router.get(
+    "/follow-ups.xlsx",
+    tags=["spreadsheets"],
+    response_class=Response,
+    responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "The follow-ups as a sheet to edit and upload again"}},
+)
+async def export_xlsx(session: SessionDep, filters: FilterDep) -> Response:
+    """Every follow-up matching the list filters as XLSX, with a `version` column: edit response,
+    justification, implementation_status, owner, responsible_body, planned_completion and comment,
+    then upload the sheet to `POST /follow-ups/import` (docs/spreadsheets.md)."""
+    rows = [service.export_row(f, r) for f, r in await repository.list_followups(session, filters, _today())]
+    return Response(
+        write_xlsx(roundtrip.EXPORT_COLUMNS, rows, title="follow-ups"),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="follow-ups.xlsx"'},
+    )
+
+
+@router.post("/follow-ups/import", tags=["spreadsheets"], responses=problem_responses(413, 422))
+async def import_followups(
+    file: Annotated[UploadFile, File(description="A sheet exported from GET /follow-ups.xlsx, edited: XLSX or CSV")],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: CityOfficial,
+    dry_run: Annotated[bool, Query(description="Only preview each row's change, refusal or conflict; apply nothing")] = False,
+) -> FollowUpImport:
+    """Upload a city's edited follow-up sheet. Each changed row is saved like the form (same rules,
+    history marked "imported from a spreadsheet", same events); refused transitions and conflicts
+    (the follow-up changed since the export) are reported and not applied. `dry_run=true` answers
+    the preview `{"rows": [...], "errors": [{"row", "column", "detail"}]}` and writes nothing."""
+    table = await asyncio.to_thread(read_table, await file.read(), file.filename, max_rows=roundtrip.MAX_ROWS)
+    return await service.import_followups(session, runtime, table, principal, dry_run=dry_run)
 
 
 @router.get("/follow-ups/{followup_id}")

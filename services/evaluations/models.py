@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, StringConstraints, model_validator
 from sqlalchemy import JSON, ForeignKey, UniqueConstraint
@@ -164,6 +164,7 @@ class FollowUpChange(Base, table=True):
     old: str | None = None
     new: str | None = None
     comment: str | None = None
+    via: str | None = Field(default=None, max_length=60)  # how the change came: None = the API/form
 
 
 class ChangePublic(SQLModel):
@@ -174,6 +175,7 @@ class ChangePublic(SQLModel):
     old: str | None
     new: str | None
     comment: str | None
+    via: str | None = Field(default=None, description='"imported from a spreadsheet" for changes an upload made')
 
 
 class EvidenceCreate(SQLModel):
@@ -295,3 +297,12 @@ class Progress(SQLModel):
     as_of: date
     groups: list[ProgressGroup]
     overdue: list[OverdueItem]
+
+
+class FollowUpImport(SQLModel):
+    """The answer of a follow-up upload: each row's plan (or, once applied, what happened), and errors."""
+
+    rows: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+    counts: dict[str, int]
+    dry_run: bool

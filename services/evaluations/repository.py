@@ -169,3 +169,14 @@ async def public_evidence_of(session: AsyncSession, followup_ids: Sequence[uuid.
     for item in (await session.exec(query)).all():
         found[item.followup_id].append(item)
     return found
+
+
+async def rows_by_ids(session: AsyncSession, followup_ids: Sequence[uuid.UUID]) -> Sequence[Row]:
+    if not followup_ids:
+        return []
+    query = (
+        select(FollowUp, RecommendationReplica)
+        .join(RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id)
+        .where(col(FollowUp.id).in_(followup_ids))
+    )
+    return (await session.exec(query)).all()

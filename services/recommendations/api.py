@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, File, Header, Query, Response, UploadFile
+from fastapi.responses import JSONResponse
 
-from services.recommendations import domain, repository, service
+from services.recommendations import domain, importing, repository, service
 from services.recommendations.models import (
     Cluster,
     ClusterCreate,
     ClusterLinkCreate,
     ClusterLinkTransition,
     HistoryEntryPublic,
+    ImportJob,
+    ImportPreview,
     Network,
     Partner,
     PartnerCreate,
@@ -29,7 +33,10 @@ from shared.contracts.recommendations import ClusterLinkKind, ClusterLinkState, 
 from shared.platform.auth import Principal, Role
 from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow
 from shared.platform.errors import NotFound
+from shared.platform.http import problem_responses
+from shared.platform.jobs import JobPublic, job_or_404
 from shared.platform.pagination import Page, PageDep
+from shared.platform.sheets import XLSX_MEDIA_TYPE, read_table, write_csv, write_xlsx
 
 router = APIRouter()
 Admin = Annotated[Principal, allow(Role.admin, why="manage partners and clusters")]
@@ -264,3 +271,68 @@ async def get_network(
     """The network picture's data: every cluster (node, with its city and sector) and the links among
     them (edge: its clusters, kind, status, dates, public flag). The portal lays it out and draws it."""
     return await service.network(session, public_only)
+
+
+# --- spreadsheets (docs/spreadsheets.md) -------------------------------------------------------
+SheetFile = Annotated[UploadFile, File(description="The sheet: XLSX (Excel 2007+) or CSV (UTF-8), first row = column names")]
+DryRun = Annotated[bool, Query(description="Only preview: answer what each row would create, and every error; write nothing")]
+
+
+@router.get(
+    "/templates/recommendations.xlsx",
+    tags=["spreadsheets"],
+    response_class=Response,
+    responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "The import template, with one example row"}},
+)
+async def template_xlsx(_: PrincipalDep) -> Response:
+    body = write_xlsx(importing.COLUMNS, [importing.EXAMPLE], title="recommendations")
+    return Response(
+        body, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": 'attachment; filename="recommendations.xlsx"'}
+    )
+
+
+@router.get(
+    "/templates/recommendations.csv",
+    tags=["spreadsheets"],
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The import template, with one example row"}},
+)
+async def template_csv(_: PrincipalDep) -> Response:
+    body = write_csv(importing.COLUMNS, [importing.EXAMPLE])
+    return Response(body, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="recommendations.csv"'})
+
+
+@router.post(
+    "/seminars/{seminar_id}/recommendations/import",
+    tags=["spreadsheets"],
+    response_model=ImportPreview,
+    responses={
+        200: {"description": "The preview (dry_run) or the import done: every row's action, and the errors"},
+        202: {"model": JobPublic, "description": f"More than {service.IMPORT_JOB_ROWS} rows: a background job; poll its url"},
+        **problem_responses(413, 422),
+    },
+)
+async def import_recommendations(
+    seminar_id: uuid.UUID,
+    file: SheetFile,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: LeadPartner,
+    dry_run: DryRun = False,
+) -> Any:
+    """Import a sheet of recommendations as drafts of the seminar: all rows in one transaction, or
+    none (422 with every row's errors). Rows imported before create nothing new. `dry_run=true`
+    answers the preview `{"rows": [...], "errors": [{"row", "column", "detail"}]}` and writes nothing."""
+    data = await file.read()
+    table = await asyncio.to_thread(read_table, data, file.filename)  # openpyxl is CPU work: off the event loop
+    if not dry_run and len(table.rows) > service.IMPORT_JOB_ROWS:
+        job = await service.queue_import(session, runtime, seminar_id, data, file.filename, len(table.rows), principal.actor())
+        url = f"/import-jobs/{job.id}"
+        return JSONResponse(JobPublic.of(job, url).model_dump(mode="json"), status_code=202, headers={"Location": url})
+    return await service.import_sheet(session, runtime, seminar_id, table, principal.actor(), dry_run=dry_run)
+
+
+@router.get("/import-jobs/{job_id}", tags=["spreadsheets"])
+async def import_job(job_id: uuid.UUID, session: SessionDep, _: LeadPartner) -> JobPublic:
+    """A background import: its status, progress (rows done of total) and, when finished, its result."""
+    return JobPublic.of(await job_or_404(session, ImportJob, job_id), f"/import-jobs/{job_id}")

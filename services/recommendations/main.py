@@ -4,12 +4,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.recommendations import api
+from services.recommendations import api, service
 from services.recommendations.config import Settings
-from services.recommendations.models import Outbox
+from services.recommendations.models import ImportJob, Outbox
 from shared.contracts import topics
 from shared.platform.app import service_app
-from shared.platform.runtime import Runtime
+from shared.platform.jobs import JobRunner
+from shared.platform.runtime import Runtime, Worker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -18,10 +19,18 @@ def build_runtime(settings: Settings) -> Runtime:
     return Runtime(settings=settings, outbox_model=Outbox, migrations=MIGRATIONS, stream=topics.RECOMMENDATIONS)
 
 
+def workers(runtime: Runtime) -> list[Worker]:
+    """The job runner of large spreadsheet imports, woken after each commit of this process."""
+    runner = JobRunner(runtime.sessions, ImportJob, {service.IMPORT_JOB: service.import_job_handler(runtime.sessions, runtime)})
+    runtime.on_commit(runner.wake)
+    return [runner.run]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     return service_app(
         title="CLUSNET recommendations",
         description="Seminars and the recommendations they issue to CLUSNET cities; every change is an event.",
         runtime=build_runtime(settings or Settings()),
         api_routers=[api.router],
+        workers=workers,
     )

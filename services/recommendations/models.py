@@ -19,6 +19,7 @@ from shared.contracts.recommendations import (
     SeminarStatus,
 )
 from shared.platform.idempotency import IdempotencyFields
+from shared.platform.jobs import JobFields
 from shared.platform.outbox import OutboxFields
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
@@ -135,6 +136,7 @@ class Withdrawal(SQLModel):
 
 
 class Recommendation(RecommendationFields, Base, table=True):
+    __table_args__ = (UniqueConstraint("seminar_id", "import_key", name="uq_recommendation_seminar_import_key"),)
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     seminar_id: uuid.UUID = Field(foreign_key="seminar.id", index=True)
     target_city: str = Field(foreign_key="partner.slug", index=True)
@@ -143,6 +145,9 @@ class Recommendation(RecommendationFields, Base, table=True):
     status_reason: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # The content hash of the spreadsheet row it was imported from (importing.content_key):
+    # importing the same row into the same seminar again creates nothing new.
+    import_key: str | None = Field(default=None, max_length=64)
 
     @field_validator("related_ids", mode="before")
     @classmethod
@@ -284,3 +289,19 @@ class Network(SQLModel):
 class IdempotencyRecord(IdempotencyFields, Base, table=True):
     __tablename__ = "idempotency_key"
     __table_args__ = (UniqueConstraint("actor_id", "key", name="uq_idempotency_actor_key"),)
+
+
+class ImportJob(JobFields, Base, table=True):
+    """A large spreadsheet import, worked in the background (shared/platform/jobs.py)."""
+
+    __tablename__ = "import_job"
+
+
+class ImportPreview(SQLModel):
+    """The answer of an import: what each row creates (or that it exists already), and every error."""
+
+    rows: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+    created: int = 0
+    unchanged: int = 0
+    dry_run: bool

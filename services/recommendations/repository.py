@@ -167,3 +167,15 @@ async def list_links(
     if page is not None:
         query = query.offset(page.offset).limit(page.limit + 1)
     return (await session.exec(query)).all()
+
+
+async def city_slugs(session: AsyncSession) -> set[str]:
+    return set((await session.exec(select(Partner.slug).where(Partner.kind == "city"))).all())
+
+
+async def import_keys(session: AsyncSession, seminar_id: uuid.UUID) -> set[str]:
+    """The import keys of the seminar's recommendations (what earlier imports created)."""
+    query = select(Recommendation.import_key).where(
+        Recommendation.seminar_id == seminar_id, col(Recommendation.import_key).is_not(None)
+    )
+    return {k for k in (await session.exec(query)).all() if k}

@@ -8,9 +8,10 @@ class DomainError(Exception):
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, **extra: object) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extra = extra  # more members of the problem document (e.g. an import's row `errors`)
 
 
 class NotFound(DomainError):

@@ -104,6 +104,7 @@ async def world(kafka: str, pg_server: str) -> AsyncIterator[World]:
             "stakeholder_id": person["id"],
             "subscription_id": sub["id"],
             "delivery_id": delivery["id"],
+            "job_id": str(uuid.uuid4()),  # an unknown job: 404 for who may read jobs, 403 for the others
         }
         w.lyon_followup = next(f["id"] for f in followups if f["city"] == "lyon")
         yield w
