@@ -105,6 +105,9 @@ class FollowUpPublic(SQLModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    # What the city may choose now (from the workflow rules), so clients offer only those.
+    allowed_statuses: list[ImplementationStatus] = []
+    allowed_responses: list[Response] = []
 
 
 class FollowUpUpdate(SQLModel):

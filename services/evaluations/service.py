@@ -58,6 +58,8 @@ def to_public(f: FollowUp, r: RecommendationReplica, today: date | None = None) 
         seminar_id=r.seminar_id,
         dimension=r.dimension,
         overdue=is_overdue(f, today or datetime.now(UTC).date()),
+        allowed_statuses=[] if f.closed else workflow.allowed_statuses(f.implementation_status, f.response),
+        allowed_responses=[] if f.closed else workflow.allowed_responses(f.response),
     )
 
 

@@ -1,0 +1,262 @@
+"""The portal's pages: thin routes; sessions in service.py, shaping in views.py, rules in the services."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+
+from services.portal import service, views
+from services.portal.clients import ServiceRefused
+from services.portal.web import (
+    LANGUAGE_COOKIE,
+    SESSION_COOKIE,
+    PortalDbDep,
+    StateDep,
+    VisitorDep,
+    redirect,
+    render,
+    safe_next,
+    secure_cookies,
+)
+
+router = APIRouter(include_in_schema=False)
+FormText = Annotated[str, Form(max_length=20_000)]
+ShortForm = Annotated[str, Form(max_length=300)]
+
+
+# --- public ------------------------------------------------------------------------------------
+@router.get("/")
+async def public_page(request: Request, state: StateDep, who: VisitorDep) -> Response:
+    """Seminars, their recommendations, each city's response and status, public evidence only.
+    Read with the portal's `integration` token, whoever is signed in, so nothing private shows."""
+    reader = await state.public_reader()
+    seminars, recommendations, followups = await asyncio.gather(
+        state.services.all_items(reader, "recommendations", "/seminars"),
+        state.services.all_items(reader, "recommendations", "/recommendations"),
+        state.services.all_items(reader, "evaluations", "/follow-ups"),
+    )
+    evidence_lists = await asyncio.gather(
+        *(state.services.get(reader, "evaluations", f"/follow-ups/{f['id']}/evidence") for f in followups)
+    )
+    evidence = {f["id"]: items for f, items in zip(followups, evidence_lists, strict=True)}
+    overview = views.public_overview(seminars, recommendations, followups, evidence)
+    return render(request, who, "public.html", seminars=overview)
+
+
+@router.get("/language")
+async def choose_language(request: Request, state: StateDep, who: VisitorDep, lang: str, next: str = "/") -> Response:
+    """A visitor's choice of language (a signed-in person's comes from their account)."""
+    answer = redirect(request, who, safe_next(next, "/"))
+    if lang in ("en", "fr", "de"):
+        answer.set_cookie(LANGUAGE_COOKIE, lang, samesite="lax", secure=secure_cookies(request, state.settings))
+    return answer
+
+
+# --- signing in and out --------------------------------------------------------------------------
+@router.get("/login")
+async def login_form(request: Request, who: VisitorDep, next: Annotated[str, Query(max_length=500)] = "") -> Response:
+    if who.signed_in is not None:
+        return redirect(request, who, safe_next(next, "/city"))
+    return render(request, who, "login.html", next=next, email="", error=None)
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    state: StateDep,
+    db: PortalDbDep,
+    who: VisitorDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=500)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    who.check_csrf(csrf_token)
+    address = request.client.host if request.client else "unknown"
+    try:
+        signed_in, cookie = await service.sign_in(db, state.auth_sessions, state.settings, email, password, address)
+    except service.SignInRefused as refused:
+        error = "throttled" if refused.throttled else "wrong"
+        return render(
+            request, who, "login.html", status_code=429 if refused.throttled else 401, next=next, email=email, error=error
+        )
+    default = "/city" if signed_in.session.city else "/"
+    answer = redirect(request, who, safe_next(next, default))
+    seconds = int((signed_in.session.expires_at - datetime.now(UTC)).total_seconds())
+    answer.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=seconds,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request, state.settings),
+    )
+    return answer
+
+
+@router.post("/logout")
+async def logout(
+    request: Request,
+    state: StateDep,
+    db: PortalDbDep,
+    who: VisitorDep,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    who.check_csrf(csrf_token)
+    if who.signed_in is not None:
+        await service.sign_out(db, state.auth_sessions, who.signed_in)
+    answer = redirect(request, who, "/")
+    answer.delete_cookie(SESSION_COOKIE)
+    return answer
+
+
+# --- a city's follow-ups -------------------------------------------------------------------------
+@router.get("/city")
+async def city_page(
+    request: Request,
+    state: StateDep,
+    who: VisitorDep,
+    seminar: uuid.UUID | None = None,
+    dimension: Annotated[str, Query(max_length=40)] = "",
+    status: Annotated[str, Query(max_length=40)] = "",
+    overdue: Annotated[str, Query(max_length=5)] = "",
+) -> Response:
+    """The follow-ups the signed-in person may see (evaluations scopes a city official to their
+    city), grouped by seminar, the most urgent first."""
+    bearer = who.bearer
+    filters = {"seminar": seminar, "dimension": dimension, "status": status, "overdue": overdue or None}
+    seminars, followups = await asyncio.gather(
+        state.services.all_items(bearer, "recommendations", "/seminars"),
+        state.services.all_items(bearer, "evaluations", "/follow-ups", **filters),
+    )
+    groups = views.group_by_seminar(followups, {s["id"]: s for s in seminars}, datetime.now(UTC).date())
+    return render(
+        request,
+        who,
+        "city.html",
+        groups=groups,
+        seminars=seminars,
+        filters={"seminar": str(seminar or ""), "dimension": dimension, "status": status, "overdue": overdue},
+        count=len(followups),
+    )
+
+
+# --- one follow-up -------------------------------------------------------------------------------
+async def _followup_page(
+    request: Request,
+    state: StateDep,
+    who: VisitorDep,
+    followup_id: uuid.UUID,
+    *,
+    status_code: int = 200,
+    form: dict[str, str] | None = None,
+    comment: str = "",
+    error: str | None = None,
+    conflict: list[tuple[str, str, str]] | None = None,
+) -> Response:
+    bearer = who.bearer
+    path = f"/follow-ups/{followup_id}"
+    current = await state.services.call(bearer, "evaluations", "GET", path)
+    followup = current.json()
+    history, evidence, rec_history, seminar = await asyncio.gather(
+        state.services.get(bearer, "evaluations", f"{path}/history"),
+        state.services.get(bearer, "evaluations", f"{path}/evidence"),
+        state.services.get(bearer, "recommendations", f"/recommendations/{followup['recommendation_id']}/history"),
+        state.services.get(bearer, "recommendations", f"/seminars/{followup['seminar_id']}"),
+    )
+    return render(
+        request,
+        who,
+        "followup.html",
+        status_code=status_code,
+        followup=followup,
+        etag=current.headers.get("etag", ""),
+        form=form or views.form_values(followup),
+        comment=comment,
+        history=list(reversed(history)),
+        evidence=evidence,
+        previous=views.previous_text(rec_history, followup["recommendation_version"]),
+        seminar=seminar,
+        error=error,
+        conflict=conflict,
+        saved=request.query_params.get("saved"),
+    )
+
+
+@router.get("/follow-ups/{followup_id}")
+async def followup_page(request: Request, state: StateDep, who: VisitorDep, followup_id: uuid.UUID) -> Response:
+    return await _followup_page(request, state, who, followup_id)
+
+
+@router.post("/follow-ups/{followup_id}")
+async def save_followup(
+    request: Request,
+    state: StateDep,
+    who: VisitorDep,
+    followup_id: uuid.UUID,
+    etag: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    response: Annotated[str, Form(max_length=40)] = "",
+    implementation_status: Annotated[str, Form(max_length=40)] = "",
+    responsible_body: ShortForm = "",
+    owner: ShortForm = "",
+    planned_completion: Annotated[str, Form(max_length=10)] = "",
+    notes: FormText = "",
+    comment: Annotated[str, Form(max_length=5_000)] = "",
+) -> Response:
+    """Save the form with If-Match of the version it was read at. If someone saved first, show
+    both versions side by side and keep this person's entries in the form: nothing is lost."""
+    who.check_csrf(csrf_token)
+    form = {
+        "response": response,
+        "implementation_status": implementation_status,
+        "responsible_body": responsible_body,
+        "owner": owner,
+        "planned_completion": planned_completion,
+        "notes": notes,
+    }
+    path = f"/follow-ups/{followup_id}"
+    try:
+        await state.services.call(
+            who.bearer, "evaluations", "PATCH", path, json=views.patch_body(form, comment), headers={"If-Match": etag or '""'}
+        )
+    except ServiceRefused as refused:
+        if refused.status == 412:
+            theirs = views.form_values(await state.services.get(who.bearer, "evaluations", path))
+            conflict = views.differences(form, theirs)
+            return await _followup_page(
+                request, state, who, followup_id, status_code=409, form=form, comment=comment, conflict=conflict
+            )
+        if refused.status in (409, 422):
+            return await _followup_page(
+                request, state, who, followup_id, status_code=refused.status, form=form, comment=comment, error=refused.detail
+            )
+        raise
+    return redirect(request, who, f"{path}?saved=1")
+
+
+@router.post("/follow-ups/{followup_id}/evidence")
+async def add_link_evidence(
+    request: Request,
+    state: StateDep,
+    who: VisitorDep,
+    followup_id: uuid.UUID,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    title: ShortForm = "",
+    url: Annotated[str, Form(max_length=2_000)] = "",
+    public: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    who.check_csrf(csrf_token)
+    body: dict[str, Any] = {"title": title, "url": url or None, "public": public == "on"}
+    try:
+        await state.services.call(who.bearer, "evaluations", "POST", f"/follow-ups/{followup_id}/evidence", json=body)
+    except ServiceRefused as refused:
+        if refused.status in (409, 422):
+            return await _followup_page(request, state, who, followup_id, status_code=refused.status, error=refused.detail)
+        raise
+    return redirect(request, who, f"/follow-ups/{followup_id}?saved=1#evidence")
