@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 
 from services.evaluations import repository, service
 from services.evaluations.models import (
@@ -139,15 +139,61 @@ async def add_evidence(
     )
 
 
+@router.post("/follow-ups/{followup_id}/evidence/file", status_code=201, responses=problem_responses(413, 415))
+async def upload_evidence(
+    followup_id: uuid.UUID,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: CityOfficial,
+    file: Annotated[UploadFile, File(description="PDF, office document or image; its type is read from its content")],
+    title: Annotated[str, Form(min_length=1, max_length=300)],
+    public: Annotated[bool, Form()] = False,
+) -> EvidencePublic:
+    """Upload a file as evidence (multipart). Its type is checked from its bytes, not its name."""
+    limit = runtime.settings.upload_max_bytes
+    content = await file.read(limit + 1)
+    item = await service.add_evidence_file(
+        session,
+        runtime,
+        followup_id,
+        principal,
+        title=title,
+        public=public,
+        file_name=file.filename,
+        content=content,
+        max_bytes=limit,
+    )
+    return EvidencePublic.model_validate(item, from_attributes=True).model_copy(
+        update={"download_path": f"/follow-ups/{followup_id}/evidence/{item.id}/file"}
+    )
+
+
 @router.get("/follow-ups/{followup_id}/evidence")
 async def list_evidence(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[EvidencePublic]:
-    followup, _ = await service.readable_row(session, followup_id, principal)
-    items = await repository.evidence(session, followup.id)
-    return [EvidencePublic.model_validate(e, from_attributes=True) for e in items if e.public or _sees_private(principal)]
+    return await service.readable_evidence(session, followup_id, principal)
 
 
-def _sees_private(principal: Principal) -> bool:
-    return principal.role in (Role.city_official, Role.lead_partner, Role.admin)
+@router.get(
+    "/follow-ups/{followup_id}/evidence/{evidence_id}/file",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def download_evidence(
+    followup_id: uuid.UUID, evidence_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """An uploaded evidence file, for whoever may see that evidence (public, or private to the city,
+    the lead partner and admins)."""
+    evidence, stored = await service.evidence_file(session, followup_id, evidence_id, principal)
+    return Response(
+        stored.content,
+        media_type=evidence.media_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{evidence.file_name or "evidence"}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "ETag": f'"{stored.sha256}"',
+        },
+    )
 
 
 @router.post("/follow-ups/{followup_id}/verification")

@@ -11,7 +11,7 @@ from sqlalchemy import Select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.evaluations.models import Evidence, FollowUp, FollowUpChange, RecommendationReplica
+from services.evaluations.models import Evidence, EvidenceFile, FollowUp, FollowUpChange, RecommendationReplica
 from services.evaluations.workflow import FINAL_STATUSES
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Response, Verification
@@ -118,3 +118,22 @@ async def due_candidates(session: AsyncSession, until: date) -> Sequence[Row]:
         .where(col(FollowUp.due_date) <= until, ~col(FollowUp.closed), col(FollowUp.implementation_status).not_in(FINAL_STATUSES))
     )
     return (await session.exec(query)).all()  # type: ignore[return-value]
+
+
+async def evidence_ids_with_files(session: AsyncSession, evidence_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    if not evidence_ids:
+        return set()
+    query = select(EvidenceFile.evidence_id).where(col(EvidenceFile.evidence_id).in_(evidence_ids))
+    return set((await session.exec(query)).all())
+
+
+async def evidence_file(
+    session: AsyncSession, followup_id: uuid.UUID, evidence_id: uuid.UUID
+) -> tuple[Evidence, EvidenceFile] | None:
+    query = (
+        select(Evidence, EvidenceFile)
+        .join(EvidenceFile, col(EvidenceFile.evidence_id) == Evidence.id)
+        .where(Evidence.id == evidence_id, Evidence.followup_id == followup_id)
+    )
+    row = (await session.exec(query)).first()
+    return (row[0], row[1]) if row else None

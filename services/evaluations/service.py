@@ -3,15 +3,18 @@ the recommendation events do to the follow-ups. Each is one transaction, committ
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, date, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.evaluations import repository, workflow
+from services.evaluations import evidence_files, repository, workflow
 from services.evaluations.models import (
     Evidence,
     EvidenceCreate,
+    EvidenceFile,
+    EvidencePublic,
     FollowUp,
     FollowUpChange,
     FollowUpPublic,
@@ -166,9 +169,67 @@ async def update(
     return followup, replica
 
 
-async def add_evidence(
-    session: AsyncSession, sink: EventSink, followup_id: uuid.UUID, data: EvidenceCreate, principal: Principal
+async def add_evidence_file(
+    session: AsyncSession,
+    sink: EventSink,
+    followup_id: uuid.UUID,
+    principal: Principal,
+    *,
+    title: str,
+    public: bool,
+    file_name: str | None,
+    content: bytes,
+    max_bytes: int,
 ) -> Evidence:
+    principal.require(Role.city_official, why="add evidence (only the city's own officials may)")
+    media_type = evidence_files.sniff(content, max_bytes)
+    data = EvidenceCreate(
+        title=title,
+        file_name=evidence_files.safe_file_name(file_name, media_type),
+        media_type=media_type,
+        size_bytes=len(content),
+        public=public,
+    )
+    return await add_evidence(session, sink, followup_id, data, principal, content)
+
+
+def may_see(evidence: Evidence, principal: Principal) -> bool:
+    """Public evidence is for every reader; private evidence for the city's officials (the
+    follow-up's own, checked by readable_row), the lead partner and admins."""
+    return evidence.public or principal.role in (Role.city_official, Role.lead_partner, Role.admin)
+
+
+async def readable_evidence(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[EvidencePublic]:
+    followup, _ = await readable_row(session, followup_id, principal)
+    items = [e for e in await repository.evidence(session, followup.id) if may_see(e, principal)]
+    with_files = await repository.evidence_ids_with_files(session, [e.id for e in items])
+    return [
+        EvidencePublic.model_validate(e, from_attributes=True).model_copy(
+            update={"download_path": f"/follow-ups/{followup.id}/evidence/{e.id}/file" if e.id in with_files else None}
+        )
+        for e in items
+    ]
+
+
+async def evidence_file(
+    session: AsyncSession, followup_id: uuid.UUID, evidence_id: uuid.UUID, principal: Principal
+) -> tuple[Evidence, EvidenceFile]:
+    await readable_row(session, followup_id, principal)
+    found = await repository.evidence_file(session, followup_id, evidence_id)
+    if found is None or not may_see(found[0], principal):  # private evidence does not exist for an integration
+        raise NotFound(f"follow-up {followup_id} has no evidence file {evidence_id}")
+    return found
+
+
+async def add_evidence(
+    session: AsyncSession,
+    sink: EventSink,
+    followup_id: uuid.UUID,
+    data: EvidenceCreate,
+    principal: Principal,
+    content: bytes | None = None,
+) -> Evidence:
+    """A link, or (with `content`, already checked by evidence_files.sniff) an uploaded file."""
     principal.require(Role.city_official, why="add evidence (only the city's own officials may)")
     followup, replica = await row_or_404(session, followup_id, for_update=True)
     principal.require_city(followup.city, "add evidence to the follow-ups")
@@ -176,6 +237,8 @@ async def add_evidence(
         raise Conflict(f"the follow-up is closed: {followup.closed_reason}")
     item = Evidence(followup_id=followup.id, added_by=principal.token_id, **data.model_dump(mode="json"))
     session.add(item)
+    if content is not None:
+        session.add(EvidenceFile(evidence_id=item.id, content=content, sha256=hashlib.sha256(content).hexdigest()))
     record(session, followup, principal.actor(), "evidence", None, data.title)
     _touch(followup)
     payload = FollowUpEvidenceAdded(

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from services.portal import service, views
@@ -185,6 +185,7 @@ async def _followup_page(
         error=error,
         conflict=conflict,
         saved=request.query_params.get("saved"),
+        upload_max_bytes=state.settings.upload_max_bytes,
     )
 
 
@@ -238,6 +239,52 @@ async def save_followup(
             )
         raise
     return redirect(request, who, f"{path}?saved=1")
+
+
+@router.post("/follow-ups/{followup_id}/evidence/file")
+async def upload_evidence(
+    request: Request,
+    state: StateDep,
+    who: VisitorDep,
+    followup_id: uuid.UUID,
+    file: Annotated[UploadFile, File()],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    title: ShortForm = "",
+    public: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    """Forward an uploaded file to evaluations, which checks its type and size and stores it."""
+    who.check_csrf(csrf_token)
+    content = await file.read(state.settings.upload_max_bytes + 1)
+    try:
+        await state.services.call(
+            who.bearer,
+            "evaluations",
+            "POST",
+            f"/follow-ups/{followup_id}/evidence/file",
+            files={"file": (file.filename or "evidence", content, "application/octet-stream")},
+            data={"title": title, "public": "true" if public == "on" else "false"},
+        )
+    except ServiceRefused as refused:
+        if refused.status in (409, 413, 415, 422):
+            return await _followup_page(request, state, who, followup_id, status_code=refused.status, error=refused.detail)
+        raise
+    return redirect(request, who, f"/follow-ups/{followup_id}?saved=1#evidence")
+
+
+@router.get("/follow-ups/{followup_id}/evidence/{evidence_id}/file")
+async def download_evidence(
+    request: Request, state: StateDep, who: VisitorDep, followup_id: uuid.UUID, evidence_id: uuid.UUID
+) -> Response:
+    """A signed-in person downloads as themselves; anyone else as the public reader, which
+    evaluations lets see public evidence only."""
+    bearer = who.signed_in.bearer if who.signed_in else await state.public_reader()
+    answer = await state.services.call(bearer, "evaluations", "GET", f"/follow-ups/{followup_id}/evidence/{evidence_id}/file")
+    passed = ("content-type", "content-disposition", "etag")
+    response = Response(answer.content, headers={k: v for k, v in answer.headers.items() if k.lower() in passed})
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @router.post("/follow-ups/{followup_id}/evidence")

@@ -18,4 +18,5 @@ class Settings(ServiceSettings):
     cookie_secure: bool | None = None
     throttle_window_minutes: int = Field(default=15, ge=1)
     throttle_per_account: int = Field(default=5, ge=1, description="Failed sign-ins per email within the window")
+    upload_paths: str | None = r"/follow-ups/[^/]+/evidence/file"
     throttle_per_address: int = Field(default=20, ge=1, description="Failed sign-ins per client address within the window")

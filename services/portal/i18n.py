@@ -20,6 +20,7 @@ from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
+from babel.units import format_unit
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -126,4 +127,17 @@ def formatting(language: str) -> dict[str, Callable[..., str]]:
     def fmt_percent(value: float) -> str:
         return format_percent(value, locale=locale)
 
-    return {"fmt_date": fmt_date, "fmt_datetime": fmt_datetime, "fmt_number": fmt_number, "fmt_percent": fmt_percent}
+    def fmt_size(value: int | None) -> str:
+        if value is None:
+            return ""
+        if value < 1_000_000:
+            return format_unit(max(1, round(value / 1000)), "digital-kilobyte", length="short", locale=locale)
+        return format_unit(round(value / 1_000_000, 1), "digital-megabyte", length="short", locale=locale)
+
+    return {
+        "fmt_date": fmt_date,
+        "fmt_datetime": fmt_datetime,
+        "fmt_number": fmt_number,
+        "fmt_percent": fmt_percent,
+        "fmt_size": fmt_size,
+    }

@@ -101,6 +101,7 @@ async def world(kafka: str, pg_server: str) -> AsyncIterator[World]:
             "stakeholder_id": person["id"],
             "subscription_id": sub["id"],
             "delivery_id": delivery["id"],
+            "evidence_id": str(uuid.uuid4()),  # unknown: the file routes answer 404 to whoever may ask
         }
         w.lyon_followup = next(f["id"] for f in followups if f["city"] == "lyon")
         yield w

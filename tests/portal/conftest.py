@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from shared.platform.migrate import upgrade
 from shared.platform.runtime import AUTH_MIGRATIONS
 from tests.support import Env
 
+T = TypeVar("T")
 PASSWORD = "correct horse battery staple"
 HOSTILE_TITLE = "<script>alert(1)</script>"
 PEOPLE = {
@@ -58,11 +60,38 @@ class PortalSystem:
     def api(self, service: str, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.services[service].url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
+    def fresh_followup(self, title: str, city: str = "leipzig") -> str:
+        """Issue a new recommendation to `city` (on its seminar) and answer its follow-up's id, so
+        that a test starts from a follow-up no other test has touched."""
+        with self.api("recommendations", self.tokens["lead"]) as rec:
+            seminar = next(s for s in rec.get("/seminars").json()["items"] if s["host_city"] == city)
+            draft = rec.post(
+                f"/seminars/{seminar['id']}/recommendations",
+                json={"title": title, "text": f"{title}: the text.", "dimension": "processes", "due_date": "2030-01-31"},
+            )
+            assert draft.status_code == 201, draft.text
+            assert rec.post(f"/recommendations/{draft.json()['id']}/issue").status_code == 200
+        with self.api("evaluations", self.tokens["lead"]) as ev:
+
+            def opened() -> str | None:
+                items = ev.get("/follow-ups", params={"city": city, "limit": 200}).json()["items"]
+                return next((f["id"] for f in items if f["recommendation_id"] == draft.json()["id"]), None)
+
+            found: str = _wait_for(opened, f"the follow-up of {title!r}")
+        return found
+
 
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "the page has no CSRF token"
     return found.group(1)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end from sync code, in its own thread: Playwright's sync API keeps an
+    event loop running in the test thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @contextmanager
@@ -121,9 +150,9 @@ def portal_system(kafka: str, pg_server: str, tmp_path_factory: pytest.TempPathF
             logs,
         )
         wait_ready([running["portal"]])
-        asyncio.run(_setup_people(env))
-        asyncio.run(load_demo_data(env.settings(RecommendationsSettings)))
-        tokens = {"lead": asyncio.run(env.token("lead_partner")), "integration": asyncio.run(env.token("integration"))}
+        run_async(_setup_people(env))
+        run_async(load_demo_data(env.settings(RecommendationsSettings)))
+        tokens = {"lead": run_async(env.token("lead_partner")), "integration": run_async(env.token("integration"))}
         system = PortalSystem(env, running, tokens, "", "", "")
         with system.api("recommendations", tokens["lead"]) as rec:
             seminar = next(s for s in rec.get("/seminars").json()["items"] if s["host_city"] == "leipzig")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from tests.integration.test_evidence_files import PDF
 from tests.portal.conftest import HOSTILE_TITLE, PASSWORD, PortalSystem
 
 pytestmark = pytest.mark.services
@@ -104,6 +105,15 @@ def test_leipzig_official_records_a_response_and_sees_the_history(context: Brows
     page.check("#ev-public")
     page.get_by_role("button", name="Add the link").click()
     page.wait_for_selector("a:text('Council resolution')")
+    page.fill("#file-title", "Implementation plan (PDF)")
+    page.set_input_files("#file", files=[{"name": "plan.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+    page.get_by_role("button", name="Upload the file").click()
+    page.wait_for_selector("a:text('Implementation plan (PDF)')")
+    with page.expect_download() as download:
+        page.click("a:text('Implementation plan (PDF)')")
+    assert Path(download.value.path()).read_bytes() == PDF
+    history = page.locator("section", has=page.locator("#history-title")).inner_text()
+    assert "Implementation plan (PDF)" in history
     check_accessibility(page)
     shot(page, "follow-up")
     assert not dialogs
@@ -130,7 +140,7 @@ def test_two_people_edit_the_same_follow_up_and_the_second_sees_the_conflict(
     first, second = first_ctx.new_page(), second_ctx.new_page()
     sign_in(first, portal_system, "leipzig")
     sign_in(second, portal_system, "leipzig2")
-    path = f"/follow-ups/{portal_system.leipzig_followup}"
+    path = f"/follow-ups/{portal_system.fresh_followup('Two editors')}"
     first.goto(path)
     second.goto(path)
     first.fill("#owner", "Jana Vogel")

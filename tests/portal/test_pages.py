@@ -4,7 +4,6 @@ public page. The browser tests (test_browser.py) do the same journeys in Chromiu
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import httpx
@@ -12,7 +11,8 @@ import pytest
 
 from shared.platform.auth import ApiToken
 from shared.platform.db import make_engine, make_session_factory
-from tests.portal.conftest import HOSTILE_TITLE, PASSWORD, PortalSystem, csrf_of, sign_in
+from tests.integration.test_evidence_files import PDF
+from tests.portal.conftest import HOSTILE_TITLE, PASSWORD, PortalSystem, csrf_of, run_async, sign_in
 
 pytestmark = pytest.mark.services
 
@@ -84,7 +84,7 @@ def test_sign_out_makes_the_old_cookie_useless_and_revokes_the_token(portal_syst
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
     session_id = old_cookie.split(".")[0]
     assert session_id  # the token behind it is revoked in the auth database
-    assert asyncio.run(_portal_tokens_revoked(portal_system)) >= 1
+    assert run_async(_portal_tokens_revoked(portal_system)) >= 1
 
 
 async def _portal_tokens_revoked(system: PortalSystem) -> int:
@@ -125,7 +125,7 @@ def _form(html: str) -> dict[str, str]:
 
 
 def test_response_status_history_and_a_stale_edit(portal_system: PortalSystem) -> None:
-    path = f"/follow-ups/{portal_system.hostile_followup}"
+    path = f"/follow-ups/{portal_system.fresh_followup(HOSTILE_TITLE + ' (pages)')}"
     with sign_in(portal_system, "leipzig") as first, sign_in(portal_system, "leipzig2") as second:
         page_1, page_2 = first.get(path), second.get(path)
         assert page_1.status_code == 200
@@ -168,7 +168,7 @@ def test_response_status_history_and_a_stale_edit(portal_system: PortalSystem) -
 
 
 def test_a_refused_transition_keeps_the_form(portal_system: PortalSystem) -> None:
-    path = f"/follow-ups/{portal_system.leipzig_followup}"
+    path = f"/follow-ups/{portal_system.fresh_followup('Refused transition')}"
     with sign_in(portal_system, "leipzig") as client:
         page = client.get(path)
         refused = client.post(
@@ -209,3 +209,33 @@ def test_a_person_sees_the_portal_in_their_own_language(portal_system: PortalSys
     with sign_in(portal_system, "leipzig_de", **{"Accept-Language": "en"}) as client:
         page = client.get("/city")
     assert "Nachverfolgungen von Leipzig" in page.text and "Umsetzungsstand" in page.text
+
+
+def test_uploaded_files_public_and_private(portal_system: PortalSystem) -> None:
+    path = f"/follow-ups/{portal_system.leipzig_followup}"
+    with sign_in(portal_system, "leipzig") as client:
+        for title, public in (("Signed agreement", "on"), ("Cost estimate", "")):
+            page = client.get(path)
+            added = client.post(
+                f"{path}/evidence/file",
+                data={"csrf_token": csrf_of(page.text), "title": title, "public": public},
+                files={"file": (f"{title}.pdf", PDF, "application/pdf")},
+            )
+            assert added.status_code == 303, added.text
+        refused = client.post(
+            f"{path}/evidence/file",
+            data={"csrf_token": csrf_of(client.get(path).text), "title": "not a pdf"},
+            files={"file": ("fake.pdf", b"MZ\x90\x00 an executable", "application/pdf")},
+        )
+        assert refused.status_code == 415 and "not an accepted type" in refused.text
+        links = dict(
+            re.findall(r'<a href="(/follow-ups/[^"]+/file)" hx-boost="false" download>([^<]+)</a>', client.get(path).text)
+        )
+        by_title = {title: link for link, title in links.items()}
+        assert set(by_title) >= {"Signed agreement", "Cost estimate"}
+        assert client.get(by_title["Cost estimate"]).content == PDF  # the city sees its private file
+    public = httpx.get(portal_system.url + "/", timeout=15).text
+    assert by_title["Signed agreement"] in public and by_title["Cost estimate"] not in public
+    anonymous = httpx.get(portal_system.url + by_title["Signed agreement"], timeout=15)
+    assert anonymous.status_code == 200 and anonymous.content == PDF and anonymous.headers["content-type"] == "application/pdf"
+    assert httpx.get(portal_system.url + by_title["Cost estimate"], timeout=15).status_code == 404
