@@ -20,8 +20,8 @@ from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
-from babel.units import format_unit
 from babel.support import Translations
+from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.portal import labels
