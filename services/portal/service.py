@@ -75,6 +75,7 @@ async def sign_in(
                 person.city,
                 label=f"portal session of {person.email}",
                 expires_in=expires_in,
+                person_email=person.email,
             )
     if person is None:
         portal.add(SignInFailure(email=email, address=address[:64], at=now))

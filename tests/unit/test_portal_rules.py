@@ -95,3 +95,15 @@ def test_the_public_overview_carries_no_private_field() -> None:
     evidence = {"f1": [{"title": "open", "public": True}, {"title": "SECRET DOC", "public": False}]}
     overview = views.public_overview(seminars, recs, followups, evidence)
     assert "SECRET" not in repr(overview) and "open" in repr(overview)
+
+
+def test_emails_link_to_the_page_they_are_about() -> None:
+    import uuid
+
+    from services.notifications.rules import page_path
+    from tests.factories import issued
+
+    event = issued()
+    assert page_path(event) == "/"
+    followup_id = uuid.uuid4()
+    assert page_path(event.model_copy(update={"data": {"followup": {"id": str(followup_id)}}})) == f"/follow-ups/{followup_id}"
