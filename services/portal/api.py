@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from services.portal import service, views
@@ -23,6 +23,7 @@ from services.portal.web import (
     safe_next,
     secure_cookies,
 )
+from shared.contracts.envelope import REGISTRY
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form(max_length=20_000)]
@@ -307,3 +308,79 @@ async def add_link_evidence(
             return await _followup_page(request, state, who, followup_id, status_code=refused.status, error=refused.detail)
         raise
     return redirect(request, who, f"/follow-ups/{followup_id}?saved=1#evidence")
+
+
+# --- My notifications ----------------------------------------------------------------------------
+EVENT_TYPES = sorted({t.removeprefix("eu.clusnet.").rsplit(".v", 1)[0] for t in REGISTRY if ".notification." not in t})
+
+
+@router.get("/settings/notifications")
+async def my_notifications(request: Request, state: StateDep, who: VisitorDep) -> Response:
+    """The signed-in person's own email subscriptions: what, how often, in which language."""
+    bearer = who.bearer
+    mine, seminars, partners = await asyncio.gather(
+        state.services.get(bearer, "notifications", "/me/subscriptions"),
+        state.services.all_items(bearer, "recommendations", "/seminars"),
+        state.services.all_items(bearer, "recommendations", "/partners"),
+    )
+    return render(
+        request,
+        who,
+        "notifications.html",
+        subscriptions=mine["items"],
+        email_language=mine["language"] if mine["items"] else who.language,
+        seminars={s["id"]: s for s in seminars},
+        cities=[p["slug"] for p in partners if p.get("kind", "city") == "city"],
+        event_types=EVENT_TYPES,
+        saved=request.query_params.get("saved"),
+    )
+
+
+@router.post("/settings/notifications")
+async def subscribe_me(request: Request, state: StateDep, who: VisitorDep) -> Response:
+    form = await request.form()
+    who.check_csrf(str(form.get("csrf_token", "")))
+    signed_in = who.require_signed_in()
+    body = {
+        "cities": [str(v) for v in form.getlist("cities")][:20],
+        "seminars": [str(v) for v in form.getlist("seminars")][:50],
+        "event_types": [str(v) for v in form.getlist("event_types")][:50],
+        "mode": str(form.get("mode", "immediate")),
+        "language": str(form.get("language", signed_in.session.language)),
+        "name": signed_in.session.name,
+    }
+    await state.services.call(who.bearer, "notifications", "POST", "/me/subscriptions", json=body)
+    return redirect(request, who, "/settings/notifications?saved=1")
+
+
+@router.post("/settings/notifications/{subscription_id}/{action}")
+async def toggle_subscription(
+    request: Request,
+    state: StateDep,
+    who: VisitorDep,
+    subscription_id: uuid.UUID,
+    action: Annotated[str, Path(pattern="^(enable|disable)$")],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    who.check_csrf(csrf_token)
+    await state.services.call(who.bearer, "notifications", "POST", f"/me/subscriptions/{subscription_id}/{action}")
+    return redirect(request, who, "/settings/notifications?saved=1")
+
+
+# --- one-click unsubscribe (RFC 8058) ------------------------------------------------------------
+UnsubscribeToken = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.get("/unsubscribe/{token}")
+async def unsubscribe_page(request: Request, who: VisitorDep, token: UnsubscribeToken) -> Response:
+    """A confirmation page: a GET changes nothing (mail scanners open links), its button POSTs."""
+    return render(request, who, "unsubscribe.html", token=token, done=False)
+
+
+@router.post("/unsubscribe/{token}")
+async def unsubscribe(request: Request, state: StateDep, who: VisitorDep, token: UnsubscribeToken) -> Response:
+    """The one-click POST of a mail client (body `List-Unsubscribe=One-Click`) or of the page's
+    button. No sign-in and no CSRF token: the link's token is the credential, and it can only
+    turn off its own subscription."""
+    await state.services.call(None, "notifications", "POST", f"/unsubscribe/{token}")
+    return render(request, who, "unsubscribe.html", token=token, done=True)

@@ -32,11 +32,11 @@ class Services:
         }
 
     async def call(
-        self, bearer: str, service: str, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+        self, bearer: str | None, service: str, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
-        answer = await self.http.request(
-            method, self.urls[service] + path, headers={"Authorization": f"Bearer {bearer}", **(headers or {})}, **kwargs
-        )
+        """`bearer` None only for the services' few routes that take no token (one-click unsubscribe)."""
+        auth = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        answer = await self.http.request(method, self.urls[service] + path, headers={**auth, **(headers or {})}, **kwargs)
         if answer.status_code >= 400:
             raise ServiceRefused(answer.status_code, _detail(answer))
         return answer

@@ -47,6 +47,22 @@ LABELS: dict[str, str] = {
     "due_date": N_("Due date"),
     "recommendation_version": N_("Recommendation version"),
     "closed": N_("Closed"),
+    # event types (My notifications)
+    "recommendation.issued": N_("A recommendation is issued"),
+    "recommendation.revised": N_("A recommendation is revised"),
+    "recommendation.withdrawn": N_("A recommendation is withdrawn"),
+    "seminar.scheduled": N_("A seminar is scheduled"),
+    "seminar.report_published": N_("A seminar report is published"),
+    "followup.opened": N_("A follow-up is opened"),
+    "followup.response_recorded": N_("A city records its response"),
+    "followup.status_changed": N_("An implementation status changes"),
+    "followup.evidence_added": N_("Evidence is added"),
+    "followup.verified": N_("The lead partner verifies or contests"),
+    "followup.due_soon": N_("A follow-up is due soon"),
+    "followup.overdue": N_("A follow-up is overdue"),
+    # delivery modes
+    "immediate": N_("Immediately"),
+    "digest": N_("Daily digest"),
     # roles
     "admin": N_("Administrator"),
     "lead_partner": N_("Lead partner"),

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 
 from provision.processes import ServiceProcess, portal_urls, service_env, start_service, wait_ready
 from provision.system import free_port
@@ -25,6 +26,7 @@ from shared.platform import auth, people
 from shared.platform.db import ensure_database, make_engine, make_session_factory
 from shared.platform.migrate import upgrade
 from shared.platform.runtime import AUTH_MIGRATIONS
+from tests.receivers import Inbox
 from tests.support import Env
 
 T = TypeVar("T")
@@ -46,6 +48,7 @@ class PortalSystem:
     env: Env
     services: dict[str, ServiceProcess]
     tokens: dict[str, str]
+    inbox: Inbox
     leipzig_followup: str
     lyon_followup: str
     hostile_followup: str
@@ -135,7 +138,18 @@ def portal_system(kafka: str, pg_server: str, tmp_path_factory: pytest.TempPathF
     logs: Path = tmp_path_factory.mktemp("portal-logs")
     names = ("recommendations", "evaluations", "notifications")
     ports = {name: free_port() for name in names}
-    base = {"TOPIC_PREFIX": env.prefix, "LOG_JSON": "false", "RELAY_POLL_INTERVAL_S": "0.05", "SMTP_PORT": str(free_port())}
+    portal_port = free_port()
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    base = {
+        "TOPIC_PREFIX": env.prefix,
+        "LOG_JSON": "false",
+        "RELAY_POLL_INTERVAL_S": "0.05",
+        "DISPATCH_INTERVAL_S": "0.1",
+        "SMTP_PORT": str(smtp.port),
+        "PORTAL_URL": f"http://127.0.0.1:{portal_port}",
+    }
     running: dict[str, ServiceProcess] = {}
     try:
         for name in names:
@@ -145,7 +159,7 @@ def portal_system(kafka: str, pg_server: str, tmp_path_factory: pytest.TempPathF
         wait_ready(list(running.values()))
         running["portal"] = start_service(
             "portal",
-            free_port(),
+            portal_port,
             service_env("portal", env.kafka, env.pg_server, env.prefix, **base, **portal_urls(ports)),
             logs,
         )
@@ -153,7 +167,7 @@ def portal_system(kafka: str, pg_server: str, tmp_path_factory: pytest.TempPathF
         run_async(_setup_people(env))
         run_async(load_demo_data(env.settings(RecommendationsSettings)))
         tokens = {"lead": run_async(env.token("lead_partner")), "integration": run_async(env.token("integration"))}
-        system = PortalSystem(env, running, tokens, "", "", "")
+        system = PortalSystem(env, running, tokens, inbox, "", "", "")
         with system.api("recommendations", tokens["lead"]) as rec:
             seminar = next(s for s in rec.get("/seminars").json()["items"] if s["host_city"] == "leipzig")
             draft = rec.post(
@@ -177,3 +191,4 @@ def portal_system(kafka: str, pg_server: str, tmp_path_factory: pytest.TempPathF
     finally:
         for svc in running.values():
             svc.stop()
+        smtp.stop()

@@ -239,3 +239,24 @@ def test_sign_out_makes_the_old_cookie_useless(browser: Browser, context: Browse
     stolen.goto("/city")
     assert "/login" in stolen.url
     thief.close()
+
+
+def test_my_notifications_page(context: BrowserContext, portal_system: PortalSystem) -> None:
+    page = context.new_page()
+    sign_in(page, portal_system, "leipzig2")
+    page.get_by_role("link", name="My notifications").click()
+    page.wait_for_selector("h1:text('My notifications')")
+    check_accessibility(page)
+    page.check("#ev-followup\\.status_changed")
+    page.check("#mode-digest")
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_selector("text=Saved.")
+    row = page.locator("tbody tr").first.inner_text()
+    assert "Leipzig" in row and "An implementation status changes" in row and "Daily digest" in row and "Active" in row
+    check_accessibility(page)
+    shot(page, "my-notifications")
+    page.get_by_role("button", name="Turn off").click()
+    page.wait_for_selector("button:text('Turn on')")
+    page.goto("/unsubscribe/" + "A" * 32)  # the confirmation page an email's link opens (the GET changes nothing)
+    assert page.inner_text("h1") == "Unsubscribe"
+    check_accessibility(page)

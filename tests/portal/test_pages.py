@@ -5,6 +5,7 @@ public page. The browser tests (test_browser.py) do the same journeys in Chromiu
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from shared.platform.auth import ApiToken
 from shared.platform.db import make_engine, make_session_factory
 from tests.integration.test_evidence_files import PDF
-from tests.portal.conftest import HOSTILE_TITLE, PASSWORD, PortalSystem, csrf_of, run_async, sign_in
+from tests.portal.conftest import HOSTILE_TITLE, PASSWORD, PortalSystem, _wait_for, csrf_of, run_async, sign_in
 
 pytestmark = pytest.mark.services
 
@@ -239,3 +240,44 @@ def test_uploaded_files_public_and_private(portal_system: PortalSystem) -> None:
     anonymous = httpx.get(portal_system.url + by_title["Signed agreement"], timeout=15)
     assert anonymous.status_code == 200 and anonymous.content == PDF and anonymous.headers["content-type"] == "application/pdf"
     assert httpx.get(portal_system.url + by_title["Cost estimate"], timeout=15).status_code == 404
+
+
+def test_my_notifications_and_one_click_unsubscribe_through_the_portal(portal_system: PortalSystem) -> None:
+    with sign_in(portal_system, "leipzig_de") as petra:
+        page = petra.get("/settings/notifications")
+        assert page.status_code == 200 and "Meine Benachrichtigungen" in page.text
+        subscribed = petra.post(
+            "/settings/notifications",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "cities": ["leipzig"],
+                "event_types": ["followup.opened"],
+                "mode": "immediate",
+                "language": "de",
+            },
+        )
+        assert subscribed.status_code == 303
+        assert "Aktiv" in petra.get("/settings/notifications").text
+    followup_id = portal_system.fresh_followup("Notify Petra")
+
+    def petras_mail() -> Any:
+        return next((m for m in portal_system.inbox.messages if m["To"] == portal_system.email("leipzig_de")), None)
+
+    mail = _wait_for(petras_mail, "Petra's email")
+    text = mail.get_body(("plain",)).get_content()
+    assert text.startswith("Guten Tag Petra Schulz") and f"{portal_system.url}/follow-ups/{followup_id}" in text
+    assert mail["List-Unsubscribe-Post"].strip() == "List-Unsubscribe=One-Click"
+    link = mail["List-Unsubscribe"].strip()[1:-1]
+    assert link.startswith(portal_system.url + "/unsubscribe/")
+    # a GET (a mail scanner opening the link) changes nothing; the mail client's one-click POST does, without a cookie
+    assert "Abbestellen" in httpx.get(link, headers={"Accept-Language": "de"}, timeout=15).text
+    with sign_in(portal_system, "leipzig_de") as petra:
+        assert "Aktiv" in petra.get("/settings/notifications").text
+    done = httpx.post(
+        link, content=b"List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=15
+    )
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    with sign_in(portal_system, "leipzig_de") as petra:
+        mine = petra.get("/settings/notifications").text
+    assert ">Aus<" in mine and ">Aktiv<" not in mine
+    assert httpx.post(portal_system.url + "/unsubscribe/" + "A" * 32, timeout=15).status_code == 404
