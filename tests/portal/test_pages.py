@@ -281,3 +281,32 @@ def test_my_notifications_and_one_click_unsubscribe_through_the_portal(portal_sy
         mine = petra.get("/settings/notifications").text
     assert ">Aus<" in mine and ">Aktiv<" not in mine
     assert httpx.post(portal_system.url + "/unsubscribe/" + "A" * 32, timeout=15).status_code == 404
+
+
+def test_after_a_revision_the_page_shows_what_changed(portal_system: PortalSystem) -> None:
+    followup_id = portal_system.fresh_followup("Open the lab to start-ups")
+    with portal_system.api("evaluations", portal_system.tokens["lead"]) as ev:
+        rec_id = ev.get(f"/follow-ups/{followup_id}").json()["recommendation_id"]
+    with portal_system.api("recommendations", portal_system.tokens["lead"]) as rec:
+        revised = rec.post(
+            f"/recommendations/{rec_id}/revise",
+            json={"reason": "The council asked for a narrower scope", "text": "Open the lab to biotech start-ups only."},
+        )
+        assert revised.status_code == 200, revised.text
+    with portal_system.api("evaluations", portal_system.tokens["lead"]) as ev:
+        _wait_for(lambda: ev.get(f"/follow-ups/{followup_id}").json()["recommendation_version"] == 2, "the revision")
+    with sign_in(portal_system, "leipzig") as client:
+        page = client.get(f"/follow-ups/{followup_id}").text
+    current, before = page.split("What changed in the latest revision")
+    assert "The recommendation (version 2)" in current and "Open the lab to biotech start-ups only." in current
+    assert "Open the lab to start-ups: the text." in before
+
+
+def test_the_lead_partner_sees_every_city_and_no_city_form(portal_system: PortalSystem) -> None:
+    with sign_in(portal_system, "lead") as lead:
+        listing = lead.get("/city").text
+        assert (
+            f"/follow-ups/{portal_system.leipzig_followup}" in listing and f"/follow-ups/{portal_system.lyon_followup}" in listing
+        )
+        page = lead.get(f"/follow-ups/{portal_system.lyon_followup}")
+    assert page.status_code == 200 and 'id="implementation_status"' not in page.text  # only the city records its follow-up
