@@ -178,6 +178,7 @@ async def _followup_page(
         followup=followup,
         etag=current.headers.get("etag", ""),
         form=form or views.form_values(followup),
+        was=views.form_values(followup),  # the baseline the person's changes are measured against
         comment=comment,
         history=list(reversed(history)),
         evidence=evidence,
@@ -196,43 +197,33 @@ async def followup_page(request: Request, state: StateDep, who: VisitorDep, foll
 
 
 @router.post("/follow-ups/{followup_id}")
-async def save_followup(
-    request: Request,
-    state: StateDep,
-    who: VisitorDep,
-    followup_id: uuid.UUID,
-    etag: Annotated[str, Form(max_length=200)] = "",
-    csrf_token: Annotated[str, Form(max_length=100)] = "",
-    response: Annotated[str, Form(max_length=40)] = "",
-    implementation_status: Annotated[str, Form(max_length=40)] = "",
-    responsible_body: ShortForm = "",
-    owner: ShortForm = "",
-    planned_completion: Annotated[str, Form(max_length=10)] = "",
-    notes: FormText = "",
-    comment: Annotated[str, Form(max_length=5_000)] = "",
-) -> Response:
-    """Save the form with If-Match of the version it was read at. If someone saved first, show
-    both versions side by side and keep this person's entries in the form: nothing is lost."""
-    who.check_csrf(csrf_token)
-    form = {
-        "response": response,
-        "implementation_status": implementation_status,
-        "responsible_body": responsible_body,
-        "owner": owner,
-        "planned_completion": planned_completion,
-        "notes": notes,
-    }
+async def save_followup(request: Request, state: StateDep, who: VisitorDep, followup_id: uuid.UUID) -> Response:
+    """Send this person's changes (the fields that differ from what their page showed, `was_*`)
+    with If-Match of the version they read. If someone saved first, show where the two differ and
+    prefill the form with the saved version plus this person's changes: nothing is lost."""
+    posted = await request.form()
+    who.check_csrf(str(posted.get("csrf_token", "")))
+    form, was = views.posted_fields(posted), views.posted_fields(posted, prefix="was_")
+    comment = str(posted.get("comment", ""))[:5_000]
     path = f"/follow-ups/{followup_id}"
+    body = views.patch_body(form, comment, was)
+    if not body:
+        return redirect(request, who, f"{path}?saved=1")  # nothing changed: no version bump for no one
     try:
-        await state.services.call(
-            who.bearer, "evaluations", "PATCH", path, json=views.patch_body(form, comment), headers={"If-Match": etag or '""'}
-        )
+        etag = str(posted.get("etag", ""))[:200] or '""'
+        await state.services.call(who.bearer, "evaluations", "PATCH", path, json=body, headers={"If-Match": etag})
     except ServiceRefused as refused:
         if refused.status == 412:
             theirs = views.form_values(await state.services.get(who.bearer, "evaluations", path))
-            conflict = views.differences(form, theirs)
             return await _followup_page(
-                request, state, who, followup_id, status_code=409, form=form, comment=comment, conflict=conflict
+                request,
+                state,
+                who,
+                followup_id,
+                status_code=409,
+                form=views.rebase(form, was, theirs),
+                comment=comment,
+                conflict=views.conflicts(form, was, theirs),
             )
         if refused.status in (409, 422):
             return await _followup_page(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -38,16 +38,35 @@ def form_values(source: dict[str, Any]) -> dict[str, str]:
     return {name: "" if source.get(name) is None else str(source.get(name)) for name in FORM_FIELDS}
 
 
-def differences(yours: dict[str, str], theirs: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(field, your value, their value) where a stale edit and the saved version differ."""
+def posted_fields(posted: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """The follow-up fields of a posted form (`was_<field>`: what the page showed)."""
+    return {name: str(posted.get(prefix + name, ""))[:20_000] for name in FORM_FIELDS if prefix + name in posted}
+
+
+def changed(form: dict[str, str], was: dict[str, str]) -> list[str]:
+    """The fields this person changed on their page."""
+    return [name for name in FORM_FIELDS if name in form and form[name].strip() != was.get(name, "").strip()]
+
+
+def conflicts(form: dict[str, str], was: dict[str, str], theirs: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(field, your value, the saved value) for each field this person changed that now reads otherwise."""
     return [
-        (name, yours.get(name, ""), theirs.get(name, "")) for name in FORM_FIELDS if yours.get(name, "") != theirs.get(name, "")
+        (name, form[name], theirs.get(name, ""))
+        for name in changed(form, was)
+        if form[name].strip() != theirs.get(name, "").strip()
     ]
 
 
-def patch_body(form: dict[str, str], comment: str) -> dict[str, Any]:
-    """What the form asks evaluations to set: every field (an emptied one becomes null)."""
-    body: dict[str, Any] = {name: (form[name].strip() or None) for name in FORM_FIELDS if name in form}
+def rebase(form: dict[str, str], was: dict[str, str], theirs: dict[str, str]) -> dict[str, str]:
+    """The saved version with this person's changes on top: what the form offers to save again."""
+    return {**theirs, **{name: form[name] for name in changed(form, was)}}
+
+
+def patch_body(form: dict[str, str], comment: str, was: dict[str, str] | None = None) -> dict[str, Any]:
+    """What the form asks evaluations to set (an emptied field becomes null): only the fields this
+    person changed, so a save changes nothing else and a save that changes nothing bumps no version."""
+    fields = changed(form, was) if was is not None else [name for name in FORM_FIELDS if name in form]
+    body: dict[str, Any] = {name: (form[name].strip() or None) for name in fields}
     for required in ("response", "implementation_status"):
         if not body.get(required):
             body.pop(required, None)

@@ -120,9 +120,12 @@ def test_city_official_sees_only_their_city(portal_system: PortalSystem) -> None
 
 
 def _form(html: str) -> dict[str, str]:
-    etag = re.search(r'name="etag" value="([^"]*)"', html)
-    assert etag
-    return {"csrf_token": csrf_of(html), "etag": etag.group(1).replace("&#34;", '"')}
+    """The hidden fields of the follow-up form (CSRF token, ETag, what the page showed), as a
+    browser would post them."""
+    form = html.split('<form method="post" action="/follow-ups/')[1].split("</form>")[0]
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    assert "csrf_token" in hidden and "etag" in hidden and "was_response" in hidden
+    return {k: v.replace("&#34;", '"').replace("&#39;", "'").replace("&amp;", "&") for k, v in hidden.items()}
 
 
 def test_response_status_history_and_a_stale_edit(portal_system: PortalSystem) -> None:
@@ -166,6 +169,15 @@ def test_response_status_history_and_a_stale_edit(portal_system: PortalSystem) -
             path, data={**_form(stale.text), "response": "accepted", "implementation_status": "in_progress", "owner": "Max Weber"}
         )
         assert retry.status_code == 303
+        final = second.get(path).text
+        assert 'value="Max Weber"' in final  # their change on top of the saved version…
+        assert "Office for Economic Development" in final  # …which keeps what the first person saved
+        # a save that changes nothing sends nothing: no version bump to upset a colleague
+        etag_before = _form(final)["etag"]
+        unchanged = second.post(
+            path, data={**_form(final), "response": "accepted", "implementation_status": "in_progress", "owner": "Max Weber"}
+        )
+        assert unchanged.status_code == 303 and _form(second.get(path).text)["etag"] == etag_before
 
 
 def test_a_refused_transition_keeps_the_form(portal_system: PortalSystem) -> None:

@@ -55,27 +55,32 @@ def test_overdue_then_due_soon_first() -> None:
     ]
 
 
-def test_a_stale_edit_shows_only_what_differs() -> None:
-    yours = {"response": "accepted", "implementation_status": "in_progress", "owner": "Max", "notes": ""}
-    theirs = {"response": "accepted", "implementation_status": "planned", "owner": "Jana", "notes": ""}
-    assert views.differences(yours, theirs) == [("implementation_status", "in_progress", "planned"), ("owner", "Max", "Jana")]
-
-
-def test_patch_body_from_the_form() -> None:
-    form = {
+def test_a_stale_edit_keeps_this_persons_changes_on_top_of_the_saved_version() -> None:
+    was = {"response": "pending", "implementation_status": "not_started", "owner": "", "notes": "old"}
+    yours = {"response": "accepted", "implementation_status": "not_started", "owner": "Max", "notes": "old"}
+    theirs = {"response": "pending", "implementation_status": "planned", "owner": "Jana", "notes": "theirs"}
+    assert views.changed(yours, was) == ["response", "owner"]
+    assert views.conflicts(yours, was, theirs) == [("response", "accepted", "pending"), ("owner", "Max", "Jana")]
+    # their status and notes are kept; only what this person changed goes on top
+    assert views.rebase(yours, was, theirs) == {
         "response": "accepted",
-        "implementation_status": "",
-        "owner": " Max ",
-        "notes": "",
-        "planned_completion": "2027-01-31",
-    }
-    assert views.patch_body(form, " because ") == {
-        "response": "accepted",
+        "implementation_status": "planned",
         "owner": "Max",
-        "notes": None,
-        "planned_completion": "2027-01-31",
+        "notes": "theirs",
+    }
+
+
+def test_patch_body_sends_only_this_persons_changes() -> None:
+    was = {"response": "accepted", "implementation_status": "planned", "owner": "Jana", "notes": "", "planned_completion": ""}
+    form = {**was, "implementation_status": "in_progress", "owner": " Max ", "notes": ""}
+    assert views.patch_body(form, " because ", was) == {
+        "implementation_status": "in_progress",
+        "owner": "Max",
         "comment": "because",
     }
+    assert views.patch_body(was, "", was) == {}
+    assert views.patch_body({**was, "notes": "x"}, "", {**was, "notes": "y"}) == {"notes": "x"}
+    assert views.patch_body({**was, "owner": ""}, "", was) == {"owner": None}  # emptied: cleared
 
 
 def test_the_public_overview_carries_no_private_field() -> None:
