@@ -260,3 +260,21 @@ def test_my_notifications_page(context: BrowserContext, portal_system: PortalSys
     page.goto("/unsubscribe/" + "A" * 32)  # the confirmation page an email's link opens (the GET changes nothing)
     assert page.inner_text("h1") == "Unsubscribe"
     check_accessibility(page)
+
+
+def test_keyboard_only_sign_in_and_error_pages(context: BrowserContext, portal_system: PortalSystem) -> None:
+    page = context.new_page()
+    page.goto("/login")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"  # the first stop skips the menu
+    page.focus("#email")
+    page.keyboard.type(portal_system.email("leipzig"))
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/city")
+    response = page.goto("/no-such-page")
+    assert response is not None and response.status == 404 and page.inner_text("h1") == "Page not found"
+    check_accessibility(page)
+    page.goto("/city?overdue=true")
+    check_accessibility(page)
