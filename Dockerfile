@@ -1,4 +1,4 @@
-# One image for the three services; the command chooses the service and the process kind.
+# One image for the three services and the portal; the command chooses the service and the process kind.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
@@ -9,5 +9,5 @@ COPY schemas ./schemas
 RUN pip install .
 RUN useradd --create-home clusnet
 USER clusnet
-EXPOSE 8001 8002 8003
+EXPOSE 8000 8001 8002 8003
 CMD ["clusnet", "--help"]

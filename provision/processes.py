@@ -17,6 +17,7 @@ from shared.platform.db import with_database
 
 SERVICES = ("recommendations", "evaluations", "notifications")
 DEFAULT_PORTS = {"recommendations": 8001, "evaluations": 8002, "notifications": 8003}
+PORTAL_PORT = 8000
 
 
 @dataclass
@@ -42,6 +43,11 @@ def service_env(name: str, kafka: str, pg_server: str, db_prefix: str = "clusnet
         "AUTH_DATABASE_URL": with_database(pg_server, f"{db_prefix}_auth"),
         **extra,
     }
+
+
+def portal_urls(ports: dict[str, int]) -> dict[str, str]:
+    """The portal's settings naming where each service listens."""
+    return {f"{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in ports.items()}
 
 
 def start_service(name: str, port: int, env: dict[str, str], log_dir: Path) -> ServiceProcess:

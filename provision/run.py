@@ -2,7 +2,8 @@
 
 Kafka on 127.0.0.1:9092 and PostgreSQL on 127.0.0.1:5432 (the settings' defaults) unless
 KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL say otherwise; an SMTP sink that writes each mail to
-.run/mail/; the three services on 8001-8003; the CLUSNET demo data; a token per role.
+.run/mail/; the three services on 8001-8003 and the portal on 8000; the CLUSNET demo data; a token
+per role and demo people for the portal.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
 from provision import ProvisionError, kafka_bootstrap, postgres_url
-from provision.processes import DEFAULT_PORTS, SERVICES, service_env, start_service, wait_ready
+from provision.processes import DEFAULT_PORTS, PORTAL_PORT, SERVICES, portal_urls, service_env, start_service, wait_ready
 from provision.system import port_in_use
 from shared.platform import auth
 from shared.platform.db import with_database
@@ -42,7 +43,11 @@ def log_to_files(log_dir: Path) -> Path:
 
 
 def run_system() -> None:
-    taken = [f"{name} ({port})" for name, port in [*DEFAULT_PORTS.items(), ("SMTP sink", SMTP_PORT)] if port_in_use(port)]
+    taken = [
+        f"{name} ({port})"
+        for name, port in [*DEFAULT_PORTS.items(), ("portal", PORTAL_PORT), ("SMTP sink", SMTP_PORT)]
+        if port_in_use(port)
+    ]
     if taken:
         sys.exit(f"make run: port(s) already taken on 127.0.0.1: {', '.join(taken)}. Stop what uses them and try again.")
     log_to_files(RUN_DIR / "logs")
@@ -63,10 +68,15 @@ def run_system() -> None:
         ]
         for svc in services:
             stack.callback(svc.stop)
-        wait_ready(services)
+        portal = start_service(
+            "portal", PORTAL_PORT, service_env("portal", kafka, pg, **portal_urls(DEFAULT_PORTS)), RUN_DIR / "logs"
+        )
+        stack.callback(portal.stop)
+        wait_ready([*services, portal])
         print("demo data:", asyncio.run(load_all_demo_data(pg)), flush=True)
         tokens = asyncio.run(_demo_tokens(with_database(pg, "clusnet_auth")))
-        _print_welcome(kafka, pg, mail_dir, tokens)
+        sign_ins = asyncio.run(demo_people(with_database(pg, "clusnet_auth")))
+        _print_welcome(kafka, pg, mail_dir, tokens, sign_ins)
         _wait_for_ctrl_c()
         print("\nstopping…", flush=True)
 
@@ -105,15 +115,50 @@ async def _demo_tokens(auth_url: str) -> dict[str, str]:
     return tokens
 
 
-def _print_welcome(kafka: str, pg: str, mail_dir: Path, tokens: dict[str, str]) -> None:
+# (label, email, name, role, city, language): the people `make run` lets sign in to the portal.
+DEMO_PEOPLE = (
+    ("lead partner (Lyon)", "claire.martin@lyon.example", "Claire Martin", auth.Role.lead_partner, None, "fr"),
+    ("city official, Leipzig", "jana.vogel@leipzig.example", "Jana Vogel", auth.Role.city_official, "leipzig", "de"),
+    ("city official, Manchester", "tom.hughes@manchester.example", "Tom Hughes", auth.Role.city_official, "manchester", "en"),
+    ("admin", "admin@clusnet.example", "CLUSNET admin", auth.Role.admin, None, "en"),
+)
+
+
+async def demo_people(auth_url: str) -> list[tuple[str, str, str]]:
+    """Create the demo people with fresh passwords (a person left from an earlier run gets a new
+    one); answer (label, email, password) for the welcome text."""
+    from sqlmodel import delete
+
+    from shared.platform import people
+    from shared.platform.db import make_engine, make_session_factory
+
+    engine = make_engine(auth_url, pool_size=1)
+    sign_ins = []
+    try:
+        async with make_session_factory(engine)() as session:
+            for label, email, name, role, city, language in DEMO_PEOPLE:
+                await session.exec(delete(people.Person).where(people.Person.email == email))  # type: ignore[arg-type]
+                await session.commit()
+                _, password = await people.create_person(session, email=email, name=name, role=role, city=city, language=language)
+                sign_ins.append((label, email, password))
+    finally:
+        await engine.dispose()
+    return sign_ins
+
+
+def _print_welcome(kafka: str, pg: str, mail_dir: Path, tokens: dict[str, str], sign_ins: list[tuple[str, str, str]]) -> None:
     lines = [
         "",
         "CLUSNET follow-up tracker is running (Ctrl-C stops everything):",
+        f"  portal           http://127.0.0.1:{PORTAL_PORT}/   <- open this in a browser",
         *(f"  {name:<16} http://127.0.0.1:{port}/docs" for name, port in DEFAULT_PORTS.items()),
         f"  Kafka            {kafka}",
         f"  PostgreSQL       {pg.replace('+asyncpg', '')}",
         f"  mail (SMTP sink) {mail_dir.resolve()}/new/  (one file per email)",
         f"  logs             {(RUN_DIR / 'logs').resolve()}/",
+        "",
+        "Sign in to the portal as:",
+        *(f"  {label:<26} {email}  password: {password}" for label, email, password in sign_ins),
         "",
         "Tokens for trying it out (Authorization: Bearer …):",
         *(f"  {k:<26} {v}" for k, v in tokens.items()),

@@ -3,6 +3,7 @@
 clusnet token create --role city_official --city leipzig   # prints the token as its last line
 clusnet seed                                              # CLUSNET demo data, through the service code
 clusnet serve evaluations                                 # one service's API (+ its workers)
+clusnet user create --email a@b.example --role city_official --city leipzig   # a portal sign-in
 """
 
 from __future__ import annotations
@@ -25,12 +26,20 @@ from shared.platform.settings import ServiceSettings
 app = typer.Typer(help="CLUSNET follow-up tracker", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens: create, list, revoke", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+user_app = typer.Typer(help="People who sign in to the portal", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 
 class Service(StrEnum):
     recommendations = "recommendations"
     evaluations = "evaluations"
     notifications = "notifications"
+    portal = "portal"
+
+
+# The services that publish or consume events (the portal only calls their APIs).
+EVENT_SERVICES = (Service.recommendations, Service.evaluations, Service.notifications)
+DEFAULT_PORTS = {Service.recommendations: 8001, Service.evaluations: 8002, Service.notifications: 8003, Service.portal: 8000}
 
 
 async def _with_auth_session(work):  # type: ignore[no-untyped-def]
@@ -76,6 +85,44 @@ def token_revoke(token_id: str) -> None:
     typer.echo(f"revoked {token_id}")
 
 
+class Language(StrEnum):
+    en = "en"
+    fr = "fr"
+    de = "de"
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="The sign-in email (unique)")],
+    role: Annotated[auth.Role, typer.Option(help="What the person may do")],
+    name: Annotated[str | None, typer.Option(help="Shown in the portal (default: the email's local part)")] = None,
+    city: Annotated[str | None, typer.Option(help="The partner slug a city_official acts for")] = None,
+    language: Annotated[Language, typer.Option(help="The portal's and emails' language")] = Language.en,
+    password: Annotated[str | None, typer.Option(help="Default: a generated one, printed as the last line")] = None,
+) -> None:
+    """Create a person who signs in to the portal; only an Argon2 hash of the password is stored."""
+    from shared.platform import people
+
+    async def create(session):  # type: ignore[no-untyped-def]
+        return await people.create_person(
+            session,
+            email=email,
+            name=name or email.split("@")[0],
+            role=role,
+            city=city,
+            language=language.value,
+            password=password,
+        )
+
+    try:
+        person, secret = asyncio.run(_with_auth_session(create))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"created {person.email} role={person.role.value}" + (f" city={person.city}" if person.city else ""), err=True)
+    if password is None:
+        typer.echo(secret)
+
+
 def app_factory(service: Service) -> str:
     return f"services.{service.value}.main:create_app"
 
@@ -84,13 +131,14 @@ def app_factory(service: Service) -> str:
 def serve(
     service: Service,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int | None, typer.Option(help="Default: 8001, 8002, 8003")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: 8001, 8002, 8003; the portal 8000")] = None,
 ) -> None:
     """Run one service's HTTP API (and, unless RUN_WORKERS=false, its background workers)."""
     import uvicorn
 
-    default_port = {Service.recommendations: 8001, Service.evaluations: 8002, Service.notifications: 8003}[service]
-    uvicorn.run(app_factory(service), factory=True, host=host, port=port or default_port, log_config=None, access_log=False)
+    uvicorn.run(
+        app_factory(service), factory=True, host=host, port=port or DEFAULT_PORTS[service], log_config=None, access_log=False
+    )
 
 
 @app.command()
@@ -154,7 +202,7 @@ def asyncapi_documents() -> dict[str, dict[str, Any]]:
             document: dict[str, Any] = (await client.get("/asyncapi.json")).raise_for_status().json()
             return document
 
-    return {service.value: asyncio.run(fetch(service)) for service in Service}
+    return {service.value: asyncio.run(fetch(service)) for service in EVENT_SERVICES}
 
 
 @app.command()

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Header, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 
 from services.evaluations import repository, roundtrip, service
 from services.evaluations.models import (
@@ -176,6 +176,35 @@ async def add_evidence(
     )
 
 
+@router.post("/follow-ups/{followup_id}/evidence/file", status_code=201, responses=problem_responses(413, 415))
+async def upload_evidence(
+    followup_id: uuid.UUID,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: CityOfficial,
+    file: Annotated[UploadFile, File(description="PDF, office document or image; its type is read from its content")],
+    title: Annotated[str, Form(min_length=1, max_length=300)],
+    public: Annotated[bool, Form()] = False,
+) -> EvidencePublic:
+    """Upload a file as evidence (multipart). Its type is checked from its bytes, not its name."""
+    limit = runtime.settings.upload_max_bytes
+    content = await file.read(limit + 1)
+    item = await service.add_evidence_file(
+        session,
+        runtime,
+        followup_id,
+        principal,
+        title=title,
+        public=public,
+        file_name=file.filename,
+        content=content,
+        max_bytes=limit,
+    )
+    return EvidencePublic.model_validate(item, from_attributes=True).model_copy(
+        update={"download_path": f"/follow-ups/{followup_id}/evidence/{item.id}/file"}
+    )
+
+
 @router.get("/follow-ups/{followup_id}/evidence")
 async def list_evidence(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[EvidencePublic]:
     """The city's evidence, then the inter-cluster links that answer the recommendation (`source:
@@ -189,6 +218,29 @@ async def list_peers(followup_id: uuid.UUID, session: SessionDep, principal: Pri
     this one's dimension and a tag, or is explicitly related; with their response, status and public
     evidence only. A city official reads the peers of their own city's follow-ups."""
     return await service.peers(session, followup_id, principal)
+
+
+@router.get(
+    "/follow-ups/{followup_id}/evidence/{evidence_id}/file",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def download_evidence(
+    followup_id: uuid.UUID, evidence_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """An uploaded evidence file, for whoever may see that evidence (public, or private to the city,
+    the lead partner and admins)."""
+    evidence, stored = await service.evidence_file(session, followup_id, evidence_id, principal)
+    return Response(
+        stored.content,
+        media_type=evidence.media_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{evidence.file_name or "evidence"}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "ETag": f'"{stored.sha256}"',
+        },
+    )
 
 
 @router.post("/follow-ups/{followup_id}/verification")

@@ -9,3 +9,4 @@ class Settings(ServiceSettings):
     port: int = 8002
     due_soon_days: int = Field(default=14, ge=1, le=365, description="followup.due_soon fires this many days ahead")
     deadline_check_interval_s: float = Field(default=60.0, gt=0)
+    upload_paths: str | None = r"/follow-ups/[^/]+/evidence/file"

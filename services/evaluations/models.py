@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, StringConstraints, model_validator
-from sqlalchemy import JSON, ForeignKey, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, LargeBinary, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -137,6 +137,9 @@ class FollowUpPublic(SQLModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    # What the city may choose now (from the workflow rules), so clients offer only those.
+    allowed_statuses: list[ImplementationStatus] = []
+    allowed_responses: list[Response] = []
 
 
 class FollowUpUpdate(SQLModel):
@@ -206,6 +209,15 @@ class Evidence(Base, table=True):
     added_at: datetime = Field(default_factory=utcnow)
 
 
+class EvidenceFile(Base, table=True):
+    """An uploaded evidence file's bytes, kept apart from the evidence row so lists never load them."""
+
+    __tablename__ = "evidence_file"
+    evidence_id: uuid.UUID = Field(foreign_key="evidence.id", primary_key=True)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sha256: str = Field(max_length=64)
+
+
 class EvidencePublic(SQLModel):
     id: uuid.UUID
     title: str
@@ -216,6 +228,8 @@ class EvidencePublic(SQLModel):
     public: bool
     added_by: str
     added_at: datetime
+    # Where an uploaded file is downloaded from (None for a link).
+    download_path: str | None = None
     source: Literal["city", "cluster_link"] = Field(
         default="city", description="`city`: added by the city; `cluster_link`: an inter-cluster link that answers it"
     )

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations.models import (
     Evidence,
+    EvidenceFile,
     FollowUp,
     FollowUpChange,
     LinkAnswer,
@@ -180,3 +181,22 @@ async def rows_by_ids(session: AsyncSession, followup_ids: Sequence[uuid.UUID]) 
         .where(col(FollowUp.id).in_(followup_ids))
     )
     return (await session.exec(query)).all()
+
+
+async def evidence_ids_with_files(session: AsyncSession, evidence_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    if not evidence_ids:
+        return set()
+    query = select(EvidenceFile.evidence_id).where(col(EvidenceFile.evidence_id).in_(evidence_ids))
+    return set((await session.exec(query)).all())
+
+
+async def evidence_file(
+    session: AsyncSession, followup_id: uuid.UUID, evidence_id: uuid.UUID
+) -> tuple[Evidence, EvidenceFile] | None:
+    query = (
+        select(Evidence, EvidenceFile)
+        .join(EvidenceFile, col(EvidenceFile.evidence_id) == Evidence.id)
+        .where(Evidence.id == evidence_id, Evidence.followup_id == followup_id)
+    )
+    row = (await session.exec(query)).first()
+    return (row[0], row[1]) if row else None

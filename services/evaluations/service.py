@@ -3,6 +3,7 @@ the recommendation events do to the follow-ups. Each is one transaction, committ
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,11 +11,12 @@ from datetime import UTC, date, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.evaluations import evidence_files, repository, roundtrip, workflow
 from services.evaluations import peers as peer_rules
-from services.evaluations import repository, roundtrip, workflow
 from services.evaluations.models import (
     Evidence,
     EvidenceCreate,
+    EvidenceFile,
     EvidencePublic,
     FollowUp,
     FollowUpChange,
@@ -67,6 +69,8 @@ def to_public(f: FollowUp, r: RecommendationReplica, today: date | None = None) 
         seminar_id=r.seminar_id,
         dimension=r.dimension,
         overdue=is_overdue(f, today or datetime.now(UTC).date()),
+        allowed_statuses=[] if f.closed else workflow.allowed_statuses(f.implementation_status, f.response),
+        allowed_responses=[] if f.closed else workflow.allowed_responses(f.response),
     )
 
 
@@ -190,9 +194,71 @@ async def update(
     return followup, replica
 
 
-async def add_evidence(
-    session: AsyncSession, sink: EventSink, followup_id: uuid.UUID, data: EvidenceCreate, principal: Principal
+async def add_evidence_file(
+    session: AsyncSession,
+    sink: EventSink,
+    followup_id: uuid.UUID,
+    principal: Principal,
+    *,
+    title: str,
+    public: bool,
+    file_name: str | None,
+    content: bytes,
+    max_bytes: int,
 ) -> Evidence:
+    principal.require(Role.city_official, why="add evidence (only the city's own officials may)")
+    media_type = evidence_files.sniff(content, max_bytes)
+    data = EvidenceCreate(
+        title=title,
+        file_name=evidence_files.safe_file_name(file_name, media_type),
+        media_type=media_type,
+        size_bytes=len(content),
+        public=public,
+    )
+    return await add_evidence(session, sink, followup_id, data, principal, content)
+
+
+def may_see(public: bool, principal: Principal) -> bool:
+    """Public evidence is for every reader; private evidence for the city's officials (the
+    follow-up's own, checked by readable_row), the lead partner and admins."""
+    return public or principal.role in (Role.city_official, Role.lead_partner, Role.admin)
+
+
+async def evidence_of(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[EvidencePublic]:
+    """The city's evidence (an uploaded file with where to download it), then the inter-cluster links
+    that answer the recommendation; private items only for those who may see them."""
+    followup, replica = await readable_row(session, followup_id, principal)
+    own = [e for e in await repository.evidence(session, followup.id) if may_see(e.public, principal)]
+    with_files = await repository.evidence_ids_with_files(session, [e.id for e in own])
+    items = [
+        EvidencePublic.model_validate(e, from_attributes=True).model_copy(
+            update={"download_path": f"/follow-ups/{followup.id}/evidence/{e.id}/file" if e.id in with_files else None}
+        )
+        for e in own
+    ]
+    links = (await repository.link_evidence(session, [replica.id]))[replica.id]
+    return items + [EvidencePublic.of_link(link) for link in links if may_see(link.public, principal)]
+
+
+async def evidence_file(
+    session: AsyncSession, followup_id: uuid.UUID, evidence_id: uuid.UUID, principal: Principal
+) -> tuple[Evidence, EvidenceFile]:
+    await readable_row(session, followup_id, principal)
+    found = await repository.evidence_file(session, followup_id, evidence_id)
+    if found is None or not may_see(found[0].public, principal):  # private evidence does not exist for an integration
+        raise NotFound(f"follow-up {followup_id} has no evidence file {evidence_id}")
+    return found
+
+
+async def add_evidence(
+    session: AsyncSession,
+    sink: EventSink,
+    followup_id: uuid.UUID,
+    data: EvidenceCreate,
+    principal: Principal,
+    content: bytes | None = None,
+) -> Evidence:
+    """A link, or (with `content`, already checked by evidence_files.sniff) an uploaded file."""
     principal.require(Role.city_official, why="add evidence (only the city's own officials may)")
     followup, replica = await row_or_404(session, followup_id, for_update=True)
     principal.require_city(followup.city, "add evidence to the follow-ups")
@@ -200,6 +266,8 @@ async def add_evidence(
         raise Conflict(f"the follow-up is closed: {followup.closed_reason}")
     item = Evidence(followup_id=followup.id, added_by=principal.token_id, **data.model_dump(mode="json"))
     session.add(item)
+    if content is not None:
+        session.add(EvidenceFile(evidence_id=item.id, content=content, sha256=hashlib.sha256(content).hexdigest()))
     record(session, followup, principal.actor(), "evidence", None, data.title)
     _touch(followup)
     payload = FollowUpEvidenceAdded(
@@ -358,19 +426,6 @@ async def apply_cluster_link(batch: ReplicaBatch, link: ClusterLinkState) -> Non
 
 
 # --- evidence and peers, as read -----------------------------------------------------------------
-def sees_private(principal: Principal) -> bool:
-    return principal.role in (Role.city_official, Role.lead_partner, Role.admin)
-
-
-async def evidence_of(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[EvidencePublic]:
-    """The city's evidence and the links that answer the recommendation (private items only for those who may)."""
-    followup, replica = await readable_row(session, followup_id, principal)
-    items = [EvidencePublic.model_validate(e, from_attributes=True) for e in await repository.evidence(session, followup.id)]
-    links = (await repository.link_evidence(session, [replica.id]))[replica.id]
-    items += [EvidencePublic.of_link(link) for link in links]
-    return [e for e in items if e.public or sees_private(principal)]
-
-
 def _advice(followup: FollowUp, replica: RecommendationReplica) -> peer_rules.Advice:
     return peer_rules.Advice(
         id=str(replica.id),

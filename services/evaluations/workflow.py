@@ -47,6 +47,19 @@ def check_status(current: S, new: S, response: R) -> None:
         raise Conflict(f"the city rejected this recommendation; status {new.value} contradicts that (change the response first)")
 
 
+def allowed_statuses(current: S, response: R) -> list[S]:
+    """The statuses a city may set now (the current one included): what the portal offers."""
+    candidates = {current, *STATUS_TRANSITIONS[current]}
+    if response == R.rejected:
+        candidates &= STATUSES_IF_REJECTED
+    return [s for s in S if s in candidates]
+
+
+def allowed_responses(current: R) -> list[R]:
+    """The responses a city may give now (the current one included)."""
+    return [r for r in R if not (r == R.pending and current != R.pending)]
+
+
 def check_verification(new: V, response: R, comment: str | None) -> None:
     if new == V.unverified:
         raise Invalid("verification is `verified` or `contested`; a city's change resets it to unverified")

@@ -6,21 +6,24 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from services.notifications import feed, repository, rules, service
 from services.notifications.models import (
     DeliveryPublic,
     DeliveryStatus,
+    MySubscriptionCreate,
+    MySubscriptions,
     StakeholderCreate,
     StakeholderPublic,
     SubscriptionCreate,
     SubscriptionCreated,
     SubscriptionPublic,
+    Unsubscribed,
 )
 from shared.platform.auth import Principal, Role
-from shared.platform.deps import RuntimeDep, SessionDep, allow
+from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow
 from shared.platform.pagination import Page, PageDep
 
 router = APIRouter()
@@ -78,6 +81,38 @@ async def enable(subscription_id: uuid.UUID, session: SessionDep, _: Admin) -> S
 @router.post("/subscriptions/{subscription_id}/disable", tags=["subscriptions"])
 async def disable(subscription_id: uuid.UUID, session: SessionDep, _: Admin) -> SubscriptionPublic:
     return SubscriptionPublic.model_validate(await service.set_active(session, subscription_id, False), from_attributes=True)
+
+
+@router.get("/me/subscriptions", tags=["my notifications"])
+async def my_subscriptions(session: SessionDep, principal: PrincipalDep) -> MySubscriptions:
+    """The signed-in person's own email subscriptions (a token minted by the portal at sign-in)."""
+    return await service.my_subscriptions(session, principal)
+
+
+@router.post("/me/subscriptions", tags=["my notifications"], status_code=201)
+async def subscribe_me(data: MySubscriptionCreate, session: SessionDep, principal: PrincipalDep) -> SubscriptionPublic:
+    """Subscribe the signed-in person by email to what the filters match, immediately or as a daily digest."""
+    return SubscriptionPublic.model_validate(await service.subscribe_me(session, principal, data), from_attributes=True)
+
+
+@router.post("/me/subscriptions/{subscription_id}/disable", tags=["my notifications"])
+async def disable_mine(subscription_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> SubscriptionPublic:
+    sub = await service.set_my_subscription_active(session, principal, subscription_id, False)
+    return SubscriptionPublic.model_validate(sub, from_attributes=True)
+
+
+@router.post("/me/subscriptions/{subscription_id}/enable", tags=["my notifications"])
+async def enable_mine(subscription_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> SubscriptionPublic:
+    sub = await service.set_my_subscription_active(session, principal, subscription_id, True)
+    return SubscriptionPublic.model_validate(sub, from_attributes=True)
+
+
+@router.post("/unsubscribe/{token}", tags=["my notifications"])
+async def unsubscribe(token: Annotated[str, Path(min_length=16, max_length=64)], session: SessionDep) -> Unsubscribed:
+    """One-click unsubscribe (RFC 8058), without a bearer token: the link's token is the credential
+    and turns off that one subscription. Every email's `List-Unsubscribe` leads here (via the portal)."""
+    sub = await service.unsubscribe(session, token)
+    return Unsubscribed(subscription_id=sub.id, active=sub.active)
 
 
 @router.get("/deliveries", tags=["deliveries"])

@@ -70,17 +70,25 @@ async def send_webhook(http: httpx.AsyncClient, settings: Settings, sub: Subscri
     )
 
 
-async def send_email(settings: Settings, stakeholder: Stakeholder, delivery: Delivery) -> Outcome:
+def unsubscribe_url(settings: Settings, sub: Subscription) -> str:
+    return f"{settings.portal_url.rstrip('/')}/unsubscribe/{sub.unsubscribe_token}"
+
+
+async def send_email(settings: Settings, stakeholder: Stakeholder, delivery: Delivery, sub: Subscription) -> Outcome:
     event = Event.model_validate(delivery.event)
     values = {"s": rules.summarize(event), "d": event.data, "name": stakeholder.name}
-    rendered = mailer.render(stakeholder.language, event.name, values)
-    return await deliver_email(settings, stakeholder, rendered, webhook_id(delivery))
+    link = settings.portal_url.rstrip("/") + rules.page_path(event)
+    unsubscribe = unsubscribe_url(settings, sub)
+    rendered = mailer.render(stakeholder.language, event.name, values, link=link, unsubscribe_url=unsubscribe)
+    return await deliver_email(settings, stakeholder, rendered, webhook_id(delivery), unsubscribe)
 
 
-async def deliver_email(settings: Settings, stakeholder: Stakeholder, rendered: mailer.Rendered, message_id: str) -> Outcome:
+async def deliver_email(
+    settings: Settings, stakeholder: Stakeholder, rendered: mailer.Rendered, message_id: str, unsubscribe: str | None = None
+) -> Outcome:
     started = time.perf_counter()
     try:
-        await mailer.send(settings, mailer.message(settings, stakeholder.email, rendered, message_id))
+        await mailer.send(settings, mailer.message(settings, stakeholder.email, rendered, message_id, unsubscribe))
     except Exception as exc:  # aiosmtplib raises many kinds; every one is a failed attempt to retry
         return Outcome(ok=False, duration_ms=_ms(started), error=f"{type(exc).__name__}: {exc}"[:500])
     return Outcome(ok=True, duration_ms=_ms(started))

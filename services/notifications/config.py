@@ -20,3 +20,6 @@ class Settings(ServiceSettings):
     dispatch_interval_s: float = Field(default=1.0, gt=0)
     dispatch_batch: int = Field(default=50, ge=1)
     digest_interval_s: float = Field(default=300.0, gt=0)
+    # Where people open what an email is about, and where its one-click unsubscribe link points
+    # (RFC 8058 wants HTTPS there: set it to the portal's public https:// address in production).
+    portal_url: str = "http://127.0.0.1:8000"

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications import channels, mailer, rules
 from services.notifications.config import Settings
-from services.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, DigestSent, Stakeholder
+from services.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, DigestSent, Stakeholder, Subscription
 from shared.contracts.envelope import Event
 from shared.platform.db import SessionFactory
 from shared.platform.periodic import every
@@ -59,8 +59,22 @@ async def _send_one(session: AsyncSession, settings: Settings, stakeholder_id: o
         await session.rollback()
         return 0
     summaries = [rules.summarize(Event.model_validate(d.event)) for d in items]
-    rendered = mailer.render(stakeholder.language, "digest", {"items": summaries, "name": stakeholder.name})
-    outcome = await channels.deliver_email(settings, stakeholder, rendered, f"digest_{stakeholder.id.hex}_{local.date()}")
+    # One-click unsubscribe turns off one subscription: offered when the digest comes from exactly
+    # one; a digest gathering several links to My notifications instead (no one-click header).
+    subscription_ids = {d.subscription_id for d in items}
+    only = await session.get(Subscription, next(iter(subscription_ids))) if len(subscription_ids) == 1 else None
+    portal = settings.portal_url.rstrip("/")
+    unsubscribe = channels.unsubscribe_url(settings, only) if only else None
+    rendered = mailer.render(
+        stakeholder.language,
+        "digest",
+        {"items": summaries, "name": stakeholder.name},
+        link=portal + ("/" if only else "/settings/notifications"),
+        unsubscribe_url=unsubscribe,
+    )
+    outcome = await channels.deliver_email(
+        settings, stakeholder, rendered, f"digest_{stakeholder.id.hex}_{local.date()}", unsubscribe
+    )
     if not outcome.ok:
         await session.rollback()  # the claim goes too: the next tick tries again
         log.warning("digest for %s failed: %s", stakeholder.id, outcome.error)

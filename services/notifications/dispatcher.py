@@ -87,7 +87,7 @@ class Dispatcher:
             return await channels.send_webhook(http, self.settings, sub, delivery), sub
         stakeholder = await session.get(Stakeholder, delivery.stakeholder_id)
         assert stakeholder is not None
-        return await channels.send_email(self.settings, stakeholder, delivery), sub
+        return await channels.send_email(self.settings, stakeholder, delivery, sub), sub
 
     def _record(self, session: AsyncSession, delivery: Delivery, sub: Subscription, outcome: channels.Outcome) -> None:
         now = datetime.now(UTC)

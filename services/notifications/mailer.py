@@ -18,6 +18,13 @@ TEMPLATES = Path(__file__).with_name("templates")
 FOOTER = {
     "en": "You receive this because of your CLUSNET follow-up subscription.",
     "fr": "Vous recevez ce message au titre de votre abonnement au suivi CLUSNET.",
+    "de": "Sie erhalten diese Nachricht aufgrund Ihres Abonnements der CLUSNET-Nachverfolgung.",
+}
+OPEN = {"en": "Open it in the tracker", "fr": "L’ouvrir dans l’outil de suivi", "de": "Im Tracker öffnen"}
+UNSUBSCRIBE = {
+    "en": "Unsubscribe from these emails",
+    "fr": "Se désabonner de ces e-mails",
+    "de": "Diese E-Mails abbestellen",
 }
 
 
@@ -56,9 +63,12 @@ def _block(template: Template, block: str, values: dict[str, Any]) -> str:
     return "".join(template.blocks[block](template.new_context(values))).strip()
 
 
-def render(language: str, name: str, values: dict[str, Any]) -> Rendered:
+def render(
+    language: str, name: str, values: dict[str, Any], link: str | None = None, unsubscribe_url: str | None = None
+) -> Rendered:
     """Render template `<language>/<name>.j2` (or `default.j2`). `values["d"]` is the event data;
-    its recommendation, follow-up and link are also given as `r`, `f` and `l` for the templates' brevity."""
+    its recommendation, follow-up and link are also given as `r`, `f` and `l` for the templates' brevity.
+    `link` is the portal page the email is about; `unsubscribe_url` turns this subscription off."""
     lang = language if language in FOOTER else "en"
     data = values.get("d") or {}
     values = {"r": data.get("recommendation"), "f": data.get("followup"), "l": data.get("link"), **values}
@@ -66,14 +76,33 @@ def render(language: str, name: str, values: dict[str, Any]) -> Rendered:
     subject = " ".join(_block(text_t, "subject", values).split())
     body = _block(html_t, "html", values)
     layout = environment().get_template("layout.html.j2")
-    html = layout.render(lang=lang, subject=subject, body=Markup(body), footer=FOOTER[lang])  # body is escaped already
-    return Rendered(subject=subject, text=_block(text_t, "text", values) + "\n\n-- \n" + FOOTER[lang] + "\n", html=html)
+    html = layout.render(
+        lang=lang,
+        subject=subject,
+        body=Markup(body),  # escaped already
+        footer=FOOTER[lang],
+        link=link,
+        open_text=OPEN[lang],
+        unsubscribe_url=unsubscribe_url,
+        unsubscribe_text=UNSUBSCRIBE[lang],
+    )
+    text = _block(text_t, "text", values)
+    if link:
+        text += f"\n\n{OPEN[lang]}: {link}"
+    text += "\n\n-- \n" + FOOTER[lang] + "\n"
+    if unsubscribe_url:
+        text += f"{UNSUBSCRIBE[lang]}: {unsubscribe_url}\n"
+    return Rendered(subject=subject, text=text, html=html)
 
 
-def message(settings: Settings, to: str, rendered: Rendered, message_id: str) -> EmailMessage:
+def message(settings: Settings, to: str, rendered: Rendered, message_id: str, unsubscribe_url: str | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = settings.mail_from, to, rendered.subject
     msg["X-Clusnet-Delivery"] = message_id
+    if unsubscribe_url:
+        # RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" to this URL.
+        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
     return msg

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -62,7 +63,7 @@ class StakeholderBase(SQLModel):
     organisation: Name | None = None
     city: Slug | None = None
     role: Name | None = None
-    language: str = Field(default="en", regex="^(en|fr)$")
+    language: str = Field(default="en", regex="^(en|fr|de)$")
     timezone: str = Field(default="Europe/Paris", max_length=64)
     digest_hour: int = Field(default=8, ge=0, le=23, description="Local hour of the daily digest")
 
@@ -128,8 +129,15 @@ class SubscriptionCreate(SubscriptionFilters):
         return self
 
 
+def new_unsubscribe_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class Subscription(SubscriptionFilters, Base, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # The capability in each email's one-click unsubscribe link (RFC 8058): it turns off this
+    # subscription and nothing else, without signing in.
+    unsubscribe_token: str = Field(default_factory=new_unsubscribe_token, max_length=64, unique=True, index=True)
     stakeholder_id: uuid.UUID = Field(foreign_key="stakeholder.id", index=True)
     channel: Channel
     url: str | None = None
@@ -149,6 +157,29 @@ class SubscriptionPublic(SubscriptionFilters):
     active: bool
     disabled_reason: str | None
     created_at: datetime
+
+
+class MySubscriptionCreate(SubscriptionFilters):
+    """A person's own email subscription (My notifications): filters, mode and language."""
+
+    mode: Mode = Mode.immediate
+    language: str | None = Field(default=None, regex="^(en|fr|de)$", description="The person's email language")
+    name: Name | None = Field(default=None, description="The person's name, when their stakeholder is created")
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        return SubscriptionCreate._known_types(value)
+
+
+class MySubscriptions(SQLModel):
+    language: str
+    items: list[SubscriptionPublic]
+
+
+class Unsubscribed(SQLModel):
+    subscription_id: uuid.UUID
+    active: bool
 
 
 class SubscriptionCreated(SubscriptionPublic):

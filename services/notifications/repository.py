@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
+from services.notifications.models import Channel, Delivery, DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
 from shared.platform.pagination import PageParams
 
 
@@ -25,6 +26,25 @@ async def list_subscriptions(session: AsyncSession, page: PageParams, stakeholde
     if stakeholder:
         query = query.where(Subscription.stakeholder_id == stakeholder)
     return (await session.exec(query.offset(page.offset).limit(page.limit + 1))).all()
+
+
+async def stakeholder_by_email(session: AsyncSession, email: str) -> Stakeholder | None:
+    query = select(Stakeholder).where(func.lower(Stakeholder.email) == email.lower()).order_by(col(Stakeholder.created_at))
+    return (await session.exec(query)).first()
+
+
+async def email_subscriptions_of(session: AsyncSession, stakeholder_id: uuid.UUID) -> Sequence[Subscription]:
+    query = (
+        select(Subscription)
+        .where(Subscription.stakeholder_id == stakeholder_id, Subscription.channel == Channel.email)
+        .order_by(col(Subscription.created_at), col(Subscription.id))
+    )
+    return (await session.exec(query)).all()
+
+
+async def subscription_by_unsubscribe_token(session: AsyncSession, token: str) -> Subscription | None:
+    query = select(Subscription).where(Subscription.unsubscribe_token == token).with_for_update()
+    return (await session.exec(query)).first()
 
 
 @dataclass

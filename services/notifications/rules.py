@@ -66,6 +66,14 @@ def summarize(event: Event) -> EventSummary:
     return EventSummary(event.name, None, None, None, None)
 
 
+def page_path(event: Event) -> str:
+    """The portal page an email about `event` links to: the follow-up's page, else the public page."""
+    followup = event.data.get("followup") if isinstance(event.data, dict) else None
+    if followup and followup.get("id"):
+        return f"/follow-ups/{followup['id']}"
+    return "/"
+
+
 def matches(
     summary: EventSummary,
     *,

@@ -14,13 +14,18 @@ from services.notifications.models import (
     Delivery,
     DeliveryPublic,
     DeliveryStatus,
+    MySubscriptionCreate,
+    MySubscriptions,
     Stakeholder,
     StakeholderCreate,
     Subscription,
     SubscriptionCreate,
     SubscriptionCreated,
+    SubscriptionFilters,
+    SubscriptionPublic,
 )
-from shared.platform.errors import Conflict, Invalid, NotFound
+from shared.platform.auth import Principal
+from shared.platform.errors import Conflict, Forbidden, Invalid, NotFound
 
 
 async def create_stakeholder(session: AsyncSession, data: StakeholderCreate) -> Stakeholder:
@@ -56,6 +61,72 @@ async def subscription_or_404(session: AsyncSession, subscription_id: uuid.UUID)
 async def set_active(session: AsyncSession, subscription_id: uuid.UUID, active: bool) -> Subscription:
     sub = await subscription_or_404(session, subscription_id)
     sub.active, sub.disabled_reason = active, None if active else "disabled by an admin"
+    await session.commit()
+    return sub
+
+
+# --- a person's own email subscriptions (My notifications in the portal) --------------------
+async def my_subscriptions(session: AsyncSession, principal: Principal) -> MySubscriptions:
+    email = principal.require_person("manage their own notifications")
+    stakeholder = await repository.stakeholder_by_email(session, email)
+    if stakeholder is None:
+        return MySubscriptions(language="en", items=[])
+    items = await repository.email_subscriptions_of(session, stakeholder.id)
+    return MySubscriptions(
+        language=stakeholder.language, items=[SubscriptionPublic.model_validate(s, from_attributes=True) for s in items]
+    )
+
+
+async def subscribe_me(session: AsyncSession, principal: Principal, data: MySubscriptionCreate) -> Subscription:
+    """Subscribe the signed-in person by email; their stakeholder is created on first use."""
+    email = principal.require_person("manage their own notifications")
+    stakeholder = await repository.stakeholder_by_email(session, email)
+    if stakeholder is None:
+        stakeholder = Stakeholder.model_validate(
+            StakeholderCreate(
+                name=data.name or email.split("@")[0],
+                email=email,
+                city=principal.city,
+                role=principal.role.value,
+                language=data.language or "en",
+            )
+        )
+        session.add(stakeholder)
+    elif data.language:
+        stakeholder.language = data.language
+    sub = Subscription.model_validate(
+        {
+            **data.model_dump(mode="json", include=set(SubscriptionFilters.model_fields) | {"mode"}),
+            "stakeholder_id": stakeholder.id,
+            "channel": Channel.email,
+        }
+    )
+    session.add(sub)
+    await session.commit()
+    return sub
+
+
+async def set_my_subscription_active(
+    session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, active: bool
+) -> Subscription:
+    email = principal.require_person("manage their own notifications")
+    sub = await subscription_or_404(session, subscription_id)
+    stakeholder = await session.get(Stakeholder, sub.stakeholder_id)
+    if stakeholder is None or stakeholder.email.lower() != email.lower():
+        raise Forbidden("a person may change only their own subscriptions")
+    sub.active, sub.disabled_reason = active, None if active else "turned off by its owner"
+    await session.commit()
+    return sub
+
+
+async def unsubscribe(session: AsyncSession, token: str) -> Subscription:
+    """One-click unsubscribe (RFC 8058): the token is the credential; it turns off its own
+    subscription only, and doing it twice is harmless."""
+    sub = await repository.subscription_by_unsubscribe_token(session, token)
+    if sub is None:
+        raise NotFound("this unsubscribe link is not valid (it may belong to a subscription that was removed)")
+    if sub.active:
+        sub.active, sub.disabled_reason = False, "unsubscribed from an email"
     await session.commit()
     return sub
 

@@ -45,6 +45,8 @@ class ApiToken(AuthBase, table=True):
     role: Role
     city: str | None = Field(default=None, max_length=64)
     label: str | None = Field(default=None, max_length=200)
+    # Set on the tokens the portal mints at sign-in: the person (by email) the token acts for.
+    person_email: str | None = Field(default=None, max_length=254)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
@@ -55,6 +57,7 @@ class Principal(BaseModel):
     role: Role
     city: str | None = None
     expires_at: datetime | None = None
+    person_email: str | None = None  # a person signed in through the portal; None for a program's token
 
     def actor(self) -> Actor:
         return Actor(id=self.token_id, role=self.role.value, city=self.city)
@@ -69,6 +72,12 @@ class Principal(BaseModel):
         if self.role == Role.city_official and self.city != city:
             raise Forbidden(f"a city official of {self.city} may not {why} of {city}")
 
+    def require_person(self, why: str) -> str:
+        """The email of the person this token acts for; a program's token may not act as a person."""
+        if not self.person_email:
+            raise Forbidden(f"only a person signed in to the portal may {why} (this token belongs to no person)")
+        return self.person_email
+
     def city_scope(self) -> str | None:
         """The only city this principal may see follow-ups of, or None for all."""
         return self.city if self.role == Role.city_official else None
@@ -79,7 +88,12 @@ def _hash(secret: str) -> str:
 
 
 async def create_token(
-    session: AsyncSession, role: Role, city: str | None = None, label: str | None = None, expires_in: timedelta | None = None
+    session: AsyncSession,
+    role: Role,
+    city: str | None = None,
+    label: str | None = None,
+    expires_in: timedelta | None = None,
+    person_email: str | None = None,
 ) -> tuple[ApiToken, str]:
     """Store a new token; return its row and the token text (shown once, never stored)."""
     if role == Role.city_official and not city:
@@ -88,7 +102,15 @@ async def create_token(
         raise ValueError("only city_official tokens are bound to a city")
     token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + expires_in if expires_in else None
-    row = ApiToken(id=token_id, secret_hash=_hash(secret), role=role, city=city, label=label, expires_at=expires_at)
+    row = ApiToken(
+        id=token_id,
+        secret_hash=_hash(secret),
+        role=role,
+        city=city,
+        label=label,
+        expires_at=expires_at,
+        person_email=person_email,
+    )
     session.add(row)
     await session.commit()
     return row, f"{PREFIX}{token_id}_{secret}"
@@ -117,7 +139,7 @@ async def verify(session: AsyncSession, token: str) -> Principal:
         raise Unauthorized("the bearer token has been revoked")
     if row.expires_at is not None and row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC) <= datetime.now(UTC):
         raise Unauthorized("the bearer token has expired")
-    return Principal(token_id=row.id, role=row.role, city=row.city, expires_at=row.expires_at)
+    return Principal(token_id=row.id, role=row.role, city=row.city, expires_at=row.expires_at, person_email=row.person_email)
 
 
 class PrincipalCache:

@@ -41,6 +41,16 @@ class PreconditionRequired(DomainError):
     title = "Precondition required"
 
 
+class PayloadTooLarge(DomainError):
+    status = 413
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    title = "Unsupported media type"
+
+
 class Unauthorized(DomainError):
     status = 401
     title = "Unauthorized"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -44,6 +45,7 @@ ERROR_MEANINGS = {
     409: "Not allowed in the current state",
     412: "If-Match is stale",
     413: "Body too large",
+    415: "The file's type is not accepted",
     422: "Invalid input",
     428: "If-Match is required",
 }
@@ -103,20 +105,33 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(500, "Internal error", "The server could not complete the request; it has been logged.")
 
 
-class BodyLimit:
-    """Refuses request bodies over `max_bytes` with 413 before the app reads them (pure ASGI)."""
+# Room for a multipart body's boundaries and other fields around an uploaded file.
+MULTIPART_OVERHEAD = 64_000
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` with 413 before the app reads them (pure ASGI).
+    Paths matching `upload_paths` (file uploads) may carry `upload_max_bytes` instead."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None, upload_paths: str | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = (upload_max_bytes or max_bytes) + MULTIPART_OVERHEAD
+        self.upload_paths = re.compile(upload_paths) if upload_paths else None
+
+    def limit_for(self, path: str) -> int:
+        return self.upload_max_bytes if self.upload_paths and self.upload_paths.fullmatch(path) else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope.get("path", ""))
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await problem(413, "Payload too large", f"request bodies are limited to {self.max_bytes} bytes")(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await problem(413, "Payload too large", f"request bodies are limited to {max_bytes} bytes")(scope, receive, send)
             return
         seen = 0
 
@@ -124,8 +139,8 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise StarletteHTTPException(413, f"request bodies are limited to {self.max_bytes} bytes")
+            if seen > max_bytes:
+                raise StarletteHTTPException(413, f"request bodies are limited to {max_bytes} bytes")
             return message
 
         await self.app(scope, limited, send)
@@ -159,8 +174,10 @@ class RequestTiming:
             )
 
 
-def install_operations(app: FastAPI, service: str, max_body_bytes: int) -> None:
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+def install_operations(
+    app: FastAPI, service: str, max_body_bytes: int, upload_max_bytes: int | None = None, upload_paths: str | None = None
+) -> None:
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, upload_max_bytes=upload_max_bytes, upload_paths=upload_paths)
     app.add_middleware(TraceContext)
     app.add_middleware(RequestTiming, service=service)
 

@@ -29,6 +29,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused with 413.")
+    upload_max_bytes: int = Field(default=10_000_000, ge=1, description="The largest file an upload route accepts.")
+    # Routes (a regular expression over the path) that take file uploads, up to upload_max_bytes.
+    upload_paths: str | None = None
     consumer_max_attempts: int = Field(default=3, description="Attempts before a message is dead-lettered.")
     consumer_retry_backoff_s: float = 0.2
     relay_batch_size: int = 500

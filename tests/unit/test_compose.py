@@ -67,3 +67,17 @@ def test_demo_data_is_loaded_into_each_owners_database_stakeholders_first(compos
 def test_mail_goes_to_the_sink(compose: dict[str, Any]) -> None:
     env = compose["notifications-worker"]["environment"]
     assert env["SMTP_HOST"] == "mailpit" and env["SMTP_PORT"] == "1025"
+
+
+def test_the_portal_calls_the_services_by_their_compose_names(compose: dict[str, Any]) -> None:
+    from services.portal.config import Settings as PortalSettings
+
+    portal = compose["portal"]
+    assert portal["command"] == ["clusnet", "serve", "portal", "--host", "0.0.0.0", "--port", "8000"]
+    assert portal["ports"] == ["8000:8000"]
+    unknown = [k for k in portal["environment"] if k.lower() not in PortalSettings.model_fields]
+    assert not unknown, f"portal: environment variables no setting reads: {unknown}"
+    for name, port in (("recommendations", 8001), ("evaluations", 8002), ("notifications", 8003)):
+        assert portal["environment"][f"{name.upper()}_URL"] == f"http://{name}:{port}"
+        assert portal["depends_on"][name]["condition"] == "service_healthy"
+    assert compose["notifications-worker"]["environment"]["PORTAL_URL"] == "http://localhost:8000"

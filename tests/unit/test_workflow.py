@@ -91,3 +91,27 @@ def test_verification_rules() -> None:
 def test_final_statuses_allow_nothing_further() -> None:
     assert workflow.STATUS_TRANSITIONS[S.implemented] == frozenset()
     assert workflow.STATUS_TRANSITIONS[S.overtaken_by_events] == frozenset()
+
+
+@pytest.mark.parametrize(("current", "response"), itertools.product(S, R))
+def test_allowed_statuses_are_exactly_those_check_status_accepts(current: S, response: R) -> None:
+    accepted = []
+    for new in S:
+        try:
+            workflow.check_status(current, new, response)
+        except Conflict:
+            continue
+        accepted.append(new)
+    assert workflow.allowed_statuses(current, response) == accepted
+
+
+@pytest.mark.parametrize("current", list(R))
+def test_allowed_responses_are_exactly_those_check_response_accepts(current: R) -> None:
+    accepted = []
+    for new in R:
+        try:
+            workflow.check_response(current, new, "because")
+        except Conflict:
+            continue
+        accepted.append(new)
+    assert workflow.allowed_responses(current) == accepted

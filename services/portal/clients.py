@@ -1,0 +1,64 @@
+"""The three services' HTTP APIs, called as a person (or as the portal's public reader).
+
+The portal keeps no rule of its own: whatever a service refuses is shown to the person as the
+service said it (its problem+json `detail`), with the service's status code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from services.portal.config import Settings
+
+
+class ServiceRefused(Exception):
+    """A service answered an error: its status and readable detail."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class Services:
+    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
+        self.http = http
+        self.urls = {
+            "recommendations": settings.recommendations_url.rstrip("/"),
+            "evaluations": settings.evaluations_url.rstrip("/"),
+            "notifications": settings.notifications_url.rstrip("/"),
+        }
+
+    async def call(
+        self, bearer: str | None, service: str, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """`bearer` None only for the services' few routes that take no token (one-click unsubscribe)."""
+        auth = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        answer = await self.http.request(method, self.urls[service] + path, headers={**auth, **(headers or {})}, **kwargs)
+        if answer.status_code >= 400:
+            raise ServiceRefused(answer.status_code, _detail(answer))
+        return answer
+
+    async def get(self, bearer: str, service: str, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v not in (None, "")}
+        return (await self.call(bearer, service, "GET", path, params=clean)).json()
+
+    async def all_items(self, bearer: str, service: str, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every page of a list endpoint (bounded: the portal shows at most a few thousand rows)."""
+        items: list[dict[str, Any]] = []
+        offset: int | None = 0
+        while offset is not None and len(items) < 5_000:
+            page = await self.get(bearer, service, path, limit=200, offset=offset, **params)
+            items.extend(page["items"])
+            offset = page["next_offset"]
+        return items
+
+
+def _detail(answer: httpx.Response) -> str:
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:300] or answer.reason_phrase
+    return str(body.get("detail") or body.get("title") or answer.reason_phrase) if isinstance(body, dict) else str(body)[:300]

@@ -1,0 +1,109 @@
+"""Wires the portal: its database and the auth database, one httpx client, catalogues, pages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.portal import api, i18n
+from services.portal.clients import ServiceRefused, Services
+from services.portal.config import Settings
+from services.portal.web import SESSION_COOKIE, CsrfRefused, NotSignedIn, PortalState, redirect, render, visitor
+from shared.platform import health, migrate, tracing
+from shared.platform.db import ensure_database, make_engine, make_session_factory
+from shared.platform.http import install_operations
+from shared.platform.logs import configure_logging
+from shared.platform.runtime import AUTH_MIGRATIONS
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+STATIC = Path(__file__).with_name("static")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    tracing.enable_export(settings.service_name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for url, scripts in ((settings.database_url, MIGRATIONS), (settings.auth_database_url, AUTH_MIGRATIONS)):
+            await ensure_database(url)
+            await asyncio.to_thread(migrate.upgrade, url, scripts)
+        engine = make_engine(settings.database_url, pool_size=5)
+        auth_engine = make_engine(settings.auth_database_url, pool_size=5)
+        async with httpx.AsyncClient(timeout=settings.service_timeout_s) as http:
+            state = PortalState(
+                settings=settings,
+                engine=engine,
+                sessions=make_session_factory(engine),
+                auth_engine=auth_engine,
+                auth_sessions=make_session_factory(auth_engine),
+                http=http,
+                services=Services(http, settings),
+                pages=i18n.Pages(),
+                checks=[health.database_check(engine)],
+            )
+            app.state.runtime = state
+            yield
+        await engine.dispose()
+        await auth_engine.dispose()
+
+    app = FastAPI(title="CLUSNET portal", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    install_operations(app, settings.service_name, settings.max_body_bytes, settings.upload_max_bytes, settings.upload_paths)
+    install_error_pages(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api.router)
+    return app
+
+
+async def _error_page(request: Request, status: int, message: str | None) -> Response:
+    state = request.app.state.runtime
+    async with state.sessions() as db:
+        who = await visitor(request, state, db)
+    return render(request, who, "error.html", status_code=status, status=status, message=message)
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """Errors as pages in the person's language; a service's refusal keeps its status."""
+
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, _: NotSignedIn) -> Response:
+        state = request.app.state.runtime
+        async with state.sessions() as db:
+            who = await visitor(request, state, db)
+        answer = redirect(request, who, "/login?next=" + quote(request.url.path))
+        answer.delete_cookie(SESSION_COOKIE)
+        return answer
+
+    @app.exception_handler(CsrfRefused)
+    async def csrf_refused(request: Request, _: CsrfRefused) -> Response:
+        return await _error_page(request, 403, "csrf")
+
+    @app.exception_handler(ServiceRefused)
+    async def service_refused(request: Request, exc: ServiceRefused) -> Response:
+        if exc.status == 401:  # the session's token was revoked or expired: sign in again
+            return await not_signed_in(request, NotSignedIn())
+        status = exc.status if 400 <= exc.status < 500 else 502
+        return await _error_page(request, status, exc.detail if status not in (403, 404) else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, _: RequestValidationError) -> Response:
+        return await _error_page(request, 404, None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return await _error_page(request, exc.status_code, None)
+
+    @app.exception_handler(httpx.HTTPError)
+    async def unreachable(request: Request, _: httpx.HTTPError) -> Response:
+        return await _error_page(request, 502, "unreachable")

@@ -1,0 +1,75 @@
+"""Every message of the portal (templates and Python) has a translation in every catalogue, with
+the same placeholders; and the language choice and locale formats behave."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.pofile import read_po
+
+from services.portal import i18n
+
+PORTAL = Path(i18n.__file__).parent
+METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
+OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+
+
+def extracted() -> set[str | tuple[str, ...]]:
+    keywords = {**DEFAULT_KEYWORDS, "N_": None}
+    found: set[str | tuple[str, ...]] = set()
+    for _, _, message, _, _ in extract_from_dir(PORTAL, METHODS, OPTIONS, keywords):
+        found.add(message if isinstance(message, str) else tuple(m for m in message if m))
+    return found
+
+
+def test_the_sources_have_messages() -> None:
+    messages = extracted()
+    assert "Sign in" in messages and "Implemented" in messages and ("%(num)s follow-up", "%(num)s follow-ups") in messages
+
+
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_every_message_is_translated(language: str) -> None:
+    with i18n.catalogue_path(language).open("rb") as po:
+        catalog = read_po(po, locale=language)
+    missing = []
+    for message in extracted():
+        key = message if isinstance(message, str) else message[0]
+        entry = catalog.get(key)
+        strings = [] if entry is None else ([entry.string] if isinstance(entry.string, str) else list(entry.string))
+        if entry is None or entry.fuzzy or not strings or not all(strings):
+            missing.append(key)
+    assert not missing, (
+        f"{language}: no translation for {sorted(missing)} (run pybabel extract/update, see services/portal/README.md)"
+    )
+    problems = [(m.id, errors) for m, errors in catalog.check()]
+    assert not problems, f"{language}: placeholders differ: {problems}"
+
+
+def test_language_negotiation() -> None:
+    assert i18n.negotiate("fr-FR,fr;q=0.9,en;q=0.5") == "fr"
+    assert i18n.negotiate("de-AT") == "de"
+    assert i18n.negotiate("es-ES, en;q=0.1") == "en"
+    assert i18n.negotiate("pl-PL") == "en"
+    assert i18n.negotiate(None) == "en"
+    assert i18n.negotiate("en;q=0.2, de;q=0.8") == "de"
+
+
+def test_dates_and_numbers_in_the_locale_format() -> None:
+    day = date(2026, 3, 5)
+    assert i18n.formatting("en")["fmt_date"](day) == "Mar 5, 2026"
+    assert i18n.formatting("fr")["fmt_date"](day) == "5 mars 2026"
+    assert i18n.formatting("de")["fmt_date"](day) == "05.03.2026"
+    assert i18n.formatting("de")["fmt_number"](1234.5) == "1.234,5"
+    assert i18n.formatting("fr")["fmt_number"](1234.5).replace("\u202f", " ") == "1 234,5"
+
+
+def test_codes_are_translated_and_people_text_is_not() -> None:
+    pages = i18n.Pages()
+    t = pages.environments["de"].globals["t"]
+    assert t("implemented") == "Umgesetzt"
+    assert t("<b>someone's owner</b>") == "<b>someone's owner</b>"  # returned as plain text, autoescaped by Jinja
+    html = pages.render("de", "error.html", status=404, message=None, person=None, csrf_token="x", path="/")
+    assert "Seite nicht gefunden" in html
