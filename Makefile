@@ -4,7 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The stamp names the pyproject.toml it installed, so a changed dependency list (a pull, a merge)
+# reinstalls even when git left the file older than the stamp.
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .PHONY: run test lint unit schemas bench system system-test clean
 
@@ -12,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 system:  ## Java, Maven and PostgreSQL for the local Kafka and databases

@@ -96,13 +96,19 @@ class KafkaProcess:
             raise ProvisionError(
                 f"Kafka: port {port} on 127.0.0.1 is already taken; stop what uses it or set KAFKA_BOOTSTRAP_SERVERS"
             )
+        java = shutil.which("java")
+        if not java:
+            raise ProvisionError(
+                "Kafka: Java is not installed; install Java 17 (apt-get install openjdk-17-jre-headless) "
+                "or set KAFKA_BOOTSTRAP_SERVERS"
+            )
         self.port = port or free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="clusnet-kafka-"))
         self.props = self.workdir / "server.properties"
         self.props.write_text(SERVER_PROPERTIES.format(port=self.port, controller_port=free_port(), data=self.workdir / "data"))
         (self.workdir / "log4j.properties").write_text(LOG4J)
         self.java = [
-            "java",
+            java,
             "-Xms256m",
             "-Xmx768m",
             "-XX:+UseG1GC",

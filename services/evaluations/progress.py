@@ -14,9 +14,8 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.evaluations import repository
+from services.evaluations import repository, workflow
 from services.evaluations.models import FollowUp, OverdueItem, Progress, ProgressGroup, RecommendationReplica
-from services.evaluations.workflow import FINAL_STATUSES
 from shared.contracts.followups import ImplementationStatus, Response
 
 
@@ -46,7 +45,7 @@ async def progress(session: AsyncSession, by: GroupBy, as_of: date | None, city:
         if f.closed:
             continue
         groups[_key(by, f, r)].append((f, r))
-        if f.due_date and f.due_date < day and f.implementation_status not in FINAL_STATUSES:
+        if f.due_date and workflow.is_overdue(f.due_date, f.implementation_status, f.closed, day):
             overdue.append(
                 OverdueItem(
                     id=f.id,
@@ -67,7 +66,7 @@ async def progress(session: AsyncSession, by: GroupBy, as_of: date | None, city:
 def _summary(key: str, rows: list[tuple[FollowUp, RecommendationReplica]], day: date) -> ProgressGroup:
     statuses = Counter(f.implementation_status.value for f, _ in rows)
     responses = Counter(f.response.value for f, _ in rows)
-    overdue = sum(1 for f, _ in rows if f.due_date and f.due_date < day and f.implementation_status not in FINAL_STATUSES)
+    overdue = sum(1 for f, _ in rows if workflow.is_overdue(f.due_date, f.implementation_status, f.closed, day))
     return ProgressGroup(
         key=key,
         total=len(rows),

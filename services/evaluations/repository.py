@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, Select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,6 +41,15 @@ class FollowUpFilter:
     closed: bool | None = None
 
 
+def open_and_unfinished() -> ColumnElement[bool]:
+    return ~col(FollowUp.closed) & col(FollowUp.implementation_status).not_in(FINAL_STATUSES)
+
+
+def overdue_on(day: date) -> ColumnElement[bool]:
+    """workflow.is_overdue as a query condition (a test holds the two equal)."""
+    return (col(FollowUp.due_date) < day) & open_and_unfinished()
+
+
 def _filtered(f: FollowUpFilter, today: date) -> Select[Row]:
     query = select(FollowUp, RecommendationReplica).join(
         RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id
@@ -57,10 +66,8 @@ def _filtered(f: FollowUpFilter, today: date) -> Select[Row]:
         if value is not None:
             query = query.where(column == value)
     if f.overdue is not None:
-        is_overdue = (
-            (col(FollowUp.due_date) < today) & col(FollowUp.implementation_status).not_in(FINAL_STATUSES) & ~col(FollowUp.closed)
-        )
-        query = query.where(is_overdue if f.overdue else ~is_overdue | col(FollowUp.due_date).is_(None))
+        overdue = overdue_on(today)
+        query = query.where(overdue if f.overdue else ~overdue | col(FollowUp.due_date).is_(None))
     return query.order_by(col(FollowUp.created_at), col(FollowUp.id))  # type: ignore[return-value]
 
 
@@ -124,7 +131,7 @@ async def due_candidates(session: AsyncSession, until: date) -> Sequence[Row]:
     query = (
         select(FollowUp, RecommendationReplica)
         .join(RecommendationReplica, col(FollowUp.recommendation_id) == RecommendationReplica.id)
-        .where(col(FollowUp.due_date) <= until, ~col(FollowUp.closed), col(FollowUp.implementation_status).not_in(FINAL_STATUSES))
+        .where(col(FollowUp.due_date) <= until, open_and_unfinished())
     )
     return (await session.exec(query)).all()
 

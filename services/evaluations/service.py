@@ -56,7 +56,7 @@ def etag(followup: FollowUp) -> str:
 
 
 def is_overdue(f: FollowUp, today: date) -> bool:
-    return bool(f.due_date and f.due_date < today and not f.closed and f.implementation_status not in workflow.FINAL_STATUSES)
+    return workflow.is_overdue(f.due_date, f.implementation_status, f.closed, today)
 
 
 def to_public(f: FollowUp, r: RecommendationReplica, today: date | None = None) -> FollowUpPublic:

@@ -8,6 +8,8 @@ is a third, separate from what the city reports about itself.
 
 from __future__ import annotations
 
+from datetime import date
+
 from shared.contracts.followups import ImplementationStatus as S
 from shared.contracts.followups import Response as R
 from shared.contracts.followups import Verification as V
@@ -25,6 +27,14 @@ STATUS_TRANSITIONS: dict[S, frozenset[S]] = {
     S.implemented: frozenset(),
     S.overtaken_by_events: frozenset(),
 }
+
+
+def is_overdue(due_date: date | None, status: S, closed: bool, day: date) -> bool:
+    """The one overdue rule: past its due date on `day`, still open and not finished. (The
+    repository's SQL filter `overdue_on` states the same rule for queries; a test holds them equal.)"""
+    return due_date is not None and due_date < day and not closed and status not in FINAL_STATUSES
+
+
 # A rejected recommendation cannot be under way: only these statuses go with it.
 STATUSES_IF_REJECTED = frozenset({S.not_started, S.not_implemented})
 

@@ -238,3 +238,35 @@ async def test_poison_message_is_dead_lettered_and_the_next_is_processed(env: En
         assert len(dead) == 1 and "body is not JSON" in dict(dead[0].headers)["dlq_error"].decode()
         assert dict(dead[0].headers)["dlq_group"] == b"evaluations"
         assert app.state.runtime.consumers[0].progress.skipped == 1
+
+
+async def test_the_overdue_filter_and_the_overdue_flag_agree(env: Env) -> None:
+    """workflow.is_overdue (the flag in each answer, progress) and repository.overdue_on (the query
+    filter) state one rule twice: past due, open, unfinished. They must select the same follow-ups."""
+    app = create_app(env.settings(Settings))
+    past, future = date(2020, 1, 1), date(2099, 1, 1)
+    ids = {name: uuid.uuid4() for name in ("late", "finished", "not_yet", "undated", "withdrawn")}
+    dues = {"late": past, "finished": past, "not_yet": future, "undated": None, "withdrawn": past}
+    events = [issued(ids[n], due=dues[n]) for n in ids]
+    withdrawn = RecommendationWithdrawn(recommendation=state(ids["withdrawn"], 2, "withdrawn", due=past), reason="x", actor=LEAD)
+    events.append(Event.of(withdrawn, source="/test", subject=str(ids["withdrawn"])))
+    async with running(app), await env.client(app, "lead_partner") as lead:
+        await produce(env.kafka, env.topic("recommendations"), [e.to_kafka() for e in events])
+        everything = await eventually(lambda: _closed_count(lead, 5), what="five follow-ups, one closed")
+        finished = next(f for f in everything if f["recommendation_id"] == str(ids["finished"]))
+        async with await env.client(app, "city_official", "leipzig") as official:
+            for status in ("planned", "implemented"):
+                url = f"/follow-ups/{finished['id']}"
+                etag = (await official.get(url)).headers["etag"]
+                answer = await official.patch(url, json={"implementation_status": status}, headers={"If-Match": etag})
+                assert answer.status_code == 200, answer.text
+        flagged = {f["recommendation_id"] for f in await followups(lead) if f["overdue"]}
+        filtered = {f["recommendation_id"] for f in await followups(lead, overdue=True)}
+        not_filtered = {f["recommendation_id"] for f in await followups(lead, overdue=False)}
+    assert flagged == filtered == {str(ids["late"])}
+    assert not_filtered == {str(ids[n]) for n in ("finished", "not_yet", "undated", "withdrawn")}
+
+
+async def _closed_count(client: httpx.AsyncClient, total: int) -> list[dict[str, Any]] | None:
+    items = await followups(client)
+    return items if len(items) == total and sum(f["closed"] for f in items) == 1 else None

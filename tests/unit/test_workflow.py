@@ -1,6 +1,7 @@
 """Every allowed and refused transition of the follow-up workflow, without services."""
 
 import itertools
+from datetime import date
 
 import pytest
 
@@ -115,3 +116,13 @@ def test_allowed_responses_are_exactly_those_check_response_accepts(current: R) 
             continue
         accepted.append(new)
     assert workflow.allowed_responses(current) == accepted
+
+
+def test_overdue_means_past_due_open_and_unfinished() -> None:
+    is_overdue = workflow.is_overdue
+    day = date(2026, 11, 27)
+    assert is_overdue(date(2026, 11, 26), S.in_progress, False, day)
+    assert not is_overdue(date(2026, 11, 27), S.in_progress, False, day)  # due today is not late yet
+    assert not is_overdue(None, S.not_started, False, day)
+    assert not is_overdue(date(2020, 1, 1), S.planned, True, day)  # closed (withdrawn)
+    assert all(not is_overdue(date(2020, 1, 1), status, False, day) for status in workflow.FINAL_STATUSES)
