@@ -184,6 +184,34 @@ def seed_stakeholders() -> None:
     typer.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
 
 
+class Stream(StrEnum):
+    recommendations = "recommendations"
+    evaluations = "evaluations"
+    notifications = "notifications"
+
+
+@app.command()
+def replay(
+    topic: Annotated[Stream, typer.Option(help="The stream (topic without its prefix)")],
+    from_: Annotated[str, typer.Option("--from", help="'beginning', an offset, or an ISO 8601 time with its zone")],
+    to: Annotated[str, typer.Option(help="A file (JSON lines) or an http(s) URL (each event POSTed)")],
+    secret: Annotated[str | None, typer.Option(help="Sign each POST like our webhooks (whsec_…)")] = None,
+    type_: Annotated[list[str] | None, typer.Option("--type", help="Only these event types")] = None,
+) -> None:
+    """Replay a topic's events for an integration that lost its data (read from Kafka, up to the
+    topic's end when the replay began). Uses the notifications service's settings."""
+    from services.notifications.config import Settings as NotificationsSettings
+    from services.notifications.replay import parse_start
+    from services.notifications.replay import replay as run_replay
+
+    try:
+        start = parse_start(from_)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    count = asyncio.run(run_replay(NotificationsSettings(), topic.value, start, to, secret, type_))
+    typer.echo(f"replayed {count} event(s) of {topic.value} to {to}")
+
+
 ASYNCAPI_DIR = Path(__file__).resolve().parent.parent / "schemas" / "asyncapi"
 
 

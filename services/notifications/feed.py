@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -125,6 +126,15 @@ class FeedReader:
 
     async def __aexit__(self, *_: object) -> None:
         await self.consumer.stop()
+
+    async def seek_to_time(self, when: datetime) -> None:
+        """Start each partition at its first event at or after `when` (its end if there is none)."""
+        assigned = list(self.ends)
+        found = await self.consumer.offsets_for_times({tp: int(when.timestamp() * 1000) for tp in assigned})
+        for tp in assigned:
+            offset = found[tp].offset if found.get(tp) is not None else self.ends[tp]
+            self.consumer.seek(tp, offset)
+            self.cursor.offsets[(self.streams[tp.topic], tp.partition)] = offset
 
     def at_end(self) -> bool:
         """True when every partition has been read up to where it ended when this read began."""
