@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlmodel import select
 
 from bench.common import Row, closed_loop, percentile, rss_mb, write
+from bench.feed import bench_feed
 from provision import kafka_bootstrap, postgres_url
 from provision.processes import ServiceProcess, service_env, start_service, wait_ready
 from provision.system import free_port
@@ -470,6 +471,11 @@ async def main(only: list[str]) -> None:
             rows.append(row)
             details.update(more)
             print(f"  {row.ours}  |  baseline {row.baseline}", flush=True)
+        if not only or "feed" in only:
+            print("running bench_feed…", flush=True)
+            feed_rows, more = await bench_feed(kafka, pg, start, token, SCALE)
+            rows += feed_rows
+            details.update(more)
         if not only or "end_to_end" in only:
             print("running bench_end_to_end…", flush=True)
             more_rows, more = await bench_end_to_end(kafka, pg)
