@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 
-from services.evaluations import repository, roundtrip, service
+from services.evaluations import repository, roundtrip, service, spreadsheet
 from services.evaluations.models import (
     ChangePublic,
     EvidenceCreate,
@@ -118,7 +118,7 @@ async def export_xlsx(session: SessionDep, filters: FilterDep) -> Response:
     """Every follow-up matching the list filters as XLSX, with a `version` column: edit response,
     justification, implementation_status, owner, responsible_body, planned_completion and comment,
     then upload the sheet to `POST /follow-ups/import` (docs/spreadsheets.md)."""
-    rows = [service.export_row(f, r) for f, r in await repository.list_followups(session, filters, _today())]
+    rows = [spreadsheet.export_row(f, r) for f, r in await repository.list_followups(session, filters, _today())]
     return Response(
         write_xlsx(roundtrip.EXPORT_COLUMNS, rows, title="follow-ups"),
         media_type=XLSX_MEDIA_TYPE,
@@ -139,7 +139,7 @@ async def import_followups(
     (the follow-up changed since the export) are reported and not applied. `dry_run=true` answers
     the preview `{"rows": [...], "errors": [{"row", "column", "detail"}]}` and writes nothing."""
     table = await asyncio.to_thread(read_table, await file.read(), file.filename, max_rows=roundtrip.MAX_ROWS)
-    return await service.import_followups(session, runtime, table, principal, dry_run=dry_run)
+    return await spreadsheet.import_followups(session, runtime, table, principal, dry_run=dry_run)
 
 
 @router.get("/follow-ups/{followup_id}")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Header, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
 
-from services.recommendations import domain, importing, repository, service
+from services.recommendations import domain, importing, imports, links, repository, service
 from services.recommendations.models import (
     Cluster,
     ClusterCreate,
@@ -180,7 +180,7 @@ async def propose_link(
 ) -> ClusterLinkState:
     """Propose a link between clusters of two or more partner cities (422 when they are all in one city).
     A city official may propose one that involves a cluster of their own city."""
-    return await service.propose_link(session, runtime, data, principal, idempotency_key)
+    return await links.propose_link(session, runtime, data, principal, idempotency_key)
 
 
 @router.get("/cluster-links", tags=["cluster links"])
@@ -195,12 +195,12 @@ async def list_links(
     public: bool | None = None,
 ) -> Page[ClusterLinkState]:
     rows = list(await repository.list_links(session, page, city=city, cluster=cluster, status=status, kind=kind, public=public))
-    return Page.of(await service.states_of(session, rows), page)
+    return Page.of(await links.states_of(session, rows), page)
 
 
 @router.get("/cluster-links/{link_id}", tags=["cluster links"])
 async def get_link(link_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> ClusterLinkState:
-    return await service.link_with_clusters(session, link_id)
+    return await links.link_with_clusters(session, link_id)
 
 
 async def _transition(
@@ -211,7 +211,7 @@ async def _transition(
     runtime: RuntimeDep,
     principal: Principal,
 ) -> ClusterLinkState:
-    return await service.transition_link(session, runtime, link_id, action, change or ClusterLinkTransition(), principal.actor())
+    return await links.transition_link(session, runtime, link_id, action, change or ClusterLinkTransition(), principal.actor())
 
 
 @router.post("/cluster-links/{link_id}/establish", tags=["cluster links"])
@@ -270,7 +270,7 @@ async def get_network(
 ) -> Network:
     """The network picture's data: every cluster (node, with its city and sector) and the links among
     them (edge: its clusters, kind, status, dates, public flag). The portal lays it out and draws it."""
-    return await service.network(session, public_only)
+    return await links.network(session, public_only)
 
 
 # --- spreadsheets (docs/spreadsheets.md) -------------------------------------------------------
@@ -308,7 +308,7 @@ async def template_csv(_: PrincipalDep) -> Response:
     response_model=ImportPreview,
     responses={
         200: {"description": "The preview (dry_run) or the import done: every row's action, and the errors"},
-        202: {"model": JobPublic, "description": f"More than {service.IMPORT_JOB_ROWS} rows: a background job; poll its url"},
+        202: {"model": JobPublic, "description": f"More than {imports.IMPORT_JOB_ROWS} rows: a background job; poll its url"},
         **problem_responses(413, 422),
     },
 )
@@ -325,11 +325,11 @@ async def import_recommendations(
     answers the preview `{"rows": [...], "errors": [{"row", "column", "detail"}]}` and writes nothing."""
     data = await file.read()
     table = await asyncio.to_thread(read_table, data, file.filename)  # openpyxl is CPU work: off the event loop
-    if not dry_run and len(table.rows) > service.IMPORT_JOB_ROWS:
-        job = await service.queue_import(session, runtime, seminar_id, data, file.filename, len(table.rows), principal.actor())
+    if not dry_run and len(table.rows) > imports.IMPORT_JOB_ROWS:
+        job = await imports.queue_import(session, runtime, seminar_id, data, file.filename, len(table.rows), principal.actor())
         url = f"/import-jobs/{job.id}"
         return JSONResponse(JobPublic.of(job, url).model_dump(mode="json"), status_code=202, headers={"Location": url})
-    return await service.import_sheet(session, runtime, seminar_id, table, principal.actor(), dry_run=dry_run)
+    return await imports.import_sheet(session, runtime, seminar_id, table, principal.actor(), dry_run=dry_run)
 
 
 @router.get("/import-jobs/{job_id}", tags=["spreadsheets"])

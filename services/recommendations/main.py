@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.recommendations import api, service
+from services.recommendations import api, imports
 from services.recommendations.config import Settings
 from services.recommendations.models import ImportJob, Outbox
 from shared.contracts import topics
@@ -21,7 +21,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def workers(runtime: Runtime) -> list[Worker]:
     """The job runner of large spreadsheet imports, woken after each commit of this process."""
-    runner = JobRunner(runtime.sessions, ImportJob, {service.IMPORT_JOB: service.import_job_handler(runtime.sessions, runtime)})
+    runner = JobRunner(runtime.sessions, ImportJob, {imports.IMPORT_JOB: imports.import_job_handler(runtime.sessions, runtime)})
     runtime.on_commit(runner.wake)
     return [runner.run]
 

@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlmodel import select
 
-from services.recommendations import domain, service
+from services.recommendations import domain, links, service
 from services.recommendations.config import Settings
 from services.recommendations.demo_data import CLUSTERS, LINKS, PARTNERS, RELATED, SEMINARS, TAGS, DemoLink
 from services.recommendations.main import build_runtime
@@ -105,7 +105,7 @@ async def _add_link(session, runtime: Runtime, link: DemoLink) -> None:  # type:
         recommendation_ids=answers,
         staff_exchange=StaffExchangeFields(person=staff["person"], home_city=staff["home_city"]) if staff else None,
     )
-    state = await service.stage_link(session, runtime, data, SEED_ACTOR)
+    state = await links.stage_link(session, runtime, data, SEED_ACTOR)
     for action in PATH_TO[link["status"]]:
         change = ClusterLinkTransition(
             on=link["starts_on"]
@@ -115,7 +115,7 @@ async def _add_link(session, runtime: Runtime, link: DemoLink) -> None:  # type:
             else None,
             learned=staff["learned"] if staff and action == domain.LinkAction.end else None,
         )
-        await service.stage_transition(session, runtime, state.id, action, change, SEED_ACTOR)
+        await links.stage_transition(session, runtime, state.id, action, change, SEED_ACTOR)
     await session.commit()
     runtime.wake_relay()
 
