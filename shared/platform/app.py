@@ -26,11 +26,13 @@ def service_app(
     workers: Callable[[Runtime], Sequence[Worker]] = lambda _: (),
 ) -> FastAPI:
     settings = runtime.settings
-    configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    tracing.enable_export(settings.service_name)  # only if OTEL_EXPORTER_OTLP_ENDPOINT is set
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Process-wide settings belong to the process that runs the app, not to whoever builds
+        # it (the seed and the CLI build apps inside `make run`'s own process).
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        tracing.enable_export(settings.service_name)  # only if OTEL_EXPORTER_OTLP_ENDPOINT is set
         await runtime.start(event_router, workers)
         yield
         await runtime.stop()
