@@ -138,6 +138,13 @@ class KafkaProcess:
             stop_process(self.proc, timeout=30)
             self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no controlled shutdown, the data directory stays as it was."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -114,7 +114,8 @@ class Runtime:
         topics = [s.topic(stream) for stream in router.streams]
         return EventConsumer(
             service=s.service_name,
-            consumer=make_consumer(s.kafka_bootstrap_servers, s.consumer_group, topics),
+            make_client=lambda: make_consumer(s.kafka_bootstrap_servers, s.consumer_group, topics),
+            bootstrap=s.kafka_bootstrap_servers,
             dlq_producer=self.producer,
             session_factory=self.sessions,
             inbox_model=self.inbox_model,
@@ -123,6 +124,7 @@ class Runtime:
             max_attempts=s.consumer_max_attempts,
             retry_backoff_s=s.consumer_retry_backoff_s,
             after_commit=self.wake_all,
+            stall_after_s=s.consumer_stall_after_s,
         )
 
     async def _run_consumer(self, consumer: EventConsumer) -> None:

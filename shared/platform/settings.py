@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused with 413.")
     consumer_max_attempts: int = Field(default=3, description="Attempts before a message is dead-lettered.")
     consumer_retry_backoff_s: float = 0.2
+    consumer_stall_after_s: float = Field(
+        default=20.0, gt=0, description="Records waiting and none fetched this long, broker up: a new Kafka client"
+    )
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.2
 
