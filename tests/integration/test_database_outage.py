@@ -1,0 +1,75 @@
+"""PostgreSQL stopped under load: the API answers 503 with Retry-After (problem+json), never 500,
+and serves again once PostgreSQL is back, without a restart of the service."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from provision.postgres import PostgresProcess
+from services.recommendations.config import Settings as RecommendationsSettings
+from services.recommendations.main import create_app as recommendations_app
+from services.recommendations.seed import load_demo_data
+from tests.support import Env, eventually, running
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresProcess]:
+    server = PostgresProcess()
+    server.start()
+    yield server
+    server.remove()
+
+
+async def test_api_answers_503_with_retry_after_while_postgres_is_down(own_postgres: PostgresProcess, kafka: str) -> None:
+    env = Env(kafka=kafka, pg_server=own_postgres.url, prefix=f"d{uuid.uuid4().hex[:8]}")
+    settings = env.settings(RecommendationsSettings, auth_cache_s=0.0)  # every request reads the token database too
+    await load_demo_data(settings)
+    app = recommendations_app(settings)
+    token = await env.token("lead_partner")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # a 500 must show as a 500, not an exception
+    async with (
+        running(app),
+        httpx.AsyncClient(transport=transport, base_url="http://test", headers={"Authorization": f"Bearer {token}"}) as lead,
+    ):
+        seminar = (await lead.get("/seminars")).json()["items"][0]["id"]
+        answers: list[httpx.Response] = []
+        stop = asyncio.Event()
+
+        async def load(n: int) -> None:
+            while not stop.is_set():
+                if n % 2:
+                    answers.append(await lead.get("/recommendations", params={"limit": 5}))
+                else:
+                    draft = {"title": "Under load", "text": "t", "dimension": "setting"}
+                    answers.append(await lead.post(f"/seminars/{seminar}/recommendations", json=draft))
+                await asyncio.sleep(0.05)
+
+        workers = [asyncio.create_task(load(n)) for n in range(4)]
+        await asyncio.sleep(1)
+        await asyncio.to_thread(own_postgres.stop)
+        await asyncio.sleep(4)
+        await asyncio.to_thread(own_postgres.start)
+
+        async def served_again() -> bool:
+            return len(answers) > 10 and all(a.status_code in (200, 201) for a in answers[-10:])
+
+        await eventually(served_again, timeout=30, what="the API to serve again after PostgreSQL came back")
+        stop.set()
+        await asyncio.gather(*workers)
+
+    statuses = Counter(a.status_code for a in answers)
+    assert not [s for s in statuses if s >= 500 and s != 503], f"only 503 while the database is away: {statuses}"
+    unavailable = [a for a in answers if a.status_code == 503]
+    assert unavailable, f"the outage was seen: {statuses}"
+    for answer in unavailable:
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert int(answer.headers["retry-after"]) > 0
+        assert "database" in answer.json()["detail"]
