@@ -40,6 +40,7 @@ def service_env(name: str, kafka: str, pg_server: str, db_prefix: str = "clusnet
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "DATABASE_URL": with_database(pg_server, f"{db_prefix}_{name}"),
         "AUTH_DATABASE_URL": with_database(pg_server, f"{db_prefix}_auth"),
+        "WEBHOOK_ALLOW_LOOPBACK": "true",  # local runs: receivers on 127.0.0.1 (never other private addresses)
         **extra,
     }
 

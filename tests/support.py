@@ -44,6 +44,7 @@ class Env:
             "log_json": False,
             "relay_poll_interval_s": 0.05,
             "consumer_retry_backoff_s": 0.05,
+            "webhook_allow_loopback": True,  # the tests' receivers listen on 127.0.0.1 (ignored by other services)
         }
         return cls(**{**values, **overrides})
 
