@@ -28,6 +28,7 @@ from shared.platform.outbox import OutboxFields, OutboxRelay, add_event
 from shared.platform.periodic import every
 from shared.platform.routing import Router
 from shared.platform.settings import ServiceSettings
+from shared.platform.throttle import AuthFailureThrottle
 
 log = logging.getLogger(__name__)
 AUTH_MIGRATIONS = Path(__file__).with_name("auth_migrations")
@@ -64,6 +65,7 @@ class Runtime:
         self.auth_engine = make_engine(s.auth_database_url, pool_size=5)
         self.auth_sessions = make_session_factory(self.auth_engine)
         self.tokens = TokenVerifier(self.auth_sessions, s.auth_cache_s)
+        self.auth_failures = AuthFailureThrottle(s.auth_failure_limit, s.rate_limit_storage_uri)
         self.checks = [health.database_check(self.engine), health.kafka_check(s.kafka_bootstrap_servers)]
         if not s.run_workers:
             return

@@ -25,6 +25,14 @@ class ServiceSettings(BaseSettings):
     auth_database_url: str = f"{DEFAULT_SERVER}/clusnet_auth"
     # Run the background workers (outbox relay, consumers, schedulers) inside the API process.
     run_workers: bool = True
+    auth_failure_limit: str = Field(
+        default="20/minute",
+        pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
+        description="Failed authentications allowed per client address before 429 (limits' notation)",
+    )
+    rate_limit_storage_uri: str = Field(
+        default="async+memory://", description="Where the failure counts live (per process by default; async+redis://… to share)"
+    )
     auth_cache_s: float = Field(default=5.0, ge=0, description="How long a verified token is trusted without a database read")
     log_level: str = "INFO"
     log_json: bool = True
