@@ -136,7 +136,8 @@ class Runtime:
     async def _ensure_topics(self) -> None:
         while not self._stop.is_set():
             try:
-                await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix)
+                s = self.settings
+                await ensure_topics(s.kafka_bootstrap_servers, s.topic_prefix, s.topic_partitions)
                 return
             except Exception as exc:
                 log.warning("creating topics failed, retrying: %s", exc)

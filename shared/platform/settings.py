@@ -42,6 +42,7 @@ class ServiceSettings(BaseSettings):
     consumer_stall_after_s: float = Field(
         default=20.0, gt=0, description="Records waiting and none fetched this long, broker up: a new Kafka client"
     )
+    topic_partitions: int = Field(default=3, ge=1, description="Partitions of the topics this service creates (if missing)")
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.2
 
