@@ -6,7 +6,8 @@ consumer (counted as "skipped"); decode the others against the contract their ha
 message that cannot be decoded is dead-lettered at once, never retried); record their ids in the
 inbox and apply their handlers, in order, all in one transaction with one batch context. If anything in the batch fails,
 it is rolled back and replayed one event per transaction: a failing handler is retried a bounded
-number of times, then dead-lettered with the error in headers, and the partition moves on.
+number of times, then dead-lettered with the error in headers, and the partition moves on. The
+database being away is not the event's fault: that is waited out, never counted as an attempt.
 Offsets are committed only after all of that, so a crash means redelivery, and the inbox turns
 a redelivery into a no-op.
 
@@ -38,7 +39,7 @@ from opentelemetry.trace import SpanKind
 from shared.contracts import topics
 from shared.contracts.envelope import Event, EventDecodeError, Payload
 from shared.platform import metrics, tracing
-from shared.platform.db import SessionFactory
+from shared.platform.db import SessionFactory, database_unavailable
 from shared.platform.inbox import InboxFields, first_deliveries, first_delivery
 from shared.platform.kafka import broker_reachable, start_with_retry
 from shared.platform.outbox import EventSink
@@ -51,6 +52,7 @@ LAG_PROBE_TIMEOUT_S = 5.0  # the probe's own requests must not hang for aiokafka
 STALL_AFTER_S = 20.0  # behind (or blind) for this long with the broker up: a new client
 COMMIT_TIMEOUT_S = 15.0  # aiokafka retries a commit forever while the coordinator is away
 CLOSE_TIMEOUT_S = 10.0
+DATABASE_WAIT_S = 1.0  # between tries while PostgreSQL is away (a dead letter would lose a good event)
 
 
 class ConsumerStalled(Exception):
@@ -229,7 +231,8 @@ class EventConsumer(Generic[C]):
     async def process_one(self, item: Decoded[C]) -> None:
         """One event in its own transaction, with bounded retries and then the dead-letter topic."""
         event = item.event
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while True:
             try:
                 async with self.session_factory() as session, session.begin():
                     first = await first_delivery(session, self.inbox, event)
@@ -240,6 +243,11 @@ class EventConsumer(Generic[C]):
                 metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied" if first else "duplicate").inc()
                 return
             except Exception as exc:
+                if database_unavailable(exc):  # no fault of the event's: wait, and do not count it as an attempt
+                    log.warning("%s: database unavailable (%s); event %s waits", self.service, type(exc).__name__, event.id)
+                    await asyncio.sleep(DATABASE_WAIT_S)
+                    continue
+                attempt += 1
                 log.warning(
                     "%s: event %s (%s) failed, attempt %d/%d: %s",
                     *(self.service, event.id, event.type, attempt, self.max_attempts, exc),

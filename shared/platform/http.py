@@ -13,12 +13,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.platform import metrics
+from shared.platform.db import database_unavailable
 from shared.platform.errors import DomainError
 from shared.platform.tracing import TraceContext
 
@@ -52,9 +53,6 @@ ERROR_MEANINGS = {
     503: "A dependency (the database) is unavailable; retry after Retry-After seconds",
 }
 RETRY_AFTER_S = 5  # what a client is told to wait while the database is away
-# SQLSTATE classes meaning "the server is not there right now" rather than "your request is wrong":
-# 08 connection exception, 53 insufficient resources, 57P01-57P03 shutting down / starting up.
-UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -76,28 +74,6 @@ def _describe(errors: list[Any]) -> str:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    for candidate in (getattr(exc, "orig", None), getattr(getattr(exc, "orig", None), "__cause__", None), exc.__cause__):
-        state = getattr(candidate, "sqlstate", None)
-        if isinstance(state, str):
-            return state
-    return None
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """True when `exc` says the database cannot be reached now (stopped, restarting, network cut,
-    pool exhausted): a condition to retry, answered 503, never a bug answered 500."""
-    if isinstance(exc, PoolTimeout | OSError | asyncio.TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError):
-        state = _sqlstate(exc)
-        if exc.connection_invalidated or (state is not None and state.startswith(UNAVAILABLE_STATES)):
-            return True
-        return state is None and isinstance(exc, OperationalError | InterfaceError)
-    # the driver's own errors, when raised outside SQLAlchemy's wrapping (connect)
-    return isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError | asyncpg.CannotConnectNowError)
 
 
 def unavailable() -> JSONResponse:

@@ -12,10 +12,13 @@ import httpx
 import pytest
 
 from provision.postgres import PostgresProcess
+from services.evaluations.config import Settings as EvaluationsSettings
+from services.evaluations.main import create_app as evaluations_app
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import create_app as recommendations_app
 from services.recommendations.seed import load_demo_data
-from tests.support import Env, eventually, running
+from tests.factories import issued
+from tests.support import Env, eventually, produce, running
 
 pytestmark = pytest.mark.services
 
@@ -73,3 +76,27 @@ async def test_api_answers_503_with_retry_after_while_postgres_is_down(own_postg
         assert answer.headers["content-type"] == "application/problem+json"
         assert int(answer.headers["retry-after"]) > 0
         assert "database" in answer.json()["detail"]
+
+
+async def test_consumer_waits_for_postgres_instead_of_dead_lettering(own_postgres: PostgresProcess, kafka: str) -> None:
+    """Events that arrive while PostgreSQL is away are applied once it is back: the outage is not
+    the events' fault, so it uses none of their attempts and dead-letters nothing."""
+    env = Env(kafka=kafka, pg_server=own_postgres.url, prefix=f"w{uuid.uuid4().hex[:8]}")
+    app = evaluations_app(env.settings(EvaluationsSettings))
+    async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as ops:
+        consumer = app.state.runtime.consumers[0]
+
+        async def ready() -> bool:
+            return (await ops.get("/readyz")).status_code == 200
+
+        await eventually(ready, timeout=60, what="ready")
+        await asyncio.to_thread(own_postgres.stop)
+        await produce(env.kafka, env.topic("recommendations"), [issued().to_kafka() for _ in range(8)])
+        await asyncio.sleep(3)  # the consumer meets the outage: longer than its whole retry budget
+        await asyncio.to_thread(own_postgres.start)
+
+        async def all_applied() -> bool:
+            return consumer.progress.applied == 8
+
+        await eventually(all_applied, timeout=60, what="the 8 events applied after PostgreSQL came back")
+        assert consumer.progress.dead_lettered == 0
