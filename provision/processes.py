@@ -89,11 +89,14 @@ def launch_service(name: str, port: int, env: dict[str, str], log: Path) -> subp
         )
 
 
-def launch_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def launch_worker(name: str, env: dict[str, str], log: Path, port: int | None = None) -> subprocess.Popen[bytes]:
     """One worker process (`clusnet worker`): the service's relay, consumers and schedulers, no HTTP.
     Several of them share the work: one consumer group, one active relay (the others stand by)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "worker", name], env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "services.cli", "worker", name, *(["--port", str(port)] if port else [])],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )

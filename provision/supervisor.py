@@ -38,6 +38,7 @@ class Supervisor:
     def __init__(self, say: Callable[[str], None] = lambda line: print(line, flush=True)) -> None:
         self.say = say
         self.children: dict[str, Supervised] = {}
+        self.exits: list[tuple[str, int, int]] = []  # (name, pid, exit code) of every exit it restarted
         self._lock = threading.Lock()
 
     def start(self, name: str, launch: Callable[[], subprocess.Popen[bytes]]) -> Supervised:
@@ -57,6 +58,7 @@ class Supervisor:
                 if code is None:
                     continue
                 if child.restart_at is None:
+                    self.exits.append((child.name, child.pid, code))
                     quick = now - child.started_at < QUICK_EXIT_S
                     child.quick_exits = child.quick_exits + 1 if quick else 0
                     delay = min(2.0 ** (child.quick_exits - 1), MAX_DELAY_S) if quick else 0.0

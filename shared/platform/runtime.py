@@ -20,7 +20,7 @@ from shared.contracts.envelope import Event
 from shared.platform import health, migrate
 from shared.platform.auth import TokenVerifier
 from shared.platform.consumer import EventConsumer
-from shared.platform.db import SessionFactory, ensure_database, make_engine, make_session_factory
+from shared.platform.db import SessionFactory, database_unavailable, ensure_database, make_engine, make_session_factory
 from shared.platform.http import ReadinessCheck
 from shared.platform.inbox import InboxFields
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
@@ -33,6 +33,7 @@ from shared.platform.throttle import AuthFailureThrottle
 log = logging.getLogger(__name__)
 AUTH_MIGRATIONS = Path(__file__).with_name("auth_migrations")
 BACKLOG_PROBE_S = 1.0
+STARTUP_DB_WAIT_S = 120.0
 Worker = Callable[[asyncio.Event], Awaitable[None]]
 
 
@@ -58,8 +59,7 @@ class Runtime:
     ) -> None:
         s = self.settings
         for url, scripts in ((s.database_url, self.migrations), (s.auth_database_url, AUTH_MIGRATIONS)):
-            await ensure_database(url)
-            await asyncio.to_thread(migrate.upgrade, url, scripts)
+            await self._prepare_database(url, scripts)
         self.engine = make_engine(s.database_url)
         self.sessions = make_session_factory(self.engine)
         self.auth_engine = make_engine(s.auth_database_url, pool_size=5)
@@ -87,6 +87,21 @@ class Runtime:
             self._spawn(self._run_consumer(consumer))
         for worker in workers(self):
             self._spawn(worker(self._stop))
+
+    async def _prepare_database(self, url: str, scripts: Path) -> None:
+        """Create and migrate the database, waiting (up to STARTUP_DB_WAIT_S) while PostgreSQL is
+        away: a process started during an outage starts when it ends, rather than crash-looping."""
+        deadline = asyncio.get_running_loop().time() + STARTUP_DB_WAIT_S
+        while True:
+            try:
+                await ensure_database(url)
+                await asyncio.to_thread(migrate.upgrade, url, scripts)
+                return
+            except Exception as exc:
+                if not database_unavailable(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("database unavailable at start (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
