@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit schemas bench system system-test clean
+.PHONY: run test lint unit schemas bench chaos system system-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ unit: $(STAMP)  ## only the tests that need no services
 
 schemas: $(STAMP)  ## regenerate the event JSON Schemas and AsyncAPI documents after a contract change
 	$(BIN)/clusnet schemas
+
+chaos: $(STAMP) system  ## the long fault run (~10 min, by hand): prints the table and writes docs/reliability.md
+	$(BIN)/python -m tests.faults.harness --minutes $(or $(MINUTES),10)
 
 bench: $(STAMP)  ## the benchmarks (by hand; a few minutes)
 	$(BIN)/python -m bench.run_all

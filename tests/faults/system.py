@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -27,11 +29,30 @@ from provision.kafka import KafkaProcess
 from provision.postgres import PostgresProcess
 from provision.processes import SERVICES, ServiceProcess, launch_service, launch_worker, service_env, wait_ready
 from provision.supervisor import Supervisor
-from provision.system import free_port
 from shared.platform.db import with_database
 from tests.faults.proxy import FaultProxy
 
-PROXIED_WORKER = "evaluations-worker-1"  # the one whose Kafka and PostgreSQL connections go through the proxies
+PROXIED_WORKER = "evaluations-worker-1"
+_taken: set[int] = set()
+
+
+def quiet_port() -> int:
+    """A free port below Linux's ephemeral range (32768+), where outgoing connections take their
+    local ports: a port chosen early and bound later cannot be taken meanwhile by one of them."""
+    rng = random.Random()
+    while True:
+        port = rng.randint(20000, 32000)
+        if port in _taken:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _taken.add(port)
+        return port  # the one whose Kafka and PostgreSQL connections go through the proxies
+
+
 PARTITIONS = 6
 
 
@@ -39,7 +60,7 @@ class Receiver:
     """Webhook receiver on loopback: records every webhook-id it is sent; can be taken down."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = quiet_port()
         self.received: list[str] = []  # webhook-id of every request, repeats included
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -75,8 +96,8 @@ class ChaosSystem:
         self.prefix = f"chaos{uuid.uuid4().hex[:6]}"
         self.events: list[str] = []  # what the supervisor said
         self.supervisor = Supervisor(say=self._note)
-        self.ports = {name: free_port() for name in SERVICES}
-        self.kafka_listen, self.kafka_proxy = free_port(), FaultProxy(0)
+        self.ports = {name: quiet_port() for name in SERVICES}
+        self.kafka_listen, self.kafka_proxy = quiet_port(), FaultProxy(0, port=quiet_port())
         self.receiver = Receiver()
         self._stop_watch = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -89,11 +110,11 @@ class ChaosSystem:
         self.say(line)
 
     async def start(self) -> None:
-        self.pg = PostgresProcess()
-        self.kafka = KafkaProcess(proxied=(self.kafka_listen, self.kafka_proxy.port))
+        self.pg = PostgresProcess(port=quiet_port())
+        self.kafka = KafkaProcess(port=quiet_port(), proxied=(self.kafka_listen, self.kafka_proxy.port))
         await asyncio.gather(asyncio.to_thread(self.pg.start), asyncio.to_thread(self.kafka.start))
         self.kafka_proxy.upstream = ("127.0.0.1", self.kafka_listen)
-        self.pg_proxy = FaultProxy(self.pg.port)
+        self.pg_proxy = FaultProxy(self.pg.port, port=quiet_port())
         await self.kafka_proxy.start()
         await self.pg_proxy.start()
         await self.receiver.up()
@@ -124,7 +145,7 @@ class ChaosSystem:
             "MAX_ATTEMPTS": "50",  # the receiver is down for minutes in the long run: deliveries must outlive it
             "WEBHOOK_TIMEOUT_S": "5",
             "AUTH_CACHE_S": "30",
-            "SMTP_PORT": str(free_port()),
+            "SMTP_PORT": str(quiet_port()),
             **({"RUN_WORKERS": "false"} if api else {}),
         }
         return service_env(name, kafka, pg, self.prefix, **settings)
@@ -133,7 +154,7 @@ class ChaosSystem:
         self.worker_count[name] += 1
         worker = f"{name}-worker-{self.worker_count[name]}"
         log = self.workdir / f"{worker}.log"
-        self.worker_ports[worker] = free_port()
+        self.worker_ports[worker] = quiet_port()
         env = self.env(name, proxied=worker == PROXIED_WORKER)
         self.supervisor.start(worker, partial(launch_worker, name, env, log, self.worker_ports[worker]))
         return worker
