@@ -25,6 +25,7 @@ dropped by the inbox. While the lag cannot be measured the gauge reads NaN and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -130,8 +131,14 @@ class EventConsumer(Generic[C]):
                 self.progress.last_record = time.monotonic()
                 try:
                     await self._consume(stop)
-                except (ConsumerStalled, KafkaError, TimeoutError) as exc:
-                    log.warning("%s: Kafka consumer client replaced: %s: %s", self.service, type(exc).__name__, exc)
+                except Exception as exc:  # whatever ends the loop, the consumer must not end with it
+                    known = isinstance(exc, ConsumerStalled | KafkaError | TimeoutError)
+                    log.log(
+                        logging.WARNING if known else logging.ERROR,
+                        "%s: Kafka consumer client replaced: %s: %s",
+                        *(self.service, type(exc).__name__, exc),
+                        exc_info=not known,
+                    )
                     self.progress.client_restarts += 1
                     await self._close_client()
                     self._done.clear()  # the new client starts from the committed offsets
@@ -172,7 +179,8 @@ class EventConsumer(Generic[C]):
     def _note_assignment(self, assigned: set[TopicPartition]) -> None:
         for tp in self.progress.assigned - assigned:  # moved to another instance: its gauge is theirs now
             self._done.pop(tp, None)
-            metrics.CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
+            with contextlib.suppress(KeyError):  # never measured here
+                metrics.CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
         self.progress.assigned = assigned
 
     async def _close_client(self) -> None:

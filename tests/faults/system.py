@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -90,7 +91,7 @@ class Receiver:
 
 
 class ChaosSystem:
-    def __init__(self, workdir: Path, say: callable = print) -> None:  # type: ignore[valid-type]
+    def __init__(self, workdir: Path, say: Callable[[str], None] = print) -> None:
         self.workdir = workdir
         self.say = say
         self.prefix = f"chaos{uuid.uuid4().hex[:6]}"
