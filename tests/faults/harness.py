@@ -129,8 +129,11 @@ class Harness:
         i.note = PROXIED_WORKER
 
     async def _when_busy(self) -> None:
-        """Wait (a little) for the consumer to be mid-work: events just issued, not yet applied."""
-        await asyncio.sleep(self.random.uniform(0.1, 0.6))
+        """Aim the kill between a consumer's effect and its offset commit: issue a burst (recorded
+        like any operation), then strike a moment later, while its batches are being applied."""
+        async with self.load.client("recommendations", "lead") as lead:
+            await asyncio.gather(*(self.load.issue(lead) for _ in range(6)))
+        await asyncio.sleep(self.random.uniform(0.05, 0.4))
 
     # Running them -----------------------------------------------------------------------------
 
