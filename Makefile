@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # reinstalls even when git left the file older than the stamp.
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint unit schemas bench system system-test clean
+.PHONY: run test lint unit schemas bench chaos system system-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ system:  ## Java, Maven and PostgreSQL for the local Kafka and databases
 system-test:  ## the same, plus Chromium and its driver for the browser tests
 	@$(PYTHON) -m provision.system_deps --browser
 
-run: $(STAMP)  ## the whole system: docker compose with an engine, else local Kafka + PostgreSQL + services
+run: $(STAMP)  ## the whole system: docker compose with an engine, else local Kafka + PostgreSQL + supervised services (WORKERS=N: N worker processes per service)
 	@if docker info >/dev/null 2>&1; then docker compose up --build; \
 	else $(MAKE) --no-print-directory system && $(BIN)/python -m provision.run; fi
 
@@ -40,6 +40,9 @@ unit: $(STAMP)  ## only the tests that need no services
 
 schemas: $(STAMP)  ## regenerate the event JSON Schemas and AsyncAPI documents after a contract change
 	$(BIN)/clusnet schemas
+
+chaos: $(STAMP) system  ## the long fault run (~10 min, by hand): prints the table and writes docs/reliability.md
+	$(BIN)/python -m tests.faults.harness --minutes $(or $(MINUTES),10)
 
 bench: $(STAMP)  ## the benchmarks (by hand; a few minutes)
 	$(BIN)/python -m bench.run_all

@@ -142,7 +142,13 @@ def serve(
 
 
 @app.command()
-def worker(service: Service) -> None:
+def worker(
+    service: Service,
+    port: Annotated[
+        int | None, typer.Option(help="Serve /healthz, /readyz and /metrics (lag, backlog) on 127.0.0.1:PORT; default: none")
+    ] = None,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+) -> None:
     """Run one service's background workers (relay, consumers, schedulers) without its HTTP API."""
     import importlib
     import signal
@@ -159,9 +165,31 @@ def worker(service: Service) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         async with fastapi_app.router.lifespan_context(fastapi_app):
-            await stop.wait()
+            if port is None:
+                await stop.wait()
+                return
+            await _serve_operations(fastapi_app, settings.service_name, host, port, stop)
 
     asyncio.run(main())
+
+
+async def _serve_operations(service_app: Any, name: str, host: str, port: int, stop: asyncio.Event) -> None:
+    """A worker's own operational endpoints (probes and metrics; no API route), until `stop`."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from shared.platform.http import install_operations
+
+    ops = FastAPI(title=f"{name} worker", docs_url=None, redoc_url=None, openapi_url=None)
+    ops.state.runtime = service_app.state.runtime  # the worker's readiness checks: database, Kafka, consumer
+    install_operations(ops, name, max_body_bytes=1024)
+    server = uvicorn.Server(uvicorn.Config(ops, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
+    serving = asyncio.ensure_future(server.serve())  # uvicorn takes SIGTERM/SIGINT while it serves, then re-raises it
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await serving
+    stopping.cancel()
 
 
 @app.command()

@@ -20,7 +20,7 @@ from shared.contracts.envelope import Event
 from shared.platform import health, migrate
 from shared.platform.auth import TokenVerifier
 from shared.platform.consumer import EventConsumer
-from shared.platform.db import SessionFactory, ensure_database, make_engine, make_session_factory
+from shared.platform.db import SessionFactory, database_unavailable, ensure_database, make_engine, make_session_factory
 from shared.platform.http import ReadinessCheck
 from shared.platform.inbox import InboxFields
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
@@ -28,10 +28,12 @@ from shared.platform.outbox import OutboxFields, OutboxRelay, add_event
 from shared.platform.periodic import every
 from shared.platform.routing import Router
 from shared.platform.settings import ServiceSettings
+from shared.platform.throttle import AuthFailureThrottle
 
 log = logging.getLogger(__name__)
 AUTH_MIGRATIONS = Path(__file__).with_name("auth_migrations")
 BACKLOG_PROBE_S = 1.0
+STARTUP_DB_WAIT_S = 120.0
 Worker = Callable[[asyncio.Event], Awaitable[None]]
 
 
@@ -57,13 +59,13 @@ class Runtime:
     ) -> None:
         s = self.settings
         for url, scripts in ((s.database_url, self.migrations), (s.auth_database_url, AUTH_MIGRATIONS)):
-            await ensure_database(url)
-            await asyncio.to_thread(migrate.upgrade, url, scripts)
+            await self._prepare_database(url, scripts)
         self.engine = make_engine(s.database_url)
         self.sessions = make_session_factory(self.engine)
         self.auth_engine = make_engine(s.auth_database_url, pool_size=5)
         self.auth_sessions = make_session_factory(self.auth_engine)
         self.tokens = TokenVerifier(self.auth_sessions, s.auth_cache_s)
+        self.auth_failures = AuthFailureThrottle(s.auth_failure_limit, s.rate_limit_storage_uri)
         self.checks = [health.database_check(self.engine), health.kafka_check(s.kafka_bootstrap_servers)]
         if not s.run_workers:
             return
@@ -85,6 +87,21 @@ class Runtime:
             self._spawn(self._run_consumer(consumer))
         for worker in workers(self):
             self._spawn(worker(self._stop))
+
+    async def _prepare_database(self, url: str, scripts: Path) -> None:
+        """Create and migrate the database, waiting (up to STARTUP_DB_WAIT_S) while PostgreSQL is
+        away: a process started during an outage starts when it ends, rather than crash-looping."""
+        deadline = asyncio.get_running_loop().time() + STARTUP_DB_WAIT_S
+        while True:
+            try:
+                await ensure_database(url)
+                await asyncio.to_thread(migrate.upgrade, url, scripts)
+                return
+            except Exception as exc:
+                if not database_unavailable(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("database unavailable at start (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -114,7 +131,8 @@ class Runtime:
         topics = [s.topic(stream) for stream in router.streams]
         return EventConsumer(
             service=s.service_name,
-            consumer=make_consumer(s.kafka_bootstrap_servers, s.consumer_group, topics),
+            make_client=lambda: make_consumer(s.kafka_bootstrap_servers, s.consumer_group, topics),
+            bootstrap=s.kafka_bootstrap_servers,
             dlq_producer=self.producer,
             session_factory=self.sessions,
             inbox_model=self.inbox_model,
@@ -123,6 +141,7 @@ class Runtime:
             max_attempts=s.consumer_max_attempts,
             retry_backoff_s=s.consumer_retry_backoff_s,
             after_commit=self.wake_all,
+            stall_after_s=s.consumer_stall_after_s,
         )
 
     async def _run_consumer(self, consumer: EventConsumer) -> None:
@@ -132,7 +151,8 @@ class Runtime:
     async def _ensure_topics(self) -> None:
         while not self._stop.is_set():
             try:
-                await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix)
+                s = self.settings
+                await ensure_topics(s.kafka_bootstrap_servers, s.topic_prefix, s.topic_partitions)
                 return
             except Exception as exc:
                 log.warning("creating topics failed, retrying: %s", exc)
