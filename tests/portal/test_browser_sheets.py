@@ -1,0 +1,110 @@
+"""The spreadsheet import and the network picture in a real headless Chromium (Debian's, driven by
+Playwright) against the real services on real Kafka and PostgreSQL; axe-core on every page.
+Screenshots through test_browser's `shot`, like every browser test."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext
+
+from tests.portal.conftest import PortalSystem
+from tests.portal.test_browser import browser, check_accessibility, context, playwright, shot, sign_in  # noqa: F401
+from tests.portal.test_pages_sheets import drafts_of, new_seminar
+from tests.sheetfiles import recommendation_rows, xlsx
+
+pytestmark = pytest.mark.services
+ROWS = 5_000
+
+
+def test_lead_partner_imports_five_thousand_rows_watching_the_progress_bar(
+    context: BrowserContext,  # noqa: F811
+    portal_system: PortalSystem,
+    tmp_path: Path,
+) -> None:
+    seminar = new_seminar(portal_system, f"Biotech report {uuid.uuid4().hex[:4]}")
+    sheet = tmp_path / "biotech-report.xlsx"
+    sheet.write_bytes(xlsx(recommendation_rows(ROWS, prefix="Share the biotech campus")))
+    page = context.new_page()
+    sign_in(page, portal_system, "lead")
+    page.get_by_role("link", name="Import recommendations").click()
+    page.wait_for_url("**/spreadsheets/recommendations")
+    check_accessibility(page)
+    page.select_option("#seminar", seminar)
+    page.set_input_files("#sheet", str(sheet))
+    page.get_by_role("button", name="Preview the import").click()
+    page.wait_for_url("**/spreadsheets/uploads/*", timeout=60_000)
+    summary = page.locator(".counts").inner_text()
+    assert "5,000 rows read" in summary and "5,000 recommendations to create" in summary and "0 errors" in summary
+    assert page.locator("table.rows tbody tr").count() == 500  # the first 500 listed, all counted
+    assert drafts_of(portal_system, seminar) == 0  # nothing written before the confirm
+    check_accessibility(page)
+    shot(page, "import-preview")
+
+    page.get_by_role("button", name="Confirm: create 5,000 drafts").click()
+    page.wait_for_url("**/spreadsheets/jobs/*")
+    progress = page.locator("progress#job-progress")
+    assert progress.get_attribute("max") == "100"
+    assert "of 5,000 rows" in page.locator("#job-count").inner_text()  # its number as text beside the bar
+    # Record the bar's values from inside the page: the record surviving to the end shows that htmx
+    # updated the bar in place (a reload would have wiped it).
+    page.evaluate(
+        "() => { window.seen = []; const bar = () => document.querySelector('#job-progress');"
+        " setInterval(() => window.seen.push(Number(bar().value)), 100) }"
+    )
+    check_accessibility(page)
+    page.wait_for_function("() => window.seen.includes(100)", timeout=180_000)
+    page.wait_for_selector("text=5,000 recommendations created")
+    seen = page.evaluate("() => window.seen")
+    assert seen == sorted(seen), "the bar only moves forward"
+    assert "5,000 of 5,000 rows (100%)" in page.locator("#job-count").inner_text()
+    assert page.locator("#job[hx-trigger]").count() == 0  # polling stops once the job is done
+    check_accessibility(page)
+    shot(page, "import-done")
+    assert drafts_of(portal_system, seminar) == ROWS
+
+
+def test_network_page_draws_as_many_clusters_and_links_as_the_api_has(
+    context: BrowserContext,  # noqa: F811
+    portal_system: PortalSystem,
+) -> None:
+    with portal_system.api("recommendations", portal_system.tokens["lead"]) as rec:
+        everything = rec.get("/network").json()
+        public = rec.get("/network", params={"public_only": "true"}).json()
+    page = context.new_page()
+    page.goto("/network")  # a visitor: public links only
+    assert page.locator("svg.network g.node").count() == len(public["nodes"])
+    assert page.locator("svg.network g.edge").count() == len(public["edges"])
+    check_accessibility(page)
+    sign_in(page, portal_system, "lead")
+    page.get_by_role("link", name="Network").click()
+    page.wait_for_url("**/network")
+    assert page.locator("svg.network g.node").count() == len(everything["nodes"])
+    assert page.locator("svg.network g.edge").count() == len(everything["edges"])
+    assert page.locator("table.links tbody tr").count() == len(everything["edges"])
+    kinds = {e["kind"] for e in everything["edges"]}
+    assert {page.locator(f"svg.network g.edge[data-kind='{k}']").count() > 0 for k in kinds} == {True}
+    check_accessibility(page)
+    shot(page, "network")
+
+
+def test_follow_up_page_shows_the_same_advice_elsewhere(
+    context: BrowserContext,  # noqa: F811
+    portal_system: PortalSystem,
+) -> None:
+    with portal_system.api("evaluations", portal_system.tokens["lead"]) as ev:
+        leipzig = ev.get("/follow-ups", params={"city": "leipzig", "limit": 200}).json()["items"]
+        with_peers = [(f["id"], peers) for f in leipzig if (peers := ev.get(f"/follow-ups/{f['id']}/peers").json())]
+    assert with_peers, "the demo data relates Leipzig's advice to other cities'"
+    followup, peers = max(with_peers, key=lambda p: len(p[1]))
+    page = context.new_page()
+    sign_in(page, portal_system, "leipzig")
+    page.goto(f"/follow-ups/{followup}")
+    section = page.locator("#peers")
+    assert section.locator("tbody tr").count() == len(peers)
+    assert {p["city"].capitalize() for p in peers} == set(section.locator("tbody th").all_inner_texts())
+    check_accessibility(page)
+    section.scroll_into_view_if_needed()
+    shot(page, "same-advice-elsewhere")
