@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from services.portal import service, sheet_views
@@ -168,9 +168,17 @@ async def _held(db: PortalDbDep, who: Visitor, upload_id: uuid.UUID) -> HeldUplo
 
 
 async def _upload_page(
-    request: Request, state: StateDep, who: Visitor, held: HeldUpload, *, status_code: int = 200, error: str | None = None
+    request: Request,
+    state: StateDep,
+    who: Visitor,
+    held: HeldUpload,
+    *,
+    page: int = 1,
+    status_code: int = 200,
+    error: str | None = None,
 ) -> Response:
     shown = held.result if held.result and "rows" in held.result else held.preview
+    rows, page, pages = sheet_views.rows_page(shown, page)
     titles: dict[str, str] = {}
     if held.kind == "follow-ups":  # a row names its follow-up by id: show the recommendation's title
         followups = await state.services.all_items(who.bearer, "evaluations", "/follow-ups")
@@ -184,7 +192,10 @@ async def _upload_page(
         shown=shown,
         confirmed=held.result is not None,
         counts=sheet_views.counts(shown),
-        rows=sheet_views.shown_rows(shown),
+        rows=rows,
+        page=page,
+        pages=pages,
+        per_page=sheet_views.ROWS_PER_PAGE,
         total_rows=len(shown.get("rows", [])),
         errors=shown.get("errors", []),
         error=error,
@@ -194,11 +205,18 @@ async def _upload_page(
 
 
 @router.get("/spreadsheets/uploads/{upload_id}")
-async def upload_page(request: Request, state: StateDep, db: PortalDbDep, who: VisitorDep, upload_id: uuid.UUID) -> Response:
+async def upload_page(
+    request: Request,
+    state: StateDep,
+    db: PortalDbDep,
+    who: VisitorDep,
+    upload_id: uuid.UUID,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
     held = await _held(db, who, upload_id)
     if held.result and "job_id" in held.result:
         return redirect(request, who, f"/spreadsheets/jobs/{held.result['job_id']}")
-    return await _upload_page(request, state, who, held)
+    return await _upload_page(request, state, who, held, page=page)
 
 
 @router.post("/spreadsheets/uploads/{upload_id}/confirm")

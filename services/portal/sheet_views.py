@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-ROWS_SHOWN = 500  # a 5,000-row preview lists its errors in full but only its first rows
+ROWS_PER_PAGE = 50  # a 5,000-row preview lists its errors in full and its rows page by page
 # What the portal keeps of a recommendations preview row (the full text stays in the file).
 KEPT_FIELDS = ("row", "title", "dimension", "target_city", "due_date", "priority", "tags", "action")
 
@@ -38,12 +38,15 @@ def counts(preview: dict[str, Any]) -> dict[str, int]:
     return dict(Counter(action_kind(str(r.get("action", ""))) for r in preview.get("rows", [])))
 
 
-def shown_rows(preview: dict[str, Any], limit: int = ROWS_SHOWN) -> list[dict[str, Any]]:
-    """Rows needing a look first (refused, conflict), then the rest in sheet order, at most `limit`."""
+def rows_page(preview: dict[str, Any], page: int, per_page: int = ROWS_PER_PAGE) -> tuple[list[dict[str, Any]], int, int]:
+    """One page of the rows (those needing a look first: refused, conflict; then sheet order), the
+    page number (clamped) and the number of pages."""
     rows = preview.get("rows", [])
-    first = [r for r in rows if r.get("action") in ("refused", "conflict")]
-    rest = [r for r in rows if r.get("action") not in ("refused", "conflict")]
-    return (first + rest)[:limit]
+    ordered = [r for r in rows if r.get("action") in ("refused", "conflict")]
+    ordered += [r for r in rows if r.get("action") not in ("refused", "conflict")]
+    pages = max(1, -(-len(ordered) // per_page))
+    page = min(max(page, 1), pages)
+    return ordered[(page - 1) * per_page : page * per_page], page, pages
 
 
 def side_by_side(row: dict[str, Any]) -> list[tuple[str, Any, Any]]:
