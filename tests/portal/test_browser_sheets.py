@@ -12,7 +12,7 @@ from playwright.sync_api import BrowserContext
 
 from tests.portal.conftest import PortalSystem
 from tests.portal.test_browser import browser, check_accessibility, context, playwright, shot, sign_in  # noqa: F401
-from tests.portal.test_pages_sheets import drafts_of, new_seminar
+from tests.portal.test_pages_sheets import drafts_of, edited, new_seminar, save_as_colleague
 from tests.sheetfiles import recommendation_rows, xlsx
 
 pytestmark = pytest.mark.services
@@ -110,3 +110,46 @@ def test_follow_up_page_shows_the_same_advice_elsewhere(
     check_accessibility(page)
     section.scroll_into_view_if_needed()
     shot(page, "same-advice-elsewhere")
+
+
+def test_leipzig_round_trip_through_excel_in_the_browser(
+    context: BrowserContext,  # noqa: F811
+    portal_system: PortalSystem,
+    tmp_path: Path,
+) -> None:
+    changed, refused, conflicting = (portal_system.fresh_followup(f"Excel {n} {uuid.uuid4().hex[:4]}") for n in "ABC")
+    page = context.new_page()
+    sign_in(page, portal_system, "leipzig")
+    page.get_by_role("link", name="Update by spreadsheet").click()
+    page.wait_for_url("**/spreadsheets/follow-ups")
+    check_accessibility(page)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the follow-ups (XLSX)").click()
+    exported = Path(download.value.path()).read_bytes()
+    save_as_colleague(portal_system, conflicting, "Amt 32 (colleague)")  # after the export
+    sheet = tmp_path / "follow-ups.xlsx"
+    sheet.write_bytes(
+        edited(
+            exported,
+            {
+                changed: {"response": "accepted", "implementation_status": "planned", "owner": "Amt für Wirtschaft"},
+                refused: {"implementation_status": "implemented"},
+                conflicting: {"owner": "Amt 32 (sheet)"},
+            },
+        )
+    )
+    page.set_input_files("#sheet", str(sheet))
+    page.get_by_role("button", name="Preview the changes").click()
+    page.wait_for_url("**/spreadsheets/uploads/*")
+    rows = page.locator("table.rows > tbody > tr")
+    assert "Conflict: not applied" in rows.nth(0).inner_text() or "Conflict: not applied" in rows.nth(1).inner_text()
+    conflict = page.locator("table.side-by-side")
+    assert "Amt 32 (sheet)" in conflict.inner_text() and "Amt 32 (colleague)" in conflict.inner_text()
+    check_accessibility(page)
+    shot(page, "follow-ups-preview")
+    page.get_by_role("button", name="Confirm: apply 1 change").click()
+    page.wait_for_selector("text=1 follow-up changed")
+    check_accessibility(page)
+    with portal_system.api("evaluations", portal_system.tokens["lead"]) as ev:
+        assert ev.get(f"/follow-ups/{changed}").json()["owner"] == "Amt für Wirtschaft"
+        assert ev.get(f"/follow-ups/{conflicting}").json()["owner"] == "Amt 32 (colleague)"

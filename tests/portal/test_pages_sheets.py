@@ -140,6 +140,19 @@ def test_templates_download_through_the_portal(portal_system: PortalSystem) -> N
         assert client.get("/spreadsheets/recommendations/template.csv").text.startswith("title,text,dimension")
 
 
+def save_as_colleague(system: PortalSystem, followup: str, owner: str) -> None:
+    """Another Leipzig official sets the owner through the follow-up form."""
+    with system.api("evaluations", system.tokens["lead"]) as ev:
+        current = ev.get(f"/follow-ups/{followup}")
+    with sign_in(system, "leipzig2") as colleague:
+        form = colleague.get(f"/follow-ups/{followup}")
+        saved = colleague.post(
+            f"/follow-ups/{followup}",
+            data={"csrf_token": csrf_of(form.text), "etag": current.headers["etag"], "was_owner": "", "owner": owner},
+        )
+        assert saved.status_code == 303, saved.text
+
+
 def edited(exported: bytes, edits: dict[str, dict[str, Any]]) -> bytes:
     workbook = load_workbook(io.BytesIO(exported))
     sheet = workbook.worksheets[0]
@@ -159,20 +172,7 @@ def test_leipzig_round_trip_previews_changes_a_refusal_and_a_conflict_then_appli
         assert page.status_code == 200 and "/spreadsheets/follow-ups.xlsx" in page.text
         exported = client.get("/spreadsheets/follow-ups.xlsx")
         assert exported.status_code == 200 and exported.headers["content-type"] == XLSX
-        with portal_system.api("evaluations", portal_system.tokens["lead"]) as ev:  # someone saves after the export
-            current = ev.get(f"/follow-ups/{conflicting}")
-        with sign_in(portal_system, "leipzig2") as colleague:
-            form = colleague.get(f"/follow-ups/{conflicting}")
-            saved = colleague.post(
-                f"/follow-ups/{conflicting}",
-                data={
-                    "csrf_token": csrf_of(form.text),
-                    "etag": current.headers["etag"],
-                    "was_owner": "",
-                    "owner": "Amt 32 (colleague)",
-                },
-            )
-            assert saved.status_code == 303, saved.text
+        save_as_colleague(portal_system, conflicting, "Amt 32 (colleague)")  # someone saves after the export
         sheet = edited(
             exported.content,
             {
