@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 ROWS_PER_PAGE = 50  # a 5,000-row preview lists its errors in full and its rows page by page
+LOOK_ORDER = {"refused": 0, "conflict": 0, "unchanged": 2, "exists": 2}  # every other action: 1
 # What the portal keeps of a recommendations preview row (the full text stays in the file).
 KEPT_FIELDS = ("row", "title", "dimension", "target_city", "due_date", "priority", "tags", "action")
 
@@ -39,11 +40,10 @@ def counts(preview: dict[str, Any]) -> dict[str, int]:
 
 
 def rows_page(preview: dict[str, Any], page: int, per_page: int = ROWS_PER_PAGE) -> tuple[list[dict[str, Any]], int, int]:
-    """One page of the rows (those needing a look first: refused, conflict; then sheet order), the
-    page number (clamped) and the number of pages."""
-    rows = preview.get("rows", [])
-    ordered = [r for r in rows if r.get("action") in ("refused", "conflict")]
-    ordered += [r for r in rows if r.get("action") not in ("refused", "conflict")]
+    """One page of the rows, the page number (clamped) and the number of pages. Rows needing a look
+    come first (refused, conflict), then those that change something, then unchanged ones; sheet
+    order within each."""
+    ordered = sorted(preview.get("rows", []), key=lambda r: LOOK_ORDER.get(str(r.get("action")), 1))
     pages = max(1, -(-len(ordered) // per_page))
     page = min(max(page, 1), pages)
     return ordered[(page - 1) * per_page : page * per_page], page, pages

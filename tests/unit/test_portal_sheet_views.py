@@ -11,14 +11,14 @@ def test_counts_group_repeats_of_any_row() -> None:
     assert sheet_views.repeated_row("repeats row 12") == "12"
 
 
-def test_rows_come_page_by_page_refusals_and_conflicts_first() -> None:
+def test_rows_come_page_by_page_refusals_and_conflicts_first_unchanged_last() -> None:
     rows = [{"row": n, "action": "change"} for n in range(2, 122)]
-    rows[70]["action"], rows[100]["action"] = "conflict", "refused"
+    rows[70]["action"], rows[100]["action"], rows[0]["action"] = "conflict", "refused", "unchanged"
     first, page, pages = sheet_views.rows_page({"rows": rows}, 1)
     assert (page, pages, len(first)) == (1, 3, 50)
-    assert [r["row"] for r in first[:3]] == [72, 102, 2]
+    assert [r["row"] for r in first[:3]] == [72, 102, 3]
     last, page, _ = sheet_views.rows_page({"rows": rows}, 99)  # clamped to the last page
-    assert page == 3 and len(last) == 20
+    assert page == 3 and len(last) == 20 and last[-1]["row"] == 2  # unchanged rows last
     assert sheet_views.rows_page({"rows": []}, 1) == ([], 1, 1)
 
 
