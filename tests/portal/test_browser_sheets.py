@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import BrowserContext
 
 from tests.portal.conftest import PortalSystem
-from tests.portal.test_browser import browser, check_accessibility, context, playwright, shot, sign_in  # noqa: F401
+from tests.portal.test_browser import check_accessibility, context, shot, sign_in  # noqa: F401
 from tests.portal.test_pages_sheets import drafts_of, edited, new_seminar, save_as_colleague
 from tests.sheetfiles import recommendation_rows, xlsx
 
