@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from services.portal import service, views
+from services.portal.api_network import network_picture
 from services.portal.clients import ServiceRefused
 from services.portal.web import (
     LANGUAGE_COOKIE,
@@ -36,17 +37,18 @@ async def public_page(request: Request, state: StateDep, who: VisitorDep) -> Res
     """Seminars, their recommendations, each city's response and status, public evidence only.
     Read with the portal's `integration` token, whoever is signed in, so nothing private shows."""
     reader = await state.public_reader()
-    seminars, recommendations, followups = await asyncio.gather(
+    seminars, recommendations, followups, picture = await asyncio.gather(
         state.services.all_items(reader, "recommendations", "/seminars"),
         state.services.all_items(reader, "recommendations", "/recommendations"),
         state.services.all_items(reader, "evaluations", "/follow-ups"),
+        network_picture(state, None),  # public links only
     )
     evidence_lists = await asyncio.gather(
         *(state.services.get(reader, "evaluations", f"/follow-ups/{f['id']}/evidence") for f in followups)
     )
     evidence = {f["id"]: items for f, items in zip(followups, evidence_lists, strict=True)}
     overview = views.public_overview(seminars, recommendations, followups, evidence)
-    return render(request, who, "public.html", seminars=overview)
+    return render(request, who, "public.html", seminars=overview, picture=picture)
 
 
 @router.get("/language")
@@ -164,11 +166,12 @@ async def _followup_page(
     path = f"/follow-ups/{followup_id}"
     current = await state.services.call(bearer, "evaluations", "GET", path)
     followup = current.json()
-    history, evidence, rec_history, seminar = await asyncio.gather(
+    history, evidence, rec_history, seminar, peers = await asyncio.gather(
         state.services.get(bearer, "evaluations", f"{path}/history"),
         state.services.get(bearer, "evaluations", f"{path}/evidence"),
         state.services.get(bearer, "recommendations", f"/recommendations/{followup['recommendation_id']}/history"),
         state.services.get(bearer, "recommendations", f"/seminars/{followup['seminar_id']}"),
+        state.services.get(bearer, "evaluations", f"{path}/peers"),  # the same advice elsewhere
     )
     return render(
         request,
@@ -188,6 +191,7 @@ async def _followup_page(
         conflict=conflict,
         saved=request.query_params.get("saved"),
         upload_max_bytes=state.settings.upload_max_bytes,
+        peers=peers,
     )
 
 

@@ -16,10 +16,11 @@ from services.portal.config import Settings
 class ServiceRefused(Exception):
     """A service answered an error: its status and readable detail."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, body: dict[str, Any] | None = None) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+        self.body = body or {}  # the problem+json itself (an import's 422 lists its `errors`)
 
 
 class Services:
@@ -38,7 +39,7 @@ class Services:
         auth = {"Authorization": f"Bearer {bearer}"} if bearer else {}
         answer = await self.http.request(method, self.urls[service] + path, headers={**auth, **(headers or {})}, **kwargs)
         if answer.status_code >= 400:
-            raise ServiceRefused(answer.status_code, _detail(answer))
+            raise ServiceRefused(answer.status_code, _detail(answer), _body(answer))
         return answer
 
     async def get(self, bearer: str, service: str, path: str, **params: Any) -> Any:
@@ -62,3 +63,11 @@ def _detail(answer: httpx.Response) -> str:
     except ValueError:
         return answer.text[:300] or answer.reason_phrase
     return str(body.get("detail") or body.get("title") or answer.reason_phrase) if isinstance(body, dict) else str(body)[:300]
+
+
+def _body(answer: httpx.Response) -> dict[str, Any]:
+    try:
+        body = answer.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

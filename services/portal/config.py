@@ -18,5 +18,6 @@ class Settings(ServiceSettings):
     cookie_secure: bool | None = None
     throttle_window_minutes: int = Field(default=15, ge=1)
     throttle_per_account: int = Field(default=5, ge=1, description="Failed sign-ins per email within the window")
-    upload_paths: str | None = r"/follow-ups/[^/]+/evidence/file"
+    # Evidence files and spreadsheets (the services bound a sheet's size and say so on the page).
+    upload_paths: str | None = r"/follow-ups/[^/]+/evidence/file|/spreadsheets/(recommendations|follow-ups)"
     throttle_per_address: int = Field(default=20, ge=1, description="Failed sign-ins per client address within the window")

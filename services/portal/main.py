@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import api, i18n
+from services.portal import api, api_network, api_sheets, i18n
 from services.portal.clients import ServiceRefused, Services
 from services.portal.config import Settings
 from services.portal.web import SESSION_COOKIE, CsrfRefused, NotSignedIn, PortalState, redirect, render, visitor
@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
+    app.include_router(api_network.router)
+    app.include_router(api_sheets.router)
     return app
 
 

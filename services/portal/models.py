@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import JSON, LargeBinary
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -46,3 +48,20 @@ class SignInFailure(Base, table=True):
     email: str = Field(max_length=254, index=True)
     address: str = Field(max_length=64, index=True)
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class HeldUpload(Base, table=True):
+    """A spreadsheet a person uploaded and is previewing: kept until they confirm (or for an hour),
+    so the confirm sends the very file the preview was made of, and nothing is written before it.
+    Bound to the portal session that uploaded it; dropped once confirmed or expired."""
+
+    __tablename__ = "held_upload"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    session_id: str = Field(max_length=32, index=True)
+    kind: str = Field(max_length=32)  # recommendations | follow-ups
+    seminar_id: uuid.UUID | None = None
+    file_name: str = Field(max_length=200)
+    content: bytes = Field(sa_type=LargeBinary)
+    preview: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # set once confirmed
+    created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -185,7 +185,7 @@ def _svg(
     prefix: str,
 ) -> str:
     by_slug = {n.slug: n for n in nodes}
-    height, pad = size + 120, 130  # room for the legend under the circle, and for labels on its sides
+    height, pad = size + 140, 150  # room for the legend under the circle, and for labels on its sides
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{-pad} 0 {size + 2 * pad} {height}" width="100%" role="img" '
         f'class="network" aria-labelledby="{prefix}-title {prefix}-desc">',
@@ -209,7 +209,7 @@ def _svg(
             out.append(f'<line x1="{one.x}" y1="{one.y}" x2="{other.x}" y2="{other.y}"/>')
         out.append("</g>")
     out.append("</g>")
-    out.append('<g class="cities" font-family="sans-serif" font-size="15" font-weight="bold" fill="#111111">')
+    out.append('<g class="cities" font-family="sans-serif" font-size="18" font-weight="bold" fill="#111111">')
     centre = size / 2
     for city in cities:
         members = [n for n in nodes if n.city == city]
@@ -222,7 +222,7 @@ def _svg(
             f"{escape(_city_name(city))}</text>"
         )
     out.append("</g>")
-    out.append('<g class="nodes" font-family="sans-serif" font-size="11" fill="#111111">')
+    out.append('<g class="nodes" font-family="sans-serif" font-size="14" fill="#111111">')
     for n in nodes:
         angle = math.atan2(n.y - centre, n.x - centre)
         tx, ty = n.x + 12 * math.cos(angle), n.y + 12 * math.sin(angle)
@@ -243,17 +243,17 @@ def _svg(
 def _legend(size: int, prefix: str) -> list[str]:
     """Kinds as dash patterns and statuses as colours, each with its word."""
     top = size + 10
-    out = [f'<g class="legend" font-family="sans-serif" font-size="12" fill="#111111" id="{prefix}-legend">']
+    out = [f'<g class="legend" font-family="sans-serif" font-size="15" fill="#111111" id="{prefix}-legend">']
     out.append(f'<text x="10" y="{top + 12}" font-weight="bold">Kind (line pattern)</text>')
     for i, (kind, dashes) in enumerate(KIND_DASHES.items()):
-        y = top + 30 + 16 * i
+        y = top + 30 + 19 * i
         dash = f' stroke-dasharray="{dashes}"' if dashes else ""
         out.append(f'<line x1="10" y1="{y}" x2="50" y2="{y}" stroke="#111111" stroke-width="3"{dash}/>')
         out.append(f'<text x="58" y="{y + 4}">{escape(KIND_LABELS[kind])}</text>')
     x = size / 2
     out.append(f'<text x="{x}" y="{top + 12}" font-weight="bold">Status (line colour)</text>')
     for i, (status, colour) in enumerate(STATUS_COLOURS.items()):
-        y = top + 30 + 16 * i
+        y = top + 30 + 19 * i
         out.append(f'<line x1="{x}" y1="{y}" x2="{x + 40}" y2="{y}" stroke="{colour}" stroke-width="4"/>')
         out.append(f'<text x="{x + 48}" y="{y + 4}">{status}</text>')
     out.append("</g>")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.portal.models import PortalSession, SignInFailure
+from services.portal.models import HeldUpload, PortalSession, SignInFailure
 
 
 async def recent_failures(session: AsyncSession, since: datetime, *, email: str, address: str) -> tuple[int, int]:
@@ -29,3 +30,13 @@ async def drop_old_failures(session: AsyncSession, before: datetime) -> None:
 
 async def get_session(session: AsyncSession, session_id: str) -> PortalSession | None:
     return await session.get(PortalSession, session_id)
+
+
+async def held_upload(session: AsyncSession, upload_id: uuid.UUID, session_id: str) -> HeldUpload | None:
+    """A held upload of this portal session only: another person's id opens nothing."""
+    found = await session.get(HeldUpload, upload_id)
+    return found if found is not None and found.session_id == session_id else None
+
+
+async def drop_old_uploads(session: AsyncSession, before: datetime) -> None:
+    await session.exec(delete(HeldUpload).where(col(HeldUpload.created_at) < before))

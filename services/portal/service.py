@@ -1,4 +1,5 @@
-"""Use cases of the portal: sign in, recognise a session, sign out. Each commits once.
+"""Use cases of the portal: sign in, recognise a session, sign out, hold an uploaded sheet until
+its preview is confirmed. Each commits once.
 
 Sign-in mints an API token for the person (their role and city, expiring with the session), so
 that every page calls the services as that person and the services keep enforcing every rule.
@@ -9,15 +10,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.portal import repository, rules
 from services.portal.config import Settings
-from services.portal.models import PortalSession, SignInFailure
+from services.portal.models import HeldUpload, PortalSession, SignInFailure
 from shared.platform import auth, people
 from shared.platform.db import SessionFactory
 
@@ -136,4 +139,49 @@ async def _close(portal: AsyncSession, auth_sessions: SessionFactory, row: Porta
     async with auth_sessions() as session:
         await auth.revoke_token(session, row.api_token_id)
     await portal.delete(row)
+    await portal.commit()
+
+
+# --- spreadsheets held between preview and confirm -----------------------------------------------
+UPLOAD_KEPT = timedelta(hours=1)
+
+
+async def hold_upload(
+    portal: AsyncSession,
+    signed_in: SignedIn,
+    *,
+    kind: str,
+    seminar_id: uuid.UUID | None,
+    file_name: str,
+    content: bytes,
+    preview: dict[str, Any],
+) -> HeldUpload:
+    """Keep an uploaded sheet and its preview until the person confirms (uploads older than an
+    hour, confirmed or not, are dropped on the way: the portal keeps no one's files)."""
+    now = datetime.now(UTC)
+    await repository.drop_old_uploads(portal, now - UPLOAD_KEPT)
+    row = HeldUpload(
+        session_id=signed_in.session.id,
+        kind=kind,
+        seminar_id=seminar_id,
+        file_name=file_name[:200],
+        content=content,
+        preview=preview,
+        created_at=now,
+    )
+    portal.add(row)
+    await portal.commit()
+    return row
+
+
+async def held_upload(portal: AsyncSession, signed_in: SignedIn, upload_id: uuid.UUID) -> HeldUpload | None:
+    row = await repository.held_upload(portal, upload_id, signed_in.session.id)
+    if row is None or row.created_at < datetime.now(UTC) - UPLOAD_KEPT:
+        return None
+    return row
+
+
+async def upload_confirmed(portal: AsyncSession, row: HeldUpload, result: dict[str, Any]) -> None:
+    """The service did the import: keep its answer for the result page, drop the file itself."""
+    row.result, row.content = result, b""
     await portal.commit()
