@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.portal import api, i18n
 from services.portal.clients import ServiceRefused, Services
 from services.portal.config import Settings
-from services.portal.web import SESSION_COOKIE, CsrfRefused, NotSignedIn, PortalState, redirect, render, visitor
+from services.portal.web import SESSION_COOKIE, CsrfRefused, NotSignedIn, PortalState, get_state, redirect, render, visitor
 from shared.platform import health, migrate, tracing
 from shared.platform.db import ensure_database, make_engine, make_session_factory
 from shared.platform.http import install_operations
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def _error_page(request: Request, status: int, message: str | None) -> Response:
-    state = request.app.state.runtime
+    state = get_state(request)  # exception handlers take no dependencies: the one reader, called explicitly
     async with state.sessions() as db:
         who = await visitor(request, state, db)
     return render(request, who, "error.html", status_code=status, status=status, message=message)
@@ -78,7 +78,7 @@ def install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, _: NotSignedIn) -> Response:
-        state = request.app.state.runtime
+        state = get_state(request)
         async with state.sessions() as db:
             who = await visitor(request, state, db)
         answer = redirect(request, who, "/login?next=" + quote(request.url.path))

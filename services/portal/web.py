@@ -72,6 +72,8 @@ class CsrfRefused(Exception):
 
 
 def get_state(request: Request) -> PortalState:
+    """The one place that reads the portal's state off the app (set once, in main.py's lifespan):
+    routes declare `StateDep`; exception handlers and `render` call this explicitly."""
     state: PortalState = request.app.state.runtime
     return state
 
