@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import api, i18n
+from services.portal import api, dashboard, i18n, live
 from services.portal.clients import ServiceRefused, Services
 from services.portal.config import Settings
 from services.portal.web import SESSION_COOKIE, CsrfRefused, NotSignedIn, PortalState, get_state, redirect, render, visitor
@@ -54,7 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 checks=[health.database_check(engine)],
             )
             app.state.runtime = state
-            yield
+            stop = asyncio.Event()
+            reader = asyncio.create_task(
+                live.read_followup_events(settings.kafka_bootstrap_servers, settings.topic_prefix, state.live, stop)
+            )
+            try:
+                yield
+            finally:
+                stop.set()
+                await asyncio.wait_for(reader, timeout=10)
         await engine.dispose()
         await auth_engine.dispose()
 
@@ -63,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
+    app.include_router(dashboard.router)
     return app
 
 

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.portal import i18n, service
 from services.portal.clients import Services
 from services.portal.config import Settings
+from services.portal.live import LiveFeed
 from shared.platform import auth
 from shared.platform.db import SessionFactory
 from shared.platform.http import ReadinessCheck
@@ -47,6 +48,7 @@ class PortalState:
     services: Services
     pages: i18n.Pages
     checks: list[ReadinessCheck] = field(default_factory=list)
+    live: LiveFeed = field(default_factory=LiveFeed)  # follow-up events for open pages (live.py)
     _public_token: tuple[str, datetime] | None = None
 
     async def public_reader(self) -> str:
