@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit schemas bench system system-test clean
+.PHONY: run test lint unit schemas screenshots bench system system-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ unit: $(STAMP)  ## only the tests that need no services
 
 schemas: $(STAMP)  ## regenerate the event JSON Schemas and AsyncAPI documents after a contract change
 	$(BIN)/clusnet schemas
+
+screenshots: $(STAMP) system-test  ## refresh docs/screenshots/ from the portal's browser tests
+	SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/portal/test_browser.py tests/portal/test_dashboard_browser.py
 
 bench: $(STAMP)  ## the benchmarks (by hand; a few minutes)
 	$(BIN)/python -m bench.run_all

@@ -18,7 +18,7 @@ STATUSES = (
     "overtaken_by_events",
 )
 BAR_WIDTH = 400  # px of a full bar (100 %)
-LINE_WIDTH, LINE_HEIGHT, LINE_PAD = 640, 220, 40
+LINE_WIDTH, LINE_HEIGHT, LINE_PAD = 640, 220, 56  # the padding holds the axis labels
 
 
 @dataclass
