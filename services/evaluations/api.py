@@ -66,6 +66,9 @@ def followup_filter(
     dimension: Dimension | None = None,
     overdue: bool | None = None,
     closed: bool | None = None,
+    awaiting_verification: Annotated[
+        bool | None, Query(description="the lead partner's queue: answered, not yet verified or contested")
+    ] = None,
 ) -> repository.FollowUpFilter:
     # A city official sees only their city's follow-ups, whatever `city` asks for.
     scope = principal.city_scope()
@@ -80,6 +83,7 @@ def followup_filter(
         dimension=dimension,
         overdue=overdue,
         closed=closed,
+        awaiting_verification=awaiting_verification,
     )
 
 

@@ -39,6 +39,7 @@ class FollowUpFilter:
     dimension: Dimension | None = None
     overdue: bool | None = None
     closed: bool | None = None
+    awaiting_verification: bool | None = None  # see workflow.awaits_verification
 
 
 def _filtered(f: FollowUpFilter, today: date) -> Select[Row]:
@@ -61,6 +62,14 @@ def _filtered(f: FollowUpFilter, today: date) -> Select[Row]:
             (col(FollowUp.due_date) < today) & col(FollowUp.implementation_status).not_in(FINAL_STATUSES) & ~col(FollowUp.closed)
         )
         query = query.where(is_overdue if f.overdue else ~is_overdue | col(FollowUp.due_date).is_(None))
+    if f.awaiting_verification is not None:
+        # workflow.awaits_verification in SQL: a city's answer the lead partner has not judged yet
+        awaiting = (
+            (col(FollowUp.verification) == Verification.unverified)
+            & (col(FollowUp.response) != Response.pending)
+            & ~col(FollowUp.closed)
+        )
+        query = query.where(awaiting if f.awaiting_verification else ~awaiting)
     return query.order_by(col(FollowUp.created_at), col(FollowUp.id))  # type: ignore[return-value]
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import api, dashboard, i18n, live
+from services.portal import api, dashboard, i18n, live, verification
 from services.portal.clients import ServiceRefused, Services
 from services.portal.config import Settings
 from services.portal.web import SESSION_COOKIE, CsrfRefused, NotSignedIn, PortalState, get_state, redirect, render, visitor
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(dashboard.router)
+    app.include_router(verification.router)
     return app
 
 
