@@ -76,3 +76,55 @@ def test_a_city_official_cannot_open_the_verification_queue(browser: Browser, po
     for entry in page.locator("section[id^=queue-] .meta").all():
         assert entry.inner_text().startswith("Leipzig")
     city.close()
+
+
+def test_the_lead_partner_publishes_a_seminar_and_the_host_city_sees_its_recommendations(
+    browser: Browser, portal_system: PortalSystem
+) -> None:
+    theme = "Cluster management after the Leipzig visit"
+    titles = ("Appoint a full-time cluster manager", "Open the cluster board to SMEs")
+    lead = new_context(browser, portal_system)
+    page = lead.new_page()
+    sign_in(page, portal_system, "lead")
+    page.get_by_role("link", name="Seminars").click()
+    page.wait_for_selector("#new-seminar")
+    check_accessibility(page)
+    page.fill("#theme", theme)
+    page.select_option("#host_city", "leipzig")
+    page.fill("#held_on", "2026-11-20")
+    page.get_by_role("button", name="Schedule").click()
+    page.wait_for_selector("text=The seminar is scheduled.")
+    for title in titles:
+        page.fill("#title", title)
+        page.fill("#text", f"{title}, reporting to the steering group every quarter.")
+        page.select_option("#dimension", "processes")
+        page.get_by_role("button", name="Save the draft").click()
+        page.wait_for_selector("text=The draft is saved.")
+    check_accessibility(page)
+    page.get_by_role("button", name="Publish the report (2 drafts)").click()
+    page.wait_for_selector("text=The report is published")
+    shot(page, "seminar")
+
+    page.get_by_role("link", name=titles[0]).click()  # revise with a reason: the page shows the difference
+    page.fill("#r-text", f"{titles[0]}, reporting to the city council every quarter.")
+    page.fill("#r-reason", "The council, not the steering group, funds the post")
+    page.get_by_role("button", name="Revise").click()
+    page.wait_for_selector("text=The recommendation is revised")
+    assert page.locator(".diff del").first.inner_text().strip() == "steering group"
+    assert page.locator(".diff ins").first.inner_text().strip() == "city council"
+    check_accessibility(page)
+    shot(page, "recommendation-history")
+    lead.close()
+
+    city = new_context(browser, portal_system)
+    official = city.new_page()
+    sign_in(official, portal_system, "leipzig")
+    for _ in range(40):  # the follow-ups open when evaluations has read the events
+        official.goto("/city")
+        text = official.inner_text("main")
+        if all(t in text for t in titles):
+            break
+        official.wait_for_timeout(500)
+    assert all(t in official.inner_text("main") for t in titles)
+    check_accessibility(official)
+    city.close()
