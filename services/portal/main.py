@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import api, dashboard, i18n, live, seminars, verification
+from services.portal import admin, api, dashboard, i18n, live, seminars, verification
 from services.portal.clients import ServiceRefused, Services
 from services.portal.config import Settings
 from services.portal.web import SESSION_COOKIE, CsrfRefused, NotSignedIn, PortalState, get_state, redirect, render, visitor
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(verification.router)
     app.include_router(seminars.router)
+    app.include_router(admin.router)
     return app
 
 

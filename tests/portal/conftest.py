@@ -39,6 +39,7 @@ PEOPLE = {
     "leipzig_de": ("petra.schulz@leipzig.example", "Petra Schulz", auth.Role.city_official, "leipzig", "de"),
     "lyon": ("luc.bernard@lyon.example", "Luc Bernard", auth.Role.city_official, "lyon", "fr"),
     "lead": ("claire.martin@lyon.example", "Claire Martin", auth.Role.lead_partner, None, "en"),
+    "admin": ("ada.admin@clusnet.example", "Ada Admin", auth.Role.admin, None, "en"),
     "lead_fr": ("sophie.durand@lyon.example", "Sophie Durand", auth.Role.lead_partner, None, "fr"),
     "throttled": ("try.hard@manchester.example", "Try Hard", auth.Role.city_official, "manchester", "en"),
 }

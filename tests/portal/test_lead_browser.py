@@ -128,3 +128,60 @@ def test_the_lead_partner_publishes_a_seminar_and_the_host_city_sees_its_recomme
     assert all(t in official.inner_text("main") for t in titles)
     check_accessibility(official)
     city.close()
+
+
+ADMIN_PAGES = ("/admin/people", "/admin/tokens", "/admin/subscriptions", "/admin/deliveries")
+
+
+def test_a_city_official_typing_the_admin_urls_gets_403_pages(browser: Browser, portal_system: PortalSystem) -> None:
+    city = new_context(browser, portal_system)
+    page = city.new_page()
+    sign_in(page, portal_system, "leipzig")
+    assert page.get_by_role("link", name="Administration").count() == 0
+    for path in ADMIN_PAGES:
+        answer = page.goto(path)
+        assert answer is not None and answer.status == 403, path
+        check_accessibility(page)
+    shot(page, "admin-403")
+    city.close()
+
+
+def test_the_admin_creates_and_revokes_a_token_and_adds_a_person(browser: Browser, portal_system: PortalSystem) -> None:
+    context = new_context(browser, portal_system)
+    page = context.new_page()
+    sign_in(page, portal_system, "admin")
+    page.get_by_role("link", name="Administration").click()
+    page.wait_for_selector("#people")
+    check_accessibility(page)
+    page.fill("#p-name", "Mikko Virtanen")
+    page.fill("#p-email", "mikko.virtanen@helsinki.example")
+    page.select_option("#p-role", "city_official")
+    page.fill("#p-city", "helsinki")
+    page.get_by_role("button", name="Add", exact=True).click()
+    password = page.inner_text("#new-password").strip()
+    assert len(password) >= 12 and "mikko.virtanen@helsinki.example" in page.inner_text("#people")
+
+    page.get_by_role("link", name="Integration tokens").click()
+    page.fill("#t-label", "Helsinki open data portal")
+    page.get_by_role("button", name="Create the token").click()
+    token = page.inner_text("#new-token").strip()
+    check_accessibility(page)
+    shot(page, "admin-tokens")
+    with portal_system.api("evaluations", token) as ev:
+        assert ev.get("/progress").status_code == 200  # the new token works…
+    token_id = token.removeprefix("clusnet_").split("_", 1)[0]  # clusnet_<id>_<secret>
+    page.locator(f"tr[data-token='{token_id}']").get_by_role("button", name="Revoke").click()
+    page.wait_for_selector(f"text=Token {token_id} is revoked.")
+    assert page.locator("#new-token").count() == 0  # shown once only
+    with portal_system.api("evaluations", token) as ev:
+        for _ in range(20):  # …until revoked (the services cache a verified token briefly)
+            if ev.get("/progress").status_code == 401:
+                break
+            page.wait_for_timeout(500)
+        assert ev.get("/progress").status_code == 401
+
+    for path in ("/admin/subscriptions", "/admin/deliveries"):
+        answer = page.goto(path)
+        assert answer is not None and answer.status == 200
+        check_accessibility(page)
+    context.close()
