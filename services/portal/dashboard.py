@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response, StreamingResponse
 
-from services.portal import charts
+from services.portal import charts, views
 from services.portal.web import PortalState, StateDep, Visitor, VisitorDep, render, with_headers
 from shared.platform.sheets import XLSX_MEDIA_TYPE, write_csv, write_xlsx
 
@@ -108,3 +108,17 @@ async def dashboard_live(request: Request, state: StateDep, who: VisitorDep) -> 
 
     answer = StreamingResponse(stream(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
     return with_headers(request, answer, who)
+
+
+@router.get("/reports/{city}")
+async def city_report(
+    request: Request, state: StateDep, who: VisitorDep, city: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$")]
+) -> Response:
+    """One city's follow-ups with each recommendation's full text, as a page that prints well
+    (print stylesheet: no navigation, no links' colours, a page break between seminars)."""
+    seminars, followups = await asyncio.gather(
+        state.services.all_items(who.bearer, "recommendations", "/seminars"),
+        state.services.all_items(who.bearer, "evaluations", "/follow-ups", city=city),
+    )
+    groups = views.group_by_seminar(followups, {s["id"]: s for s in seminars}, datetime.now(UTC).date())
+    return render(request, who, "report.html", city=city, groups=groups, printed=datetime.now(UTC))

@@ -79,8 +79,11 @@ def test_the_dashboard_agrees_with_progress_and_exports_its_rows(browser: Browse
     exported = {r[header.index("follow_up_id")]: r[header.index("implementation_status")] for r in rows}
     assert exported == screen
     assert all(r[header.index("recommendation_text")] for r in rows)  # the text, not only the title
-    page.locator("#matrix a.mark").first.click()  # a cell opens its follow-up
+    first = page.locator("#matrix a.mark").first  # a cell opens its follow-up
+    title = first.locator(".mark-title").inner_text().strip()
+    first.click()
     page.wait_for_url("**/follow-ups/*")
+    page.wait_for_function("t => document.querySelector('h1') && document.querySelector('h1').innerText.trim() === t", arg=title)
     context.close()
 
 
@@ -164,4 +167,24 @@ def test_the_dashboard_as_of_a_past_day_matches_progress_as_of(browser: Browser,
     assert chips(page)[followup] == "planned"
     assert_agrees_with_progress(page, portal_system, as_of=day)
     check_accessibility(page)
+    context.close()
+
+
+def test_the_printable_city_report_has_every_recommendation_text_and_prints_without_navigation(
+    browser: Browser, portal_system: PortalSystem
+) -> None:
+    context = new_context(browser, portal_system)
+    page = context.new_page()
+    sign_in(page, portal_system, "lead")
+    page.goto("/dashboard")
+    page.get_by_role("link", name="Printable report (Leipzig)").click()
+    page.wait_for_url("**/reports/leipzig")
+    check_accessibility(page)
+    with portal_system.api("evaluations", portal_system.tokens["lead"]) as ev:
+        leipzig = ev.get("/follow-ups", params={"city": "leipzig", "limit": 200}).json()["items"]
+    texts = page.locator(".report-item .recommendation-text").all_inner_texts()
+    assert sorted(t.strip() for t in texts) == sorted(f["recommendation_text"].strip() for f in leipzig)
+    page.emulate_media(media="print")
+    assert not page.locator("header.top").is_visible() and page.locator("h1").is_visible()
+    shot(page, "city-report-print")
     context.close()
