@@ -69,6 +69,7 @@ def followup_filter(
     awaiting_verification: Annotated[
         bool | None, Query(description="the lead partner's queue: answered, not yet verified or contested")
     ] = None,
+    updated_since: Annotated[datetime | None, Query(description="changed after this instant (ISO 8601)")] = None,
 ) -> repository.FollowUpFilter:
     # A city official sees only their city's follow-ups, whatever `city` asks for.
     scope = principal.city_scope()
@@ -84,6 +85,7 @@ def followup_filter(
         overdue=overdue,
         closed=closed,
         awaiting_verification=awaiting_verification,
+        updated_since=updated_since,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Select
 from sqlmodel import col, select
@@ -40,6 +40,7 @@ class FollowUpFilter:
     overdue: bool | None = None
     closed: bool | None = None
     awaiting_verification: bool | None = None  # see workflow.awaits_verification
+    updated_since: datetime | None = None
 
 
 def _filtered(f: FollowUpFilter, today: date) -> Select[Row]:
@@ -62,6 +63,8 @@ def _filtered(f: FollowUpFilter, today: date) -> Select[Row]:
             (col(FollowUp.due_date) < today) & col(FollowUp.implementation_status).not_in(FINAL_STATUSES) & ~col(FollowUp.closed)
         )
         query = query.where(is_overdue if f.overdue else ~is_overdue | col(FollowUp.due_date).is_(None))
+    if f.updated_since is not None:
+        query = query.where(col(FollowUp.updated_at) > f.updated_since)
     if f.awaiting_verification is not None:
         # workflow.awaits_verification in SQL: a city's answer the lead partner has not judged yet
         awaiting = (

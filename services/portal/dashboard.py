@@ -16,8 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response, StreamingResponse
 
-from services.portal import charts, views
-from services.portal.web import PortalState, StateDep, Visitor, VisitorDep, render, with_headers
+from services.portal import charts, views, visits
+from services.portal.web import PortalDbDep, PortalState, StateDep, Visitor, VisitorDep, render, with_headers
 from shared.platform.sheets import XLSX_MEDIA_TYPE, write_csv, write_xlsx
 
 router = APIRouter(include_in_schema=False)
@@ -36,11 +36,17 @@ async def _progress(state: PortalState, who: Visitor, as_of: date | None) -> dic
 
 
 @router.get("/dashboard")
-async def dashboard(request: Request, state: StateDep, who: VisitorDep, as_of: date | None = None) -> Response:
+async def dashboard(request: Request, state: StateDep, db: PortalDbDep, who: VisitorDep, as_of: date | None = None) -> Response:
     today = datetime.now(UTC).date()
     if as_of is not None and as_of >= today:
         as_of = None  # today (or a future day) is the live view
     found = await _progress(state, who, as_of)
+    since, changed = None, []
+    if as_of is None:  # "changed since my last visit" belongs to the live view
+        opening = request.headers.get("hx-trigger") != "dashboard-live"  # a live refresh is no new visit
+        since = await visits.last_visit(db, who.require_signed_in().session.person_id, opening=opening)
+        if since is not None:
+            changed = await state.services.all_items(who.bearer, "evaluations", "/follow-ups", updated_since=since.isoformat())
     return render(
         request,
         who,
@@ -55,6 +61,8 @@ async def dashboard(request: Request, state: StateDep, who: VisitorDep, as_of: d
         line=charts.line(found["timeline"]["points"]),
         statuses=charts.STATUSES,
         updated=datetime.now(UTC),
+        since=since,
+        changed=sorted(changed, key=lambda f: f["updated_at"], reverse=True),
     )
 
 

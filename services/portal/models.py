@@ -46,3 +46,13 @@ class SignInFailure(Base, table=True):
     email: str = Field(max_length=254, index=True)
     address: str = Field(max_length=64, index=True)
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class DashboardVisit(Base, table=True):
+    """When a person last opened the dashboard, and the visit before: "changed since my last
+    visit" lists what changed after `previous_seen_at`, also on the page's live refreshes."""
+
+    __tablename__ = "dashboard_visit"
+    person_id: uuid.UUID = Field(primary_key=True)
+    seen_at: datetime = Field(default_factory=utcnow)
+    previous_seen_at: datetime | None = None

@@ -188,3 +188,23 @@ def test_the_printable_city_report_has_every_recommendation_text_and_prints_with
     assert not page.locator("header.top").is_visible() and page.locator("h1").is_visible()
     shot(page, "city-report-print")
     context.close()
+
+
+def test_the_dashboard_lists_what_changed_since_the_last_visit(browser: Browser, portal_system: PortalSystem) -> None:
+    followup = portal_system.fresh_followup("Since last visit: a joint trade fair stand")
+    context = new_context(browser, portal_system)
+    page = context.new_page()
+    sign_in(page, portal_system, "lead")
+    page.goto("/dashboard")  # a visit…
+    page.wait_for_selector("#matrix")
+    with portal_system.api("evaluations", run_async(portal_system.env.token("city_official", city="leipzig"))) as ev:
+        etag = ev.get(f"/follow-ups/{followup}").headers["etag"]
+        body = {"response": "accepted", "implementation_status": "planned"}
+        ev.patch(f"/follow-ups/{followup}", json=body, headers={"If-Match": etag}).raise_for_status()
+    page.goto("/dashboard")  # …and the next one lists what changed in between
+    row = page.locator(f"#changed-table tr[data-followup='{followup}']")
+    assert "Planned" in row.inner_text()
+    check_accessibility(page)
+    page.goto("/dashboard")  # seen: the visit after shows it no more
+    assert page.locator(f"#changed-table tr[data-followup='{followup}']").count() == 0
+    context.close()
