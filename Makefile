@@ -39,7 +39,7 @@ schemas: $(STAMP)  ## regenerate the event JSON Schemas and AsyncAPI documents a
 	$(BIN)/clusnet schemas
 
 screenshots: $(STAMP) system-test  ## refresh docs/screenshots/ from the portal's browser tests
-	SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/portal/test_browser.py tests/portal/test_dashboard_browser.py
+	SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/portal/test_browser.py tests/portal/test_dashboard_browser.py tests/portal/test_lead_browser.py
 
 bench: $(STAMP)  ## the benchmarks (by hand; a few minutes)
 	$(BIN)/python -m bench.run_all

@@ -5,6 +5,7 @@ Started once per test session (it takes a while) and shared by the page and brow
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from provision.processes import ServiceProcess, portal_urls, service_env, start_service, wait_ready
 from provision.system import free_port
@@ -194,3 +196,21 @@ def portal_system(kafka: str, pg_server: str, tmp_path_factory: pytest.TempPathF
         for svc in running.values():
             svc.stop()
         smtp.stop()
+
+
+# The session's one Chromium, for every browser test module here (a session fixture defined in
+# two modules would start Playwright twice, which its sync API refuses).
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM)
+    yield browser
+    browser.close()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.integration.test_evidence_files import PDF
 from tests.portal.conftest import HOSTILE_TITLE, PASSWORD, PortalSystem
@@ -22,20 +22,6 @@ pytestmark = pytest.mark.services
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "browser" / "vendor" / "axe.min.js"
 SCREENSHOTS = ROOT / os.environ.get("SCREENSHOTS", ".run/screenshots")  # a test run leaves the tree clean
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=CHROMIUM)
-    yield browser
-    browser.close()
 
 
 def new_context(browser: Browser, system: PortalSystem, locale: str = "en-GB") -> BrowserContext:

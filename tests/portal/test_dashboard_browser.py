@@ -16,13 +16,10 @@ from sqlalchemy import text
 
 from services.evaluations.config import Settings as EvaluationsSettings
 from shared.platform.db import make_engine
-from tests.portal import test_browser
 from tests.portal.conftest import PortalSystem, run_async
 from tests.portal.test_browser import check_accessibility, new_context, shot, sign_in
 
 pytestmark = pytest.mark.services
-# The session's one Chromium, shared with the portal's other browser tests.
-playwright, browser = test_browser.playwright, test_browser.browser
 
 
 def chips(page: Page) -> dict[str, str]:

@@ -6,13 +6,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.portal import test_browser
 from tests.portal.conftest import PortalSystem, run_async
 from tests.portal.test_browser import check_accessibility, new_context, shot, sign_in
 
 pytestmark = pytest.mark.services
-# The session's one Chromium, shared with the portal's other browser tests.
-playwright, browser = test_browser.playwright, test_browser.browser
 
 
 def city_answers(system: PortalSystem, followup: str, status: str) -> None:
