@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from services.portal import accounts
-from services.portal.web import StateDep, Visitor, VisitorDep, redirect, render
+from services.portal.web import PortalState, StateDep, Visitor, VisitorDep, redirect, render
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import Forbidden
 
@@ -91,7 +91,7 @@ async def add_person(
 # --- tokens ------------------------------------------------------------------------------------
 async def _tokens_page(
     request: Request,
-    state: StateDep,
+    state: PortalState,
     who: Visitor,
     *,
     status_code: int = 200,

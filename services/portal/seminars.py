@@ -220,8 +220,8 @@ async def revise(
     title: Short = "",
     text: Long = "",
 ) -> Response:
-    """Sends only the fields that differ from what the page showed (`was_*` is not needed: the
-    service keeps every field the revision does not name)."""
+    """Sends the reason and only the fields that now differ: the service keeps every field a
+    revision does not name."""
     who.check_csrf(csrf_token)
     current = await state.services.get(who.bearer, "recommendations", f"/recommendations/{rec_id}")
     body: dict[str, Any] = {"reason": reason}
