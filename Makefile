@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # reinstalls even when git left the file older than the stamp.
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint unit schemas bench chaos system system-test clean
+.PHONY: run test lint unit schemas screenshots bench chaos system system-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ schemas: $(STAMP)  ## regenerate the event JSON Schemas and AsyncAPI documents a
 
 chaos: $(STAMP) system  ## the long fault run (~10 min, by hand): prints the table and writes docs/reliability.md
 	$(BIN)/python -m tests.faults.harness --minutes $(or $(MINUTES),10)
+
+screenshots: $(STAMP) system-test  ## refresh docs/screenshots/ from the portal's browser tests
+	SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/portal -k "browser"
 
 bench: $(STAMP)  ## the benchmarks (by hand; a few minutes)
 	$(BIN)/python -m bench.run_all

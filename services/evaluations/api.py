@@ -19,9 +19,11 @@ from services.evaluations.models import (
     FollowUpUpdate,
     PeerFollowUp,
     Progress,
+    ProgressCells,
+    ProgressTimeline,
     VerificationCreate,
 )
-from services.evaluations.progress import GroupBy, progress
+from services.evaluations.progress import GroupBy, cells, progress, timeline
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Verification
 from shared.contracts.followups import Response as CityResponse
@@ -64,6 +66,10 @@ def followup_filter(
     dimension: Dimension | None = None,
     overdue: bool | None = None,
     closed: bool | None = None,
+    awaiting_verification: Annotated[
+        bool | None, Query(description="the lead partner's queue: answered, not yet verified or contested")
+    ] = None,
+    updated_since: Annotated[datetime | None, Query(description="changed after this instant (ISO 8601)")] = None,
 ) -> repository.FollowUpFilter:
     # A city official sees only their city's follow-ups, whatever `city` asks for.
     scope = principal.city_scope()
@@ -78,6 +84,8 @@ def followup_filter(
         dimension=dimension,
         overdue=overdue,
         closed=closed,
+        awaiting_verification=awaiting_verification,
+        updated_since=updated_since,
     )
 
 
@@ -270,3 +278,15 @@ async def get_progress(
 ) -> Progress:
     """Counts per status, share implemented and the overdue list; `as_of` replays the history to that day."""
     return await progress(session, by, as_of, principal.city_scope())
+
+
+@router.get("/progress/cells", tags=["progress"])
+async def get_progress_cells(session: SessionDep, principal: PrincipalDep, as_of: date | None = None) -> ProgressCells:
+    """Each open follow-up's status at the end of `as_of` (the rows `/progress` counts): the matrix."""
+    return await cells(session, as_of, principal.city_scope())
+
+
+@router.get("/progress/timeline", tags=["progress"])
+async def get_progress_timeline(session: SessionDep, principal: PrincipalDep) -> ProgressTimeline:
+    """The share implemented at each month's end since the first follow-up opened (`/progress?as_of=`)."""
+    return await timeline(session, principal.city_scope())

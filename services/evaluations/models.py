@@ -313,6 +313,41 @@ class Progress(SQLModel):
     overdue: list[OverdueItem]
 
 
+class ProgressCell(SQLModel):
+    """One follow-up as it stood on a day: a cell of the lead partner's city x seminar matrix."""
+
+    id: uuid.UUID
+    city: str
+    seminar_id: uuid.UUID
+    seminar_host_city: str
+    seminar_theme: str
+    recommendation_id: uuid.UUID
+    recommendation_title: str
+    dimension: str
+    response: str
+    implementation_status: ImplementationStatus
+    overdue: bool
+
+
+class ProgressCells(SQLModel):
+    as_of: date
+    cells: list[ProgressCell]
+
+
+class TimelinePoint(SQLModel):
+    """Where the follow-ups stood at the end of a month (the last point: today)."""
+
+    month: str  # YYYY-MM
+    as_of: date
+    total: int
+    implemented: int
+    implemented_share: float
+
+
+class ProgressTimeline(SQLModel):
+    points: list[TimelinePoint]
+
+
 class FollowUpImport(SQLModel):
     """The answer of a follow-up upload: each row's plan (or, once applied, what happened), and errors."""
 

@@ -15,7 +15,18 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations import repository, workflow
-from services.evaluations.models import FollowUp, OverdueItem, Progress, ProgressGroup, RecommendationReplica
+from services.evaluations.models import (
+    FollowUp,
+    OverdueItem,
+    Progress,
+    ProgressCell,
+    ProgressCells,
+    ProgressGroup,
+    ProgressTimeline,
+    RecommendationReplica,
+    TimelinePoint,
+)
+from services.evaluations.workflow import FINAL_STATUSES
 from shared.contracts.followups import ImplementationStatus, Response
 
 
@@ -61,6 +72,69 @@ async def progress(session: AsyncSession, by: GroupBy, as_of: date | None, city:
         groups=[_summary(k, v, day) for k, v in sorted(groups.items())],
         overdue=sorted(overdue, key=lambda o: (o.due_date, o.city)),
     )
+
+
+async def cells(session: AsyncSession, as_of: date | None, city: str | None) -> ProgressCells:
+    """Every open follow-up as it stood at the end of `as_of` (replayed as `progress` does), for
+    the lead partner's city x seminar matrix: the same rows `progress` counts, one by one."""
+    today = datetime.now(UTC).date()
+    day = as_of or today
+    rows = await repository.list_followups(session, repository.FollowUpFilter(city=city), today)
+    if as_of is not None and as_of < today:
+        rows = await _as_of(session, rows, as_of)
+    found = [
+        ProgressCell(
+            id=f.id,
+            city=f.city,
+            seminar_id=r.seminar_id,
+            seminar_host_city=r.seminar_host_city,
+            seminar_theme=r.seminar_theme,
+            recommendation_id=r.id,
+            recommendation_title=r.title,
+            dimension=r.dimension.value,
+            response=f.response.value,
+            implementation_status=f.implementation_status,
+            overdue=bool(f.due_date and f.due_date < day and f.implementation_status not in FINAL_STATUSES),
+        )
+        for f, r in rows
+        if not f.closed
+    ]
+    return ProgressCells(as_of=day, cells=sorted(found, key=lambda c: (c.city, c.seminar_host_city, c.recommendation_title)))
+
+
+MAX_MONTHS = 120
+
+
+async def timeline(session: AsyncSession, city: str | None) -> ProgressTimeline:
+    """The share implemented at the end of each month since the first follow-up opened (the
+    month of the first issued seminar report), up to today: each point is `progress(as_of=…)`."""
+    today = datetime.now(UTC).date()
+    rows = await repository.list_followups(session, repository.FollowUpFilter(city=city), today)
+    changes = await repository.changes_until(session, [f.id for f, _ in rows], datetime.now(UTC))
+    opened = [c.at.date() for c in changes if c.field == "opened"]
+    if not opened:
+        return ProgressTimeline(points=[])
+    points = []
+    for day in _month_ends(min(opened), today)[-MAX_MONTHS:]:
+        groups = (await progress(session, GroupBy.city, day, city)).groups
+        total = sum(g.total for g in groups)
+        implemented = sum(g.by_status.get("implemented", 0) for g in groups)
+        share = round(implemented / total, 4) if total else 0.0
+        points.append(
+            TimelinePoint(month=day.strftime("%Y-%m"), as_of=day, total=total, implemented=implemented, implemented_share=share)
+        )
+    return ProgressTimeline(points=points)
+
+
+def _month_ends(first: date, today: date) -> list[date]:
+    """The last day of every month from `first`'s to today's; today stands for its own month."""
+    days = []
+    month = first.replace(day=1)
+    while month <= today:
+        following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+        days.append(min(following - timedelta(days=1), today))
+        month = following
+    return days
 
 
 def _summary(key: str, rows: list[tuple[FollowUp, RecommendationReplica]], day: date) -> ProgressGroup:

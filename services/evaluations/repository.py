@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, Select
 from sqlmodel import col, select
@@ -39,6 +39,8 @@ class FollowUpFilter:
     dimension: Dimension | None = None
     overdue: bool | None = None
     closed: bool | None = None
+    awaiting_verification: bool | None = None  # see workflow.awaits_verification
+    updated_since: datetime | None = None
 
 
 def open_and_unfinished() -> ColumnElement[bool]:
@@ -68,6 +70,16 @@ def _filtered(f: FollowUpFilter, today: date) -> Select[Row]:
     if f.overdue is not None:
         overdue = overdue_on(today)
         query = query.where(overdue if f.overdue else ~overdue | col(FollowUp.due_date).is_(None))
+    if f.updated_since is not None:
+        query = query.where(col(FollowUp.updated_at) > f.updated_since)
+    if f.awaiting_verification is not None:
+        # workflow.awaits_verification in SQL: a city's answer the lead partner has not judged yet
+        awaiting = (
+            (col(FollowUp.verification) == Verification.unverified)
+            & (col(FollowUp.response) != Response.pending)
+            & ~col(FollowUp.closed)
+        )
+        query = query.where(awaiting if f.awaiting_verification else ~awaiting)
     return query.order_by(col(FollowUp.created_at), col(FollowUp.id))  # type: ignore[return-value]
 
 

@@ -70,6 +70,13 @@ def allowed_responses(current: R) -> list[R]:
     return [r for r in R if not (r == R.pending and current != R.pending)]
 
 
+def awaits_verification(verification: V, response: R, closed: bool) -> bool:
+    """The lead partner's queue: a city has answered (or changed its answer, which resets the
+    verification) and nobody has verified or contested it since. The repository's filter
+    `awaiting_verification` says the same in SQL."""
+    return verification == V.unverified and response != R.pending and not closed
+
+
 def check_verification(new: V, response: R, comment: str | None) -> None:
     if new == V.unverified:
         raise Invalid("verification is `verified` or `contested`; a city's change resets it to unverified")

@@ -60,6 +60,18 @@ LABELS: dict[str, str] = {
     "followup.verified": N_("The lead partner verifies or contests"),
     "followup.due_soon": N_("A follow-up is due soon"),
     "followup.overdue": N_("A follow-up is overdue"),
+    # seminar stages and recommendation stages and actions (the lead partner's pages)
+    "scheduled": N_("Scheduled"),
+    "held": N_("Held"),
+    "report_published": N_("Report published"),
+    "draft": N_("Draft"),
+    "issued": N_("Issued"),
+    "revised": N_("Revised"),
+    "withdrawn": N_("Withdrawn"),
+    "drafted": N_("Drafted"),
+    "title": N_("Title"),
+    "text": N_("Text"),
+    "dimension": N_("Dimension"),
     # delivery modes
     "immediate": N_("Immediately"),
     "digest": N_("Daily digest"),

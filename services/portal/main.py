@@ -15,10 +15,10 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import api, api_network, api_sheets, i18n
+from services.portal import admin, api, api_network, api_sheets, dashboard, i18n, live, seminars, verification
 from services.portal.clients import ServiceRefused, Services
 from services.portal.config import Settings
-from services.portal.web import SESSION_COOKIE, CsrfRefused, NotSignedIn, PortalState, redirect, render, visitor
+from services.portal.web import SESSION_COOKIE, CsrfRefused, NotSignedIn, PortalState, get_state, redirect, render, visitor
 from shared.platform import health, migrate, tracing
 from shared.platform.db import ensure_database, make_engine, make_session_factory
 from shared.platform.http import install_operations
@@ -54,7 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 checks=[health.database_check(engine)],
             )
             app.state.runtime = state
-            yield
+            stop = asyncio.Event()
+            reader = asyncio.create_task(
+                live.read_followup_events(settings.kafka_bootstrap_servers, settings.topic_prefix, state.live, stop)
+            )
+            try:
+                yield
+            finally:
+                stop.set()
+                await asyncio.wait_for(reader, timeout=10)
         await engine.dispose()
         await auth_engine.dispose()
 
@@ -65,11 +73,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(api_network.router)
     app.include_router(api_sheets.router)
+    app.include_router(dashboard.router)
+    app.include_router(verification.router)
+    app.include_router(seminars.router)
+    app.include_router(admin.router)
     return app
 
 
 async def _error_page(request: Request, status: int, message: str | None) -> Response:
-    state = request.app.state.runtime
+    state = get_state(request)  # exception handlers take no dependencies: the one reader, called explicitly
     async with state.sessions() as db:
         who = await visitor(request, state, db)
     return render(request, who, "error.html", status_code=status, status=status, message=message)
@@ -80,7 +92,7 @@ def install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, _: NotSignedIn) -> Response:
-        state = request.app.state.runtime
+        state = get_state(request)
         async with state.sessions() as db:
             who = await visitor(request, state, db)
         answer = redirect(request, who, "/login?next=" + quote(request.url.path))

@@ -65,3 +65,13 @@ class HeldUpload(Base, table=True):
     preview: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     result: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # set once confirmed
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class DashboardVisit(Base, table=True):
+    """When a person last opened the dashboard, and the visit before: "changed since my last
+    visit" lists what changed after `previous_seen_at`, also on the page's live refreshes."""
+
+    __tablename__ = "dashboard_visit"
+    person_id: uuid.UUID = Field(primary_key=True)
+    seen_at: datetime = Field(default_factory=utcnow)
+    previous_seen_at: datetime | None = None

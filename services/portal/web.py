@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.portal import i18n, service
 from services.portal.clients import Services
 from services.portal.config import Settings
+from services.portal.live import LiveFeed
 from shared.platform import auth
 from shared.platform.db import SessionFactory
 from shared.platform.http import ReadinessCheck
@@ -47,6 +48,7 @@ class PortalState:
     services: Services
     pages: i18n.Pages
     checks: list[ReadinessCheck] = field(default_factory=list)
+    live: LiveFeed = field(default_factory=LiveFeed)  # follow-up events for open pages (live.py)
     _public_token: tuple[str, datetime] | None = None
 
     async def public_reader(self) -> str:
@@ -72,6 +74,8 @@ class CsrfRefused(Exception):
 
 
 def get_state(request: Request) -> PortalState:
+    """The one place that reads the portal's state off the app (set once, in main.py's lifespan):
+    routes declare `StateDep`; exception handlers and `render` call this explicitly."""
     state: PortalState = request.app.state.runtime
     return state
 

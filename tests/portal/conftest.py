@@ -42,6 +42,8 @@ PEOPLE = {
     "leipzig_de": ("petra.schulz@leipzig.example", "Petra Schulz", auth.Role.city_official, "leipzig", "de"),
     "lyon": ("luc.bernard@lyon.example", "Luc Bernard", auth.Role.city_official, "lyon", "fr"),
     "lead": ("claire.martin@lyon.example", "Claire Martin", auth.Role.lead_partner, None, "en"),
+    "admin": ("ada.admin@clusnet.example", "Ada Admin", auth.Role.admin, None, "en"),
+    "lead_fr": ("sophie.durand@lyon.example", "Sophie Durand", auth.Role.lead_partner, None, "fr"),
     "throttled": ("try.hard@manchester.example", "Try Hard", auth.Role.city_official, "manchester", "en"),
 }
 
@@ -197,8 +199,10 @@ def portal_system(kafka: str, pg_server: str, tmp_path_factory: pytest.TempPathF
         smtp.stop()
 
 
-# One Playwright and one Chromium for every browser test module of the session: Playwright's sync
-# API cannot start a second instance while one runs, so these live here, not in a test module.
+# The session's one Chromium, for every browser test module here (a session fixture defined in
+# two modules would start Playwright twice, which its sync API refuses).
+
+
 @pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:

@@ -1,12 +1,14 @@
 """The portal in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright; no
 browser download) against the real services on real Kafka and PostgreSQL. axe-core runs on every
-page visited: zero serious or critical violations. Screenshots go to docs/screenshots/.
+page visited: zero serious or critical violations. Screenshots go to .run/screenshots/ (git-ignored),
+or where `SCREENSHOTS` says (`make screenshots` refreshes docs/screenshots/).
 
 Nothing here is skipped: without Chromium the launch fails with Playwright's message."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from tests.portal.conftest import HOSTILE_TITLE, PASSWORD, PortalSystem
 pytestmark = pytest.mark.services
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "browser" / "vendor" / "axe.min.js"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = ROOT / os.environ.get("SCREENSHOTS", ".run/screenshots")  # a test run leaves the tree clean
 
 
 def new_context(browser: Browser, system: PortalSystem, locale: str = "en-GB") -> BrowserContext:
