@@ -203,13 +203,15 @@ def portal_system(kafka: str, pg_server: str, tmp_path_factory: pytest.TempPathF
 # two modules would start Playwright twice, which its sync API refuses).
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main thread
+# while it lives, and the async tests that pytest runs after this package need that thread's loop.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM)
     yield browser
