@@ -20,7 +20,7 @@ system:  ## Java, Maven and PostgreSQL for the local Kafka and databases
 system-test:  ## the same, plus Chromium and its driver for the browser tests
 	@$(PYTHON) -m provision.system_deps --browser
 
-run: $(STAMP)  ## the whole system: docker compose with an engine, else local Kafka + PostgreSQL + services
+run: $(STAMP)  ## the whole system: docker compose with an engine, else local Kafka + PostgreSQL + supervised services (WORKERS=N: N worker processes per service)
 	@if docker info >/dev/null 2>&1; then docker compose up --build; \
 	else $(MAKE) --no-print-directory system && $(BIN)/python -m provision.run; fi
 

@@ -91,7 +91,9 @@ def _cluster_id() -> str:
 class KafkaProcess:
     """A one-node KRaft broker on loopback that can be stopped and started again on its data."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, proxied: tuple[int, int] | None = None) -> None:
+        """`proxied` = (listen port, advertised port): a second listener whose clients are told to
+        connect to the advertised port, where a TCP proxy (the fault harness's) forwards to it."""
         if port is not None and port_in_use(port):
             raise ProvisionError(
                 f"Kafka: port {port} on 127.0.0.1 is already taken; stop what uses it or set KAFKA_BOOTSTRAP_SERVERS"
@@ -99,7 +101,16 @@ class KafkaProcess:
         self.port = port or free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="clusnet-kafka-"))
         self.props = self.workdir / "server.properties"
-        self.props.write_text(SERVER_PROPERTIES.format(port=self.port, controller_port=free_port(), data=self.workdir / "data"))
+        controller_port = free_port()
+        props = SERVER_PROPERTIES.format(port=self.port, controller_port=controller_port, data=self.workdir / "data")
+        if proxied is not None:  # later keys override earlier ones in a .properties file
+            props += (
+                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port},"
+                f"PROXIED://127.0.0.1:{proxied[0]}\n"
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},PROXIED://127.0.0.1:{proxied[1]}\n"
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT\n"
+            )
+        self.props.write_text(props)
         (self.workdir / "log4j.properties").write_text(LOG4J)
         self.java = [
             "java",
@@ -136,6 +147,13 @@ class KafkaProcess:
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, timeout=30)
+            self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no controlled shutdown, the data directory stays as it was."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
             self.proc = None
 
     def remove(self) -> None:

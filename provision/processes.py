@@ -40,6 +40,7 @@ def service_env(name: str, kafka: str, pg_server: str, db_prefix: str = "clusnet
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "DATABASE_URL": with_database(pg_server, f"{db_prefix}_{name}"),
         "AUTH_DATABASE_URL": with_database(pg_server, f"{db_prefix}_auth"),
+        "WEBHOOK_ALLOW_LOOPBACK": "true",  # local runs: receivers on 127.0.0.1 (never other private addresses)
         **extra,
     }
 
@@ -74,3 +75,25 @@ def wait_ready(services: list[ServiceProcess], timeout: float = 90) -> None:
     if pending:
         tails = "\n".join(f"--- {s.name}\n{s.log.read_text()[-2000:]}" for s in pending)
         raise RuntimeError(f"not ready after {timeout}s: {', '.join(s.name for s in pending)}\n{tails}")
+
+
+def launch_service(name: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """One API process (`clusnet serve`); with RUN_WORKERS=false in `env` it runs no workers."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", name, "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def launch_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """One worker process (`clusnet worker`): the service's relay, consumers and schedulers, no HTTP.
+    Several of them share the work: one consumer group, one active relay (the others stand by)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "worker", name], env=env, stdout=out, stderr=subprocess.STDOUT
+        )

@@ -3,23 +3,32 @@
 Kafka on 127.0.0.1:9092 and PostgreSQL on 127.0.0.1:5432 (the settings' defaults) unless
 KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL say otherwise; an SMTP sink that writes each mail to
 .run/mail/; the three services on 8001-8003; the CLUSNET demo data; a token per role.
+
+Every service process is supervised: one that exits is started again, with a line on the console.
+`WORKERS=N` (`make run WORKERS=2`, or `--workers 2`) runs each API with RUN_WORKERS=false plus N
+`clusnet worker <service>` processes per service, as the compose file does; 0 (the default) keeps
+the workers inside the API processes (three processes in all, kinder to a laptop).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
 from provision import ProvisionError, kafka_bootstrap, postgres_url
-from provision.processes import DEFAULT_PORTS, SERVICES, service_env, start_service, wait_ready
+from provision.processes import DEFAULT_PORTS, SERVICES, ServiceProcess, launch_service, launch_worker, service_env, wait_ready
+from provision.supervisor import Supervisor
 from provision.system import port_in_use
 from shared.platform import auth
 from shared.platform.db import with_database
@@ -41,7 +50,7 @@ def log_to_files(log_dir: Path) -> Path:
     return path
 
 
-def run_system() -> None:
+def run_system(workers: int = 0) -> None:
     taken = [f"{name} ({port})" for name, port in [*DEFAULT_PORTS.items(), ("SMTP sink", SMTP_PORT)] if port_in_use(port)]
     if taken:
         sys.exit(f"make run: port(s) already taken on 127.0.0.1: {', '.join(taken)}. Stop what uses them and try again.")
@@ -57,18 +66,44 @@ def run_system() -> None:
         smtp = Controller(Mailbox(mail_dir), hostname="127.0.0.1", port=SMTP_PORT)
         smtp.start()
         stack.callback(smtp.stop)
-        services = [
-            start_service(n, DEFAULT_PORTS[n], service_env(n, kafka, pg, SMTP_PORT=str(SMTP_PORT)), RUN_DIR / "logs")
-            for n in SERVICES
-        ]
-        for svc in services:
-            stack.callback(svc.stop)
+        supervisor = Supervisor()
+        stack.callback(supervisor.stop_all)
+        services = start_supervised(supervisor, kafka, pg, workers, RUN_DIR / "logs", SMTP_PORT=str(SMTP_PORT))
         wait_ready(services)
         print("demo data:", asyncio.run(load_all_demo_data(pg)), flush=True)
         tokens = asyncio.run(_demo_tokens(with_database(pg, "clusnet_auth")))
         _print_welcome(kafka, pg, mail_dir, tokens)
-        _wait_for_ctrl_c()
+        if workers:
+            print(f"  {workers} worker process(es) per service (clusnet worker); the APIs run with RUN_WORKERS=false\n")
+        supervisor.watch(_ctrl_c())
         print("\nstopping…", flush=True)
+
+
+def start_supervised(
+    supervisor: Supervisor,
+    kafka: str,
+    pg: str,
+    workers: int,
+    log_dir: Path,
+    ports: dict[str, int] = DEFAULT_PORTS,
+    db_prefix: str = "clusnet",
+    **extra: str,
+) -> list[ServiceProcess]:
+    """The three APIs and, if `workers`, that many worker processes per service, all supervised."""
+    if workers:
+        # enough partitions for every worker of a group to get some (the first process creates the topics)
+        extra = {"TOPIC_PARTITIONS": str(max(3, workers)), **extra}
+    services = []
+    for name in SERVICES:
+        api_env = service_env(name, kafka, pg, db_prefix, **extra, **({"RUN_WORKERS": "false"} if workers else {}))
+        log = log_dir / f"{name}.log"
+        api = supervisor.start(name, partial(launch_service, name, ports[name], api_env, log))
+        services.append(ServiceProcess(name=name, port=ports[name], process=api.process, log=log))
+        for i in range(1, workers + 1):
+            worker_env = service_env(name, kafka, pg, db_prefix, **extra)
+            wlog = log_dir / f"{name}-worker-{i}.log"
+            supervisor.start(f"{name}-worker-{i}", partial(launch_worker, name, worker_env, wlog))
+    return services
 
 
 async def load_all_demo_data(pg: str) -> dict[str, int]:
@@ -125,12 +160,19 @@ def _print_welcome(kafka: str, pg: str, mail_dir: Path, tokens: dict[str, str]) 
     print("\n".join(lines), flush=True)
 
 
-def _wait_for_ctrl_c() -> None:
+def _ctrl_c() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    return stop
 
 
 if __name__ == "__main__":
-    run_system()
+    parser = argparse.ArgumentParser(description="the whole CLUSNET system on this machine")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WORKERS") or 0),
+        help="worker processes per service (default: $WORKERS or 0, the workers inside the APIs)",
+    )
+    run_system(parser.parse_args().workers)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from services.notifications import feed, repository, rules, service
+from services.notifications.config import Settings
 from services.notifications.models import (
     DeliveryPublic,
     DeliveryStatus,
@@ -52,9 +53,12 @@ async def get_stakeholder(stakeholder_id: uuid.UUID, session: SessionDep, _: Rea
 
 
 @router.post("/subscriptions", tags=["subscriptions"], status_code=201)
-async def subscribe(data: SubscriptionCreate, session: SessionDep, _: Admin) -> SubscriptionCreated:
-    """Subscribe a stakeholder. A webhook subscription's answer carries its signing `secret`, once."""
-    return await service.subscribe(session, data)
+async def subscribe(data: SubscriptionCreate, session: SessionDep, runtime: RuntimeDep, _: Admin) -> SubscriptionCreated:
+    """Subscribe a stakeholder. A webhook subscription's answer carries its signing `secret`, once.
+    A webhook URL whose host is or resolves to a private, loopback, link-local, multicast or
+    unspecified address is refused with 422 (SSRF)."""
+    settings: Settings = runtime.settings  # type: ignore[assignment]
+    return await service.subscribe(session, data, allow_loopback=settings.webhook_allow_loopback)
 
 
 @router.get("/subscriptions", tags=["subscriptions"])

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from services.notifications import mailer, rules
+from services.notifications import mailer, rules, targets
 from services.notifications.config import Settings
 from services.notifications.models import Delivery, Stakeholder, Subscription
 from shared.contracts.envelope import Event
@@ -53,6 +53,10 @@ async def send_webhook(http: httpx.AsyncClient, settings: Settings, sub: Subscri
         "traceparent": delivery.event.get("traceparent", ""),
     }
     started = time.perf_counter()
+    try:  # again at each delivery: the name may resolve elsewhere than when it was accepted
+        await targets.check(sub.url, settings.webhook_allow_loopback)
+    except targets.UnsafeTarget as exc:
+        return Outcome(ok=False, duration_ms=_ms(started), error=f"refused: {exc}"[:500])
     try:
         answer = await http.post(sub.url, content=body, headers=headers, timeout=settings.webhook_timeout_s)
     except httpx.HTTPError as exc:

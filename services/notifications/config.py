@@ -14,6 +14,11 @@ class Settings(ServiceSettings):
     smtp_starttls: bool = False
     mail_from: str = "CLUSNET follow-up <noreply@clusnet.eu>"
     webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_allow_loopback: bool = Field(
+        default=False,
+        description="Local development and tests only: admit webhook URLs on loopback (127.0.0.1, ::1), never other "
+        "private, link-local, multicast or unspecified addresses (see services/notifications/targets.py)",
+    )
     retry_base_s: float = Field(default=30.0, gt=0, description="First retry delay; each next one is 4x longer")
     retry_cap_s: float = Field(default=6 * 3600.0, gt=0, description="No retry waits longer than this")
     max_attempts: int = Field(default=8, ge=1, le=50, description="Then the delivery is dead (about 15 hours with the defaults)")

@@ -40,7 +40,8 @@ DEMO: list[tuple[StakeholderCreate, list[dict[str, object]]]] = [
 
 
 async def load_demo_stakeholders(settings: Settings | None = None) -> dict[str, int]:
-    app = create_app((settings or Settings()).model_copy(update={"run_workers": False}))
+    settings = (settings or Settings()).model_copy(update={"run_workers": False})
+    app = create_app(settings)
     runtime = app.state.runtime
     added = {"stakeholders": 0, "subscriptions": 0}
     await runtime.start()
@@ -52,7 +53,8 @@ async def load_demo_stakeholders(settings: Settings | None = None) -> dict[str, 
                 created = await service.create_stakeholder(session, person)
                 added["stakeholders"] += 1
                 for sub in subscriptions:
-                    await service.subscribe(session, SubscriptionCreate.model_validate({"stakeholder_id": created.id, **sub}))
+                    data = SubscriptionCreate.model_validate({"stakeholder_id": created.id, **sub})
+                    await service.subscribe(session, data, allow_loopback=settings.webhook_allow_loopback)
                     added["subscriptions"] += 1
     finally:
         await runtime.stop()

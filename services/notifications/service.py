@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notifications import repository, rules
+from services.notifications import repository, rules, targets
 from services.notifications.models import (
     AttemptPublic,
     Channel,
@@ -36,9 +36,14 @@ async def stakeholder_or_404(session: AsyncSession, stakeholder_id: uuid.UUID) -
     return stakeholder
 
 
-async def subscribe(session: AsyncSession, data: SubscriptionCreate) -> SubscriptionCreated:
+async def subscribe(session: AsyncSession, data: SubscriptionCreate, *, allow_loopback: bool) -> SubscriptionCreated:
     if await session.get(Stakeholder, data.stakeholder_id) is None:
         raise Invalid(f"stakeholder_id {data.stakeholder_id} is not a stakeholder (create it with POST /stakeholders)")
+    if data.url is not None:
+        try:
+            await targets.check(str(data.url), allow_loopback)
+        except targets.UnsafeTarget as exc:
+            raise Invalid(f"url: {exc}") from exc
     secret = rules.new_webhook_secret() if data.channel == Channel.webhook else None
     sub = Subscription.model_validate({**data.model_dump(mode="json"), "secret": secret})
     session.add(sub)

@@ -6,15 +6,27 @@ consumer (counted as "skipped"); decode the others against the contract their ha
 message that cannot be decoded is dead-lettered at once, never retried); record their ids in the
 inbox and apply their handlers, in order, all in one transaction with one batch context. If anything in the batch fails,
 it is rolled back and replayed one event per transaction: a failing handler is retried a bounded
-number of times, then dead-lettered with the error in headers, and the partition moves on.
+number of times, then dead-lettered with the error in headers, and the partition moves on. The
+database being away is not the event's fault: that is waited out, never counted as an attempt.
 Offsets are committed only after all of that, so a crash means redelivery, and the inbox turns
 a redelivery into a no-op.
+
+The Kafka client itself is disposable. aiokafka can stop making progress after a broker is killed
+and restarted (aiokafka #1154, #847: a poll or commit that never returns, a coordinator or fetcher
+that never recovers, or an error that ends the loop). A watchdog therefore judges the client by
+what it achieves, not by its private state: when a poll or commit hangs, when it raises, or when
+the partitions are behind (or their lag cannot be measured) although the broker is reachable, and
+no record has arrived for `stall_after_s`, the client is closed and a new one joins the group.
+That is safe because of the rule above: whatever was applied but not committed is redelivered and
+dropped by the inbox. While the lag cannot be measured the gauge reads NaN and
+`clusnet_consumer_lag_unknown` reads 1 (never a reassuring 0), and readiness says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,15 +39,24 @@ from opentelemetry.trace import SpanKind
 from shared.contracts import topics
 from shared.contracts.envelope import Event, EventDecodeError, Payload
 from shared.platform import metrics, tracing
-from shared.platform.db import SessionFactory
+from shared.platform.db import SessionFactory, database_unavailable
 from shared.platform.inbox import InboxFields, first_deliveries, first_delivery
-from shared.platform.kafka import start_with_retry
+from shared.platform.kafka import broker_reachable, start_with_retry
 from shared.platform.outbox import EventSink
 from shared.platform.periodic import every
 from shared.platform.routing import C, Route, Router
 
 log = logging.getLogger(__name__)
 LAG_PROBE_S = 1.0
+LAG_PROBE_TIMEOUT_S = 5.0  # the probe's own requests must not hang for aiokafka's 40 s
+STALL_AFTER_S = 20.0  # behind (or blind) for this long with the broker up: a new client
+COMMIT_TIMEOUT_S = 15.0  # aiokafka retries a commit forever while the coordinator is away
+CLOSE_TIMEOUT_S = 10.0
+DATABASE_WAIT_S = 1.0  # between tries while PostgreSQL is away (a dead letter would lose a good event)
+
+
+class ConsumerStalled(Exception):
+    """The Kafka client makes no progress although it should: the watchdog replaces it."""
 
 
 @dataclass
@@ -54,9 +75,15 @@ class ConsumerProgress:
 
     assigned: set[TopicPartition] = field(default_factory=set)
     last_poll: float = 0.0
+    last_record: float = 0.0  # when the last non-empty batch arrived (or the client started)
     applied: int = 0
     skipped: int = 0
     dead_lettered: int = 0
+    lag: int | None = None  # the last measured total lag, None while it cannot be measured
+    lag_measured_at: float = 0.0
+    lag_unknown_since: float | None = None
+    lag_unknown_reason: str = ""
+    client_restarts: int = 0
 
 
 class EventConsumer(Generic[C]):
@@ -64,7 +91,8 @@ class EventConsumer(Generic[C]):
         self,
         *,
         service: str,
-        consumer: AIOKafkaConsumer,
+        make_client: Callable[[], AIOKafkaConsumer],
+        bootstrap: str,
         dlq_producer: AIOKafkaProducer,
         session_factory: SessionFactory,
         inbox_model: type[InboxFields],
@@ -73,9 +101,13 @@ class EventConsumer(Generic[C]):
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
         after_commit: Callable[[], None] | None = None,
+        stall_after_s: float = STALL_AFTER_S,
     ) -> None:
         self.service = service
-        self.consumer = consumer
+        self.make_client = make_client
+        self.bootstrap = bootstrap
+        self.consumer = make_client()
+        self.stall_after_s = stall_after_s
         self.dlq_producer = dlq_producer
         self.session_factory = session_factory
         self.inbox = inbox_model
@@ -88,22 +120,67 @@ class EventConsumer(Generic[C]):
         self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not await start_with_retry(self.consumer, f"{self.service} consumer", stop):
-            return
+        """Consume until stopped, replacing the Kafka client whenever the watchdog finds it stuck."""
         # Lag is probed on its own: a stuck handler must not freeze the gauge that reveals it.
         probe: asyncio.Task[None] = asyncio.ensure_future(every(LAG_PROBE_S, self._record_lag, f"{self.service} lag probe")(stop))
         try:
             while not stop.is_set():
-                batches = await self.consumer.getmany(timeout_ms=300, max_records=500)
-                self.progress.last_poll = time.monotonic()
-                self.progress.assigned = set(self.consumer.assignment())
-                for tp, records in batches.items():
-                    await self.process_batch(records)
-                    self._done[tp] = records[-1].offset + 1
-                    await self._commit(tp, records[-1].offset + 1)
+                if not await start_with_retry(self.consumer, f"{self.service} consumer", stop):
+                    return
+                self.progress.last_record = time.monotonic()
+                try:
+                    await self._consume(stop)
+                except (ConsumerStalled, KafkaError, TimeoutError) as exc:
+                    log.warning("%s: Kafka consumer client replaced: %s: %s", self.service, type(exc).__name__, exc)
+                    self.progress.client_restarts += 1
+                    await self._close_client()
+                    self._done.clear()  # the new client starts from the committed offsets
+                    self.consumer = self.make_client()
+                    await asyncio.sleep(0.5)
         finally:
             probe.cancel()
-            await self.consumer.stop()
+            await self._close_client()
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            async with asyncio.timeout(self.stall_after_s):  # a poll that never returns is a stall
+                batches = await self.consumer.getmany(timeout_ms=300, max_records=500)
+            now = time.monotonic()
+            self.progress.last_poll = now
+            self._note_assignment(set(self.consumer.assignment()))
+            if batches:
+                self.progress.last_record = now
+            for tp, records in batches.items():
+                await self.process_batch(records)
+                self._done[tp] = records[-1].offset + 1
+                await self._commit(tp, records[-1].offset + 1)
+            if not batches:
+                await self._check_stalled(now)
+
+    async def _check_stalled(self, now: float) -> None:
+        """Raise ConsumerStalled when records wait (or the lag cannot be seen) and none has come for
+        `stall_after_s` although the broker accepts connections."""
+        p = self.progress
+        if now - p.last_record < self.stall_after_s:
+            return
+        behind = p.lag is not None and p.lag > 0 and now - p.lag_measured_at < 3 * LAG_PROBE_S + LAG_PROBE_TIMEOUT_S
+        blind = p.lag_unknown_since is not None and now - p.lag_unknown_since >= self.stall_after_s
+        if (behind or blind) and await broker_reachable(self.bootstrap):
+            why = f"{p.lag} message(s) behind" if behind else f"lag unknown ({p.lag_unknown_reason})"
+            raise ConsumerStalled(f"{why} and no record for {now - p.last_record:.0f}s while the broker is reachable")
+
+    def _note_assignment(self, assigned: set[TopicPartition]) -> None:
+        for tp in self.progress.assigned - assigned:  # moved to another instance: its gauge is theirs now
+            self._done.pop(tp, None)
+            metrics.CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
+        self.progress.assigned = assigned
+
+    async def _close_client(self) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self.consumer.stop()
+        except Exception as exc:  # a broken client may fail to close; it is dropped all the same
+            log.info("%s: closing the Kafka consumer client failed: %s", self.service, exc)
 
     async def process_batch(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         handled: list[Decoded[C]] = []
@@ -154,7 +231,8 @@ class EventConsumer(Generic[C]):
     async def process_one(self, item: Decoded[C]) -> None:
         """One event in its own transaction, with bounded retries and then the dead-letter topic."""
         event = item.event
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while True:
             try:
                 async with self.session_factory() as session, session.begin():
                     first = await first_delivery(session, self.inbox, event)
@@ -165,6 +243,11 @@ class EventConsumer(Generic[C]):
                 metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied" if first else "duplicate").inc()
                 return
             except Exception as exc:
+                if database_unavailable(exc):  # no fault of the event's: wait, and do not count it as an attempt
+                    log.warning("%s: database unavailable (%s); event %s waits", self.service, type(exc).__name__, event.id)
+                    await asyncio.sleep(DATABASE_WAIT_S)
+                    continue
+                attempt += 1
                 log.warning(
                     "%s: event %s (%s) failed, attempt %d/%d: %s",
                     *(self.service, event.id, event.type, attempt, self.max_attempts, exc),
@@ -200,18 +283,39 @@ class EventConsumer(Generic[C]):
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         try:
-            await self.consumer.commit({tp: offset})
+            async with asyncio.timeout(COMMIT_TIMEOUT_S):
+                await self.consumer.commit({tp: offset})
         except CommitFailedError as exc:  # partition moved to another instance: it redelivers, the inbox drops
             log.info("%s: commit refused after rebalance: %s", self.service, exc)
 
     async def _record_lag(self) -> None:
         """Lag = the partition's end (asked of the broker: the client's cached highwater stops
-        moving while a batch is being processed) minus the next offset still to *process*."""
-        assigned = list(self.consumer.assignment())
-        if not assigned:
+        moving while a batch is being processed) minus the next offset still to *process*.
+        When the broker cannot answer, the lag is unknown: NaN and lag_unknown=1, never 0."""
+        assigned = list(self.progress.assigned or self.consumer.assignment())
+        try:
+            async with asyncio.timeout(LAG_PROBE_TIMEOUT_S):
+                ends = await self.consumer.end_offsets(assigned) if assigned else {}
+                for tp in assigned:
+                    if tp not in self._done:
+                        self._done[tp] = await self.consumer.committed(tp) or 0
+        except Exception as exc:  # timeout, broker away, client closed: all mean "cannot measure"
+            self._lag_unknown(assigned, f"{type(exc).__name__}: {exc}"[:200] if str(exc) else type(exc).__name__)
             return
-        ends = await self.consumer.end_offsets(assigned)
+        if not assigned and not await broker_reachable(self.bootstrap):
+            self._lag_unknown(assigned, "Kafka unreachable and no partitions assigned")
+            return
+        lags = {tp: max(ends[tp] - self._done[tp], 0) for tp in assigned}
+        for tp, lag in lags.items():
+            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(lag)
+        metrics.CONSUMER_LAG_UNKNOWN.labels(self.service).set(0)
+        p = self.progress
+        p.lag, p.lag_measured_at, p.lag_unknown_since, p.lag_unknown_reason = sum(lags.values()), time.monotonic(), None, ""
+
+    def _lag_unknown(self, assigned: list[TopicPartition], reason: str) -> None:
         for tp in assigned:
-            if tp not in self._done:
-                self._done[tp] = await self.consumer.committed(tp) or 0
-            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(ends[tp] - self._done[tp], 0))
+            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(math.nan)
+        metrics.CONSUMER_LAG_UNKNOWN.labels(self.service).set(1)
+        p = self.progress
+        p.lag, p.lag_unknown_reason = None, reason
+        p.lag_unknown_since = p.lag_unknown_since or time.monotonic()

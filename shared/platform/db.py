@@ -6,10 +6,15 @@ import json
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SessionFactory = async_sessionmaker[AsyncSession]
+# SQLSTATE classes meaning "the server is not there right now" rather than "this statement is wrong":
+# 08 connection exception, 53 insufficient resources, 57P01-57P03 shutting down / starting up.
+UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
 
 
 def _to_json(value: object) -> str:
@@ -48,3 +53,26 @@ async def ensure_database(url: str) -> None:
                 pass  # created meanwhile by another service instance
     finally:
         await conn.close()
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None), exc.__cause__):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot be reached now (stopped, restarting, network cut,
+    pool exhausted): a condition to wait out and retry, never a fault of the request or event."""
+    if isinstance(exc, PoolTimeout | OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        state = _sqlstate(exc)
+        if exc.connection_invalidated or (state is not None and state.startswith(UNAVAILABLE_STATES)):
+            return True
+        return state is None and isinstance(exc, OperationalError | InterfaceError)
+    # the driver's own errors, when raised outside SQLAlchemy's wrapping (connect)
+    return isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError | asyncpg.CannotConnectNowError)

@@ -37,11 +37,20 @@ bearer = HTTPBearer(auto_error=False, description="A token from `clusnet token c
 
 
 async def current_principal(
-    runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request, runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials.strip():
-        raise Unauthorized("send `Authorization: Bearer <token>`; create one with `clusnet token create`")
-    return await runtime.tokens.principal(credentials.credentials.strip())
+    token = credentials.credentials.strip() if credentials is not None and credentials.scheme.lower() == "bearer" else ""
+    if token and (known := runtime.tokens.cache.get(token)) is not None:
+        return known  # verified recently: never throttled (see shared/platform/throttle.py)
+    address = request.client.host if request.client else "unknown"
+    await runtime.auth_failures.refuse_if_exhausted(address)
+    try:
+        if not token:
+            raise Unauthorized("send `Authorization: Bearer <token>`; create one with `clusnet token create`")
+        return await runtime.tokens.principal(token)
+    except Unauthorized:
+        await runtime.auth_failures.failed(address)
+        raise
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

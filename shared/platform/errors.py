@@ -13,6 +13,10 @@ class DomainError(Exception):
         self.detail = detail
         self.extra = extra  # more members of the problem document (e.g. an import's row `errors`)
 
+    def headers(self) -> dict[str, str]:
+        """Response headers the answer must carry (e.g. Retry-After)."""
+        return {}
+
 
 class NotFound(DomainError):
     status = 404
@@ -49,3 +53,15 @@ class Unauthorized(DomainError):
 class Forbidden(DomainError):
     status = 403
     title = "Forbidden"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}

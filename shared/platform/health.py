@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.platform.consumer import ConsumerProgress
 from shared.platform.http import ReadinessCheck
+from shared.platform.kafka import broker_reachable
 
 STALL_AFTER_S = 30.0
 
@@ -29,16 +30,7 @@ def database_check(engine: AsyncEngine, name: str = "database") -> ReadinessChec
 
 def kafka_check(bootstrap: str) -> ReadinessCheck:
     async def check() -> str | None:
-        for address in bootstrap.split(","):
-            host, _, port = address.strip().rpartition(":")
-            try:
-                async with asyncio.timeout(2):
-                    _, writer = await asyncio.open_connection(host, int(port))
-                writer.close()
-                return None
-            except (OSError, TimeoutError, ValueError):
-                continue
-        return f"kafka unreachable at {bootstrap}"
+        return None if await broker_reachable(bootstrap) else f"kafka unreachable at {bootstrap}"
 
     return check
 
@@ -51,6 +43,8 @@ def consumer_check(state: ConsumerProgress) -> ReadinessCheck:
             return "consumer has not polled yet"
         if time.monotonic() - state.last_poll > STALL_AFTER_S:
             return f"consumer has not polled for {time.monotonic() - state.last_poll:.0f}s"
+        if state.lag_unknown_since is not None:
+            return f"consumer lag unknown for {time.monotonic() - state.lag_unknown_since:.0f}s ({state.lag_unknown_reason})"
         if not state.assigned:
             return "consumer group has no partitions assigned"
         return None

@@ -8,15 +8,18 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.platform import metrics
+from shared.platform.db import database_unavailable
 from shared.platform.errors import DomainError
 from shared.platform.tracing import TraceContext
 
@@ -46,7 +49,10 @@ ERROR_MEANINGS = {
     413: "Body too large",
     422: "Invalid input",
     428: "If-Match is required",
+    429: "Too many failed attempts from this address",
+    503: "A dependency (the database) is unavailable; retry after Retry-After seconds",
 }
+RETRY_AFTER_S = 5  # what a client is told to wait while the database is away
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -54,7 +60,7 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": ERROR_MEANINGS[code], "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}} for code in codes}
 
 
-COMMON_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422)
+COMMON_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -70,10 +76,18 @@ def _describe(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
+def unavailable() -> JSONResponse:
+    answer = problem(503, "Service unavailable", f"the database is unavailable right now; retry in {RETRY_AFTER_S} seconds")
+    answer.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return answer
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+        answer = problem(exc.status, exc.title, exc.detail, **exc.extra)
+        answer.headers.update(exc.headers())
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -88,6 +102,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def database_refused(request: Request, exc: DBAPIError) -> JSONResponse:
         # Class 22 is "data exception": a value PostgreSQL cannot store (NUL byte, out of range…).
         state = getattr(exc.orig, "sqlstate", None) or getattr(getattr(exc.orig, "__cause__", None), "sqlstate", None)
+        if database_unavailable(exc):
+            return unavailable()
         if isinstance(state, str) and state.startswith("22"):
             return problem(
                 422,
@@ -96,8 +112,21 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return await unexpected(request, exc)
 
+    async def connection_lost(request: Request, exc: Exception) -> JSONResponse:
+        # Registered per class so that ExceptionMiddleware answers (the catch-all below re-raises).
+        if database_unavailable(exc):
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+            return unavailable()
+        return await unexpected(request, exc)
+
+    for cls in (OSError, PoolTimeout, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+        app.add_exception_handler(cls, connection_lost)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+            return unavailable()
         # Never a stack trace or SQL in an answer: it goes to the log only.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "Internal error", "The server could not complete the request; it has been logged.")

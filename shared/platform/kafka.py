@@ -53,6 +53,20 @@ async def start_with_retry(client: AIOKafkaProducer | AIOKafkaConsumer, what: st
     return False
 
 
+async def broker_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """True when any bootstrap address accepts a TCP connection (the broker process is up)."""
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            async with asyncio.timeout(timeout_s):
+                _, writer = await asyncio.open_connection(host, int(port))
+            writer.close()
+            return True
+        except (OSError, TimeoutError, ValueError):
+            continue
+    return False
+
+
 async def ensure_topics(bootstrap: str, prefix: str, partitions: int = 3) -> None:
     """Create the system's topics and their dead-letter topics if missing."""
     wanted = topics.all_names(prefix)

@@ -7,7 +7,12 @@ REQUEST_DURATION = Histogram(
 )
 EVENTS_PUBLISHED = Counter("clusnet_events_published_total", "Events published by the outbox relay", ["service", "type"])
 EVENTS_CONSUMED = Counter("clusnet_events_consumed_total", "Events consumed", ["service", "type", "outcome"])
-CONSUMER_LAG = Gauge("clusnet_consumer_lag", "Messages not yet consumed", ["service", "topic", "partition"])
+CONSUMER_LAG = Gauge(
+    "clusnet_consumer_lag", "Messages not yet consumed (NaN while it cannot be measured)", ["service", "topic", "partition"]
+)
+CONSUMER_LAG_UNKNOWN = Gauge(
+    "clusnet_consumer_lag_unknown", "1 while the consumer lag cannot be measured (the broker does not answer)", ["service"]
+)
 OUTBOX_BACKLOG = Gauge("clusnet_outbox_backlog", "Outbox rows waiting to be published", ["service"])
 OUTBOX_OLDEST_AGE = Gauge("clusnet_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"])
 DELIVERY_ATTEMPTS = Counter("clusnet_delivery_attempts_total", "Notification delivery attempts", ["channel", "outcome"])

@@ -28,6 +28,7 @@ from shared.platform.outbox import OutboxFields, OutboxRelay, add_event
 from shared.platform.periodic import every
 from shared.platform.routing import Router
 from shared.platform.settings import ServiceSettings
+from shared.platform.throttle import AuthFailureThrottle
 
 log = logging.getLogger(__name__)
 AUTH_MIGRATIONS = Path(__file__).with_name("auth_migrations")
@@ -64,6 +65,7 @@ class Runtime:
         self.auth_engine = make_engine(s.auth_database_url, pool_size=5)
         self.auth_sessions = make_session_factory(self.auth_engine)
         self.tokens = TokenVerifier(self.auth_sessions, s.auth_cache_s)
+        self.auth_failures = AuthFailureThrottle(s.auth_failure_limit, s.rate_limit_storage_uri)
         self.checks = [health.database_check(self.engine), health.kafka_check(s.kafka_bootstrap_servers)]
         if not s.run_workers:
             return
@@ -114,7 +116,8 @@ class Runtime:
         topics = [s.topic(stream) for stream in router.streams]
         return EventConsumer(
             service=s.service_name,
-            consumer=make_consumer(s.kafka_bootstrap_servers, s.consumer_group, topics),
+            make_client=lambda: make_consumer(s.kafka_bootstrap_servers, s.consumer_group, topics),
+            bootstrap=s.kafka_bootstrap_servers,
             dlq_producer=self.producer,
             session_factory=self.sessions,
             inbox_model=self.inbox_model,
@@ -123,6 +126,7 @@ class Runtime:
             max_attempts=s.consumer_max_attempts,
             retry_backoff_s=s.consumer_retry_backoff_s,
             after_commit=self.wake_all,
+            stall_after_s=s.consumer_stall_after_s,
         )
 
     async def _run_consumer(self, consumer: EventConsumer) -> None:
@@ -132,7 +136,8 @@ class Runtime:
     async def _ensure_topics(self) -> None:
         while not self._stop.is_set():
             try:
-                await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix)
+                s = self.settings
+                await ensure_topics(s.kafka_bootstrap_servers, s.topic_prefix, s.topic_partitions)
                 return
             except Exception as exc:
                 log.warning("creating topics failed, retrying: %s", exc)

@@ -25,12 +25,24 @@ class ServiceSettings(BaseSettings):
     auth_database_url: str = f"{DEFAULT_SERVER}/clusnet_auth"
     # Run the background workers (outbox relay, consumers, schedulers) inside the API process.
     run_workers: bool = True
+    auth_failure_limit: str = Field(
+        default="20/minute",
+        pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
+        description="Failed authentications allowed per client address before 429 (limits' notation)",
+    )
+    rate_limit_storage_uri: str = Field(
+        default="async+memory://", description="Where the failure counts live (per process by default; async+redis://… to share)"
+    )
     auth_cache_s: float = Field(default=5.0, ge=0, description="How long a verified token is trusted without a database read")
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused with 413.")
     consumer_max_attempts: int = Field(default=3, description="Attempts before a message is dead-lettered.")
     consumer_retry_backoff_s: float = 0.2
+    consumer_stall_after_s: float = Field(
+        default=20.0, gt=0, description="Records waiting and none fetched this long, broker up: a new Kafka client"
+    )
+    topic_partitions: int = Field(default=3, ge=1, description="Partitions of the topics this service creates (if missing)")
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.2
 

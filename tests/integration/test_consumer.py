@@ -71,7 +71,8 @@ async def test_a_failing_handler_is_isolated_from_its_batch(env: Env) -> None:
     await dlq.start()
     consumer = EventConsumer(
         service="test",
-        consumer=make_consumer(env.kafka, f"{env.prefix}-test", [topic]),
+        make_client=lambda: make_consumer(env.kafka, f"{env.prefix}-test", [topic]),
+        bootstrap=env.kafka,
         dlq_producer=dlq,
         session_factory=make_session_factory(engine),
         inbox_model=Inbox,

@@ -223,3 +223,40 @@ async def test_a_link_event_reaches_the_subscribers_of_its_cities_and_clusters(e
         "anne.martin@leipzig.example": "[CLUSNET] Lien inter-clusters désormais actif : MediaCityUK – BioCluster Leipzig",
         "luc@lyon.example": "[CLUSNET] Inter-cluster link now active: MediaCityUK – BioCluster Leipzig",
     }
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_loopback"),
+    [
+        ("http://169.254.169.254/latest/meta-data/iam", True),  # never, even where loopback is allowed
+        ("http://10.0.0.1/hook", True),
+        ("http://[fe80::1]/hook", True),
+        ("http://127.0.0.1:5432/", False),
+        ("http://localhost:5432/", False),
+    ],
+)
+async def test_webhook_to_a_non_public_address_is_refused_at_subscription(env: Env, url: str, allow_loopback: bool) -> None:
+    app = create_app(settings_for(env, 1, webhook_allow_loopback=allow_loopback, run_workers=False))
+    async with running(app), await env.client(app, "admin") as admin:
+        person = await stakeholder(admin)
+        answer = await admin.post("/subscriptions", json={"stakeholder_id": person["id"], "channel": "webhook", "url": url})
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "webhooks are not sent to" in answer.json()["detail"]
+        assert (await admin.get("/subscriptions")).json()["items"] == []
+
+
+async def test_webhook_target_is_checked_again_at_delivery(env: Env) -> None:
+    """Accepted while loopback was allowed, delivered after it no longer is (as when a name comes to
+    resolve elsewhere): the attempt is refused and recorded, and nothing reaches the receiver."""
+    async with smtp_server() as (_, smtp_port), webhook_receiver() as receiver:
+        settings = settings_for(env, smtp_port)
+        app = create_app(settings)
+        async with running(app), await env.client(app, "admin") as admin:
+            person = await stakeholder(admin)
+            await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
+            settings.webhook_allow_loopback = False
+            await produce(env.kafka, env.topic("recommendations"), [issued().to_kafka()])
+            [refused] = await eventually(lambda: _with_attempts(admin), what="a refused attempt")
+        assert refused["status"] == "pending" and "refused: webhooks are not sent to a loopback address" in refused["last_error"]
+        assert receiver.requests == []

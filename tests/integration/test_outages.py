@@ -24,6 +24,7 @@ from services.evaluations.main import create_app as evaluations_app
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import create_app as recommendations_app
 from services.recommendations.seed import load_demo_data
+from shared.contracts.recommendations import RecommendationIssued
 from tests.factories import issued
 from tests.support import Env, eventually, produce, read_topic, running
 
@@ -122,15 +123,14 @@ async def test_lag_moves_while_the_consumer_cannot_work(env: Env) -> None:
     async with running(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as ops:
             await eventually(lambda: _ready(ops), what="ready")
-            consumer = app.state.runtime.consumers[0]
-            route = consumer.router.route("eu.clusnet.recommendation.issued.v1")
+            route = app.state.runtime.consumers[0].router.route(RecommendationIssued.versioned_type())
             original = route.handler
 
             async def stalled(batch: Any, payload: Any, event: Any) -> None:
                 await gate.wait()
                 await original(batch, payload, event)
 
-            route.handler = stalled  # the module's router: restored below for the other tests
+            route.handler = stalled  # the router is the module's: put the real handler back after
             try:
                 key = uuid.uuid4()  # one key: one partition, so the whole backlog is behind the stalled handler
                 await produce(env.kafka, env.topic("recommendations"), [issued(key).to_kafka() for _ in range(5)])
