@@ -270,7 +270,7 @@ async def bench_relay(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
 
 
 # 3. consumer throughput -------------------------------------------------------------------
-async def bench_consumer(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
+async def bench_consumer(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]]:
     prefix, count = f"bc{uuid.uuid4().hex[:6]}", n(10000)
     await ensure_topics(kafka, prefix)
     topic = f"{prefix}.recommendations"
@@ -292,25 +292,9 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
     await runtime.start()
     dlq = make_producer(kafka, "bench-dlq")
     await dlq.start()
-    consumer = EventConsumer(
-        service="bench",
-        consumer=make_consumer(kafka, f"{prefix}-bench", [topic]),
-        dlq_producer=dlq,
-        session_factory=runtime.sessions,
-        inbox_model=runtime.inbox_model,
-        router=evaluation_handlers.router,
-        sink=runtime,
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    while not consumer.progress.applied:
-        await asyncio.sleep(0.01)
-    started, first = time.perf_counter(), consumer.progress.applied
-    while consumer.progress.applied < count:
-        await asyncio.sleep(0.05)
-    ours = (count - first) / (time.perf_counter() - started)
-    stop.set()
-    await task
+    ours = await _consume_all(kafka, topic, f"{prefix}-bench", count, dlq, runtime)
+    # Replays: a new group reads the same events again; the inbox has every one of them.
+    replays = await _consume_all(kafka, topic, f"{prefix}-replay", count, dlq, runtime)
     await dlq.stop()
     await runtime.stop()
 
@@ -325,15 +309,60 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
             seen += len(records)
     baseline = count / (time.perf_counter() - (started or time.perf_counter()))
     await raw.stop()
-    row = Row(
-        f"3. evaluations consumer (inbox + effect), {count} events",
-        f"{ours:,.0f} events/s",
-        f"{baseline:,.0f} msg/s (raw aiokafka consumer, read only)",
-        f"{ours / baseline:.3f}",
-        "≥ 10,000 events/s",
-        ours >= 10000,
+    rows = [
+        Row(
+            f"3. evaluations consumer (inbox + effect), {count} new recommendations",
+            f"{ours:,.0f} events/s",
+            f"{baseline:,.0f} msg/s (raw aiokafka consumer, read only)",
+            f"{ours / baseline:.3f}",
+            "≥ 10,000 events/s",
+            ours >= 10000,
+        ),
+        Row(
+            f"3b. evaluations consumer, the same {count} events replayed (already applied)",
+            f"{replays:,.0f} events/s",
+            f"{baseline:,.0f} msg/s (raw aiokafka consumer, read only)",
+            f"{replays / baseline:.3f}",
+            "≥ 50,000 events/s",
+            replays >= 50000,
+        ),
+    ]
+    details = {
+        "consumer_events_per_s": round(ours),
+        "replay_events_per_s": round(replays),
+        "raw_consumer_msgs_per_s": round(baseline),
+    }
+    return rows, details
+
+
+async def _consume_all(kafka: str, topic: str, group: str, count: int, dlq: Any, runtime: Any, router: Any = None) -> float:
+    """Events/s of a service's consumer (a fresh group) working through the topic's `count` events;
+    timed from the first processed batch, so the group join is not counted."""
+    consumer = EventConsumer(
+        service="bench",
+        make_client=lambda: make_consumer(kafka, group, [topic]),
+        bootstrap=kafka,
+        dlq_producer=dlq,
+        session_factory=runtime.sessions,
+        inbox_model=runtime.inbox_model,
+        router=router or evaluation_handlers.router,
+        sink=runtime,
     )
-    return row, {"consumer_events_per_s": round(ours), "raw_consumer_msgs_per_s": round(baseline)}
+
+    def processed() -> int:
+        return sum(consumer._done.values())  # next offset per partition: the benchmark topic is fresh
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    while not processed():
+        await asyncio.sleep(0.005)
+    started, first = time.perf_counter(), processed()
+    while processed() < count:
+        await asyncio.sleep(0.01)
+    rate = (count - first) / (time.perf_counter() - started)
+    stop.set()
+    await task
+    return rate
 
 
 # 4 + 5. end-to-end latency and memory ----------------------------------------------------
@@ -466,10 +495,11 @@ async def main(only: list[str]) -> None:
             if only and bench.__name__.removeprefix("bench_") not in only:
                 continue
             print(f"running {bench.__name__}…", flush=True)
-            row, more = await bench(kafka, pg)
-            rows.append(row)
+            found, more = await bench(kafka, pg)  # type: ignore[operator]
+            for row in found if isinstance(found, list) else [found]:
+                rows.append(row)
+                print(f"  {row.ours}  |  baseline {row.baseline}", flush=True)
             details.update(more)
-            print(f"  {row.ours}  |  baseline {row.baseline}", flush=True)
         if not only or "end_to_end" in only:
             print("running bench_end_to_end…", flush=True)
             more_rows, more = await bench_end_to_end(kafka, pg)

@@ -37,6 +37,11 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = Field(default=1_000_000, description="Requests larger than this are refused with 413.")
+    max_in_flight_requests: int = Field(
+        default=64,
+        ge=0,
+        description="Requests in progress per process before the excess is refused at once with 503 + Retry-After (0: no limit)",
+    )
     consumer_max_attempts: int = Field(default=3, description="Attempts before a message is dead-lettered.")
     consumer_retry_backoff_s: float = 0.2
     consumer_stall_after_s: float = Field(
