@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import Select
-from sqlmodel import col, select
+from sqlalchemy import Select, insert
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations.models import (
@@ -92,6 +93,12 @@ async def followup_for(session: AsyncSession, recommendation_id: uuid.UUID, city
 async def replicas(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RecommendationReplica]:
     query = select(RecommendationReplica).where(col(RecommendationReplica.id).in_(ids)).with_for_update()
     return {r.id: r for r in (await session.exec(query)).all()}
+
+
+async def insert_many(session: AsyncSession, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Core executemany (batched into multi-row INSERTs by SQLAlchemy): no ORM object per row."""
+    if rows:
+        await session.execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
 
 
 async def followups_of_many(session: AsyncSession, recommendation_ids: Sequence[uuid.UUID]) -> Sequence[FollowUp]:
