@@ -187,7 +187,7 @@ class EventConsumer(Generic[C]):
 
     async def process_batch(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         routed = [(record, route) for record in records if (route := self._route(record)) is not None]
-        seen = await self._already_applied(routed)
+        seen = await self._already_applied(routed) if self.fast_paths else set()
         handled: list[Decoded[C]] = []
         for record, route in routed:
             if seen and _event_id(record) in seen:
