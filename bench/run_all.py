@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from sqlalchemy import func
 from sqlmodel import select
 
 from bench.common import Row, closed_loop, percentile, rss_mb, write
@@ -31,6 +32,10 @@ from provision.system import free_port
 from services.evaluations import handlers as evaluation_handlers
 from services.evaluations.config import Settings as EvaluationsSettings
 from services.evaluations.main import create_app as evaluations_app
+from services.notifications import handlers as notification_handlers
+from services.notifications.config import Settings as NotificationsSettings
+from services.notifications.main import create_app as notifications_app
+from services.notifications.models import Delivery, Stakeholder, Subscription
 from services.recommendations import service as rec_service
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import build_runtime
@@ -335,7 +340,9 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]
     return rows, details
 
 
-async def _consume_all(kafka: str, topic: str, group: str, count: int, dlq: Any, runtime: Any, router: Any = None) -> float:
+async def _consume_all(
+    kafka: str, topic: str, group: str, count: int, dlq: Any, runtime: Any, router: Any = None, fast_paths: bool = True
+) -> float:
     """Events/s of a service's consumer (a fresh group) working through the topic's `count` events;
     timed from the first processed batch, so the group join is not counted."""
     consumer = EventConsumer(
@@ -347,6 +354,7 @@ async def _consume_all(kafka: str, topic: str, group: str, count: int, dlq: Any,
         inbox_model=runtime.inbox_model,
         router=router or evaluation_handlers.router,
         sink=runtime,
+        fast_paths=fast_paths,
     )
 
     def processed() -> int:
@@ -363,6 +371,61 @@ async def _consume_all(kafka: str, topic: str, group: str, count: int, dlq: Any,
     stop.set()
     await task
     return rate
+
+
+# 3c. notifications consumer ---------------------------------------------------------------
+async def bench_notifications(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]]:
+    """The notifications consumer turning `recommendation.issued` events into deliveries for three
+    matching webhook subscriptions (the dispatcher does not run: this is the consumer alone), on
+    its fast path and, beside it in the same run, on the one-event path (`fast_paths=False`)."""
+    prefix, count = f"bn{uuid.uuid4().hex[:6]}", n(10000)
+    await ensure_topics(kafka, prefix)
+    topic = f"{prefix}.recommendations"
+    producer = make_producer(kafka, "bench-fill")
+    await producer.start()
+    futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in (issued().to_kafka() for _ in range(count))]
+    await asyncio.gather(*futures)
+    await producer.stop()
+    rates = {}
+    for path in ("fast", "slow"):
+        settings = NotificationsSettings(
+            database_url=with_database(pg, f"{prefix}_{path}_notifications"),
+            auth_database_url=with_database(pg, f"{prefix}_auth"),
+            kafka_bootstrap_servers=kafka,
+            topic_prefix=prefix,
+            run_workers=False,
+        )
+        runtime = notifications_app(settings).state.runtime
+        await runtime.start()
+        async with runtime.sessions() as session:
+            person = Stakeholder(name="Bench", email="bench@clusnet.example")
+            session.add(person)
+            for i, filters in enumerate(({}, {"event_types": ["recommendation.issued"]}, {"cities": ["leipzig"]})):
+                session.add(
+                    Subscription(
+                        stakeholder_id=person.id, channel="webhook", url=f"http://127.0.0.1:9/{i}", secret="whsec_x", **filters
+                    )
+                )
+            await session.commit()
+        dlq = make_producer(kafka, "bench-dlq")
+        await dlq.start()
+        rates[path] = await _consume_all(
+            kafka, topic, f"{prefix}-{path}", count, dlq, runtime, notification_handlers.router, fast_paths=path == "fast"
+        )
+        async with runtime.sessions() as session:
+            made = (await session.execute(select(func.count()).select_from(Delivery))).scalar()
+        assert made == 3 * count, f"{made} deliveries for {count} events and 3 subscriptions"
+        await dlq.stop()
+        await runtime.stop()
+    row = Row(
+        f"3c. notifications consumer, {count} events × 3 matching subscriptions",
+        f"{rates['fast']:,.0f} events/s",
+        f"{rates['slow']:,.0f} events/s (the one-event path, same run)",
+        f"{rates['fast'] / rates['slow']:.1f}",
+        "≥ 5,000 events/s",
+        rates["fast"] >= 5000,
+    )
+    return [row], {"notifications_events_per_s": round(rates["fast"]), "notifications_slow_events_per_s": round(rates["slow"])}
 
 
 # 4 + 5. end-to-end latency and memory ----------------------------------------------------
@@ -491,7 +554,7 @@ async def main(only: list[str]) -> None:
     rows: list[Row] = []
     details: dict[str, Any] = {"scale": SCALE}
     with postgres_url() as pg, kafka_bootstrap() as kafka:
-        for bench in (bench_issue, bench_relay, bench_consumer, bench_import):
+        for bench in (bench_issue, bench_relay, bench_consumer, bench_notifications, bench_import):
             if only and bench.__name__.removeprefix("bench_") not in only:
                 continue
             print(f"running {bench.__name__}…", flush=True)

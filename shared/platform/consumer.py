@@ -375,10 +375,11 @@ def _event_id(record: ConsumerRecord[Any, Any]) -> uuid.UUID | None:
 
 
 def _runs(items: list[Decoded[C]]) -> list[list[Decoded[C]]]:
-    """Consecutive events of the same route, in order (a bulk handler takes a run at once)."""
+    """Consecutive events of the same route, or of routes sharing one bulk handler, in order (a
+    bulk handler takes a run at once)."""
     runs: list[list[Decoded[C]]] = []
     for item in items:
-        if runs and runs[-1][0].route is item.route:
+        if runs and (runs[-1][0].route.bulk or runs[-1][0].route) is (item.route.bulk or item.route):
             runs[-1].append(item)
         else:
             runs.append([item])

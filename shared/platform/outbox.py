@@ -22,6 +22,7 @@ from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import JSON, BigInteger, LargeBinary, delete, func, select, text
+from sqlalchemy.orm import instrumentation
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -54,15 +55,30 @@ def add_event(session: AsyncSession, outbox_model: type[OutboxFields], topic: st
         event.traceparent = tracing.current_child()
     key, value, headers = event.to_kafka()
     session.add(
-        outbox_model(
+        _new_row(
+            outbox_model,
             topic=topic,
             key=key.decode(),
             event_id=event.id,
             event_type=event.type,
             headers={k: v.decode() for k, v in headers},
             value=value,
+            created_at=datetime.now(UTC),
         )
     )
+
+
+def _new_row(model: type[OutboxFields], **values: Any) -> OutboxFields:
+    """A pending outbox row built through SQLAlchemy's class manager: SQLModel's constructor costs
+    about 125 µs per row (pydantic and SQLAlchemy attribute events for every field), this about
+    4 µs. The values are already of the columns' types; an insert reads them from the instance's
+    dict, and the row is never validated or serialized as a model (the relay reads it with Core)."""
+    row: OutboxFields = instrumentation.manager_of_class(model).new_instance()
+    object.__setattr__(row, "__pydantic_fields_set__", set(values))
+    object.__setattr__(row, "__pydantic_extra__", None)
+    object.__setattr__(row, "__pydantic_private__", None)
+    row.__dict__.update(values)
+    return row
 
 
 class OutboxRelay:
