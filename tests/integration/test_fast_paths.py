@@ -23,11 +23,17 @@ from services.evaluations import handlers
 from services.evaluations.config import Settings
 from services.evaluations.main import create_app
 from services.evaluations.models import FollowUp, FollowUpChange, Inbox, Outbox, RecommendationReplica
+from services.notifications import handlers as notification_handlers
+from services.notifications.config import Settings as NotificationsSettings
+from services.notifications.main import create_app as notifications_app
+from services.notifications.models import Delivery, Stakeholder, Subscription
+from services.notifications.models import Inbox as NotificationInbox
 from shared.contracts.envelope import Event
 from shared.contracts.recommendations import RecommendationIssued, RecommendationRevised
 from shared.platform.consumer import EventConsumer
 from shared.platform.db import with_database
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer
+from shared.platform.routing import Router
 from shared.platform.runtime import Runtime
 from tests.factories import LEAD, issued, recommendation
 from tests.support import Env, eventually, produce, read_topic
@@ -86,6 +92,76 @@ async def test_fast_and_slow_paths_write_the_same(env: Env) -> None:
         assert fast[table] == slow[table], table
 
 
+async def test_notifications_fast_and_slow_paths_write_the_same_deliveries(env: Env) -> None:
+    await ensure_topics(env.kafka, env.prefix)
+    topic = env.topic("recommendations")
+    first = [issued(city=("leipzig", "lyon")[i % 2]) for i in range(10)]
+    key, _, headers = issued().to_kafka()
+    poison = (key, b"[1, 2]", headers)
+    again = issued(city="leipzig")
+    second = [
+        *[issued(city=("leipzig", "lyon", "munich")[i % 3]) for i in range(15)],
+        first[1],  # replays
+        first[4],
+        again,
+        again,
+        revised(uuid.UUID(first[2].subject)),
+        *[issued() for _ in range(5)],
+    ]
+    runs = {"fast": await _notifications(env, "nfast"), "slow": await _notifications(env, "nslow")}
+    dlq = make_producer(env.kafka, "test-dlq")
+    await dlq.start()
+    try:
+        await produce(env.kafka, topic, [e.to_kafka() for e in first])
+        for name, runtime in runs.items():
+            await _consume(env, runtime, name, topic, dlq, len(first), notification_handlers.router)
+        await produce(env.kafka, topic, [e.to_kafka() for e in second[:10]] + [poison] + [e.to_kafka() for e in second[10:]])
+        for name, runtime in runs.items():
+            await _consume(env, runtime, name, topic, dlq, len(first) + len(second) + 1, notification_handlers.router)
+        dead = await read_topic(env.kafka, topic + ".dlq", 2)
+        fast, slow = await _deliveries(runs["fast"]), await _deliveries(runs["slow"])
+    finally:
+        await dlq.stop()
+        for runtime in runs.values():
+            await runtime.stop()
+    assert sorted(dict(r.headers)["dlq_group"] for r in dead) == [b"fast", b"slow"], "the poison dead-lettered by both"
+    events = {e.id for e in first + second}
+    # every event matches the catch-all; Leipzig's also the city filter; digests only recommendation.issued ones
+    assert len(fast["deliveries"]) > 2 * len(events)
+    assert fast == slow
+
+
+async def _notifications(env: Env, name: str) -> Runtime:
+    settings = env.settings(
+        NotificationsSettings, database_url=with_database(env.pg_server, f"{env.prefix}_{name}_notifications"), run_workers=False
+    )
+    runtime: Runtime = notifications_app(settings).state.runtime
+    await runtime.start()
+    async with runtime.sessions() as session:
+        person = Stakeholder(name="Fast or slow", email="paths@clusnet.example")
+        session.add(person)
+        for url, filters in (
+            ("http://127.0.0.1:9/all", {}),
+            ("http://127.0.0.1:9/leipzig", {"cities": ["leipzig"]}),
+            ("http://127.0.0.1:9/digest", {"event_types": ["recommendation.issued"], "mode": "digest"}),
+        ):
+            session.add(Subscription(stakeholder_id=person.id, channel="webhook", url=url, secret="whsec_x", **filters))
+        await session.commit()
+    return runtime
+
+
+async def _deliveries(runtime: Runtime) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        urls = {s.id: s.url for s in (await session.execute(select(Subscription))).scalars()}
+        rows = [d.model_dump(mode="json") for d in (await session.execute(select(Delivery))).scalars()]
+        inbox = {i.event_id for i in (await session.execute(select(NotificationInbox))).scalars()}
+    for row in rows:
+        row["next_attempt_at"] = row["next_attempt_at"] is not None  # a clock of its own run
+        row["subscription_id"] = urls[uuid.UUID(row["subscription_id"])]
+        del row["id"], row["created_at"], row["stakeholder_id"]
+    return {"deliveries": sorted(json.dumps(r, sort_keys=True) for r in rows), "inbox": inbox}
+
+
 class BulkSpy:
     """Counts the events the evaluations bulk handler is given (the real handler still runs)."""
 
@@ -121,16 +197,19 @@ async def _runtime(env: Env, name: str) -> Runtime:
     return runtime
 
 
-async def _consume(env: Env, runtime: Runtime, name: str, topic: str, dlq: Any, count: int) -> None:
+async def _consume(
+    env: Env, runtime: Runtime, name: str, topic: str, dlq: Any, count: int, router: Router[Any] = handlers.router
+) -> None:
     """Run a consumer of group `name` until it has gone past `count` messages of the topic."""
+    assert runtime.inbox_model is not None
     consumer = EventConsumer(
         service=name,
         make_client=lambda: make_consumer(env.kafka, f"{env.prefix}-{name}", [topic]),
         bootstrap=env.kafka,
         dlq_producer=dlq,
         session_factory=runtime.sessions,
-        inbox_model=Inbox,
-        router=handlers.router,
+        inbox_model=runtime.inbox_model,
+        router=router,
         sink=runtime,
         retry_backoff_s=0.01,
         fast_paths=name == "fast",
