@@ -66,11 +66,8 @@ async def create_deliveries_many(batch: DeliveryBatch, items: list[tuple[Payload
     (the one-event path above sends one statement per delivery). Same rows, same conflict rule."""
     now = datetime.now(UTC)
     rows = [row for _, event in items for row in _deliveries(batch, event, now)]
-    # Multi-row VALUES (not executemany: that path lets the column's Python default replace an
-    # explicit None, and a digest's next_attempt_at must stay NULL). 11 parameters a row: chunks
-    # keep a statement under PostgreSQL's 32,767 bind parameters.
-    for start in range(0, len(rows), 2000):
-        await batch.session.execute(insert(Delivery).values(rows[start : start + 2000]).on_conflict_do_nothing())
+    if rows:  # Core executemany on the connection: batched multi-row INSERTs, compiled once and cached
+        await (await batch.session.connection()).execute(insert(Delivery).on_conflict_do_nothing(), rows)
 
 
 def _deliveries(batch: DeliveryBatch, event: Event, now: datetime) -> list[dict[str, Any]]:
