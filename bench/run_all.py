@@ -451,7 +451,7 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
         kafka_bootstrap_servers=kafka,
         topic_prefix=prefix,
     )
-    ids = await drafts(rec_settings, int(sum(r * seconds for r in rates)))
+    warm_up, *ids = await drafts(rec_settings, 1 + int(sum(r * seconds for r in rates)))
     fast = {"RELAY_POLL_INTERVAL_S": "0.05", "DISPATCH_INTERVAL_S": "0.05"}
     workers: dict[str, subprocess.Popen[bytes]] = {}
     services: dict[str, ServiceProcess] = {}
@@ -465,15 +465,18 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
     try:
         async with webhook_receiver() as receiver:
             await _subscribe_webhook(services["notifications"], with_database(pg, f"{prefix}_auth"), receiver.url)
-            await asyncio.sleep(3)  # the workers' consumers join their groups
             lead = await token(rec_settings.auth_database_url, auth.Role.lead_partner)
             client = LeanClient("127.0.0.1", services["recommendations"].port, lead)
+            # One issue through the whole chain first: the workers' consumers have joined their groups.
+            assert await client.post(f"/recommendations/{warm_up}/issue") == 200
+            await _drain(receiver, {warm_up}, quiet_s=120)
+            assert warm_up in _arrivals(receiver), "the warm-up webhook never came"
             offset = 0
             for rate in rates:
                 batch = ids[offset : offset + int(rate * seconds)]
                 offset += len(batch)
                 cpu, wall = time.process_time(), time.perf_counter()
-                sent, answers = await _open_loop(client, batch, rate, pids, memory)
+                sent, answers, answer_ms = await _open_loop(client, batch, rate, pids, memory)
                 client_cpu = (time.process_time() - cpu) / (time.perf_counter() - wall)
                 accepted = {i: at for i, at in sent.items() if answers[i] == 200}
                 refused = sum(1 for a in answers.values() if a in (429, 503))
@@ -483,7 +486,12 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
                 latencies = [(arrivals[i] - accepted[i]) * 1000 for i in accepted if i in arrivals]
                 never = len(accepted) - len(latencies)
                 p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
+                api = [answer_ms[i] for i in accepted]
+                refusal = [answer_ms[i] for i in answers if answers[i] in (429, 503)]
                 details[f"e2e_{rate}"] = {
+                    "api_p50_ms": round(percentile(api, 50), 1),
+                    "api_p99_ms": round(percentile(api, 99), 1),
+                    "refusal_p99_ms": round(percentile(refusal, 99), 1),
                     "issues": len(batch),
                     "accepted": len(accepted),
                     "refused": refused,
@@ -494,6 +502,7 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
                     "p95_ms": round(p95, 1),
                     "p99_ms": round(p99, 1),
                     "client_cpu_share": round(client_cpu, 3),
+                    "failures": dict(client.errors),
                 }
                 target, met = {
                     50: ("p99 < 50 ms", p99 < 50 and never == 0),
@@ -504,7 +513,9 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
                     Row(
                         f"4. end to end, HTTP issue → signed webhook, {rate}/s for {seconds:.0f} s",
                         f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms of the accepted; {len(batch)} sent: "
-                        f"{len(accepted)} accepted, {refused} refused, {failed} failed; {len(latencies)} received, "
+                        f"{len(accepted)} accepted (answer p50 {percentile(api, 50):.0f} / p99 {percentile(api, 99):.0f} ms), "
+                        f"{refused} refused (p99 {percentile(refusal, 99):.0f} ms), {failed} failed {client.errors or ''}; "
+                        f"{len(latencies)} received, "
                         f"{never} never received (client + receiver: {client_cpu:.0%} of a core)",
                         "—",
                         "—",
@@ -512,6 +523,7 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
                         met,
                     )
                 )
+                client.errors.clear()
     finally:
         for svc in services.values():
             svc.stop()
@@ -541,29 +553,46 @@ class LeanClient:
         self.host, self.port = host, port
         self.head = f"Host: {host}:{port}\r\nAuthorization: Bearer {bearer}\r\nContent-Length: 0\r\n\r\n".encode()
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.errors: dict[str, int] = {}  # why requests failed without an answer
 
     async def post(self, path: str) -> int:
-        """The answer's status (0 when the connection failed)."""
-        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
-        try:
-            writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + self.head)
-            status = int((await reader.readline()).split(b" ", 2)[1])
-            length, keep = 0, True
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.partition(b":")
-                if name.lower() == b"content-length":
-                    length = int(value)
-                elif name.lower() == b"connection" and b"close" in value.lower():
-                    keep = False
-            await reader.readexactly(length)
-        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
-            writer.close()
-            return 0
-        if keep:
-            self.idle.append((reader, writer))
-        else:
-            writer.close()
-        return status
+        """The answer's status (0 when no answer came). A kept-alive socket the server closed
+        meanwhile (idle timeout) answers nothing at all: the request is sent again on a new one."""
+        for attempt in (1, 2):
+            reused = bool(self.idle) and attempt == 1
+            try:
+                reader, writer = self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
+            except OSError as exc:
+                self._failed(exc)
+                return 0
+            try:
+                writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + self.head)
+                status_line = await reader.readline()
+                if not status_line and reused:
+                    writer.close()
+                    continue
+                status = int(status_line.split(b" ", 2)[1])
+                length, keep = 0, True
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                    elif name.lower() == b"connection" and b"close" in value.lower():
+                        keep = False
+                await reader.readexactly(length)
+            except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+                writer.close()
+                self._failed(exc)
+                return 0
+            if keep:
+                self.idle.append((reader, writer))
+            else:
+                writer.close()
+            return status
+        return 0
+
+    def _failed(self, exc: BaseException) -> None:
+        self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
 
 
 async def _drain(receiver: Any, accepted: set[str], quiet_s: float = 10.0, cap_s: float = 180.0) -> None:
@@ -602,14 +631,16 @@ async def _subscribe_webhook(notifications: ServiceProcess, auth_url: str, url: 
 
 async def _open_loop(
     client: LeanClient, batch: list[str], rate: int, pids: dict[str, int], memory: dict[str, dict[str, float]]
-) -> tuple[dict[str, float], dict[str, int]]:
+) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
     """Issue one recommendation every 1/rate seconds, whatever the answers' speed (open loop);
-    answer when each was sent and each answer's status."""
+    answer when each was sent, each answer's status and how long it took (ms)."""
     sent: dict[str, float] = {}
     answers: dict[str, int] = {}
+    answered: dict[str, float] = {}
 
     async def issue(rec_id: str) -> None:
         answers[rec_id] = await client.post(f"/recommendations/{rec_id}/issue")
+        answered[rec_id] = time.perf_counter()
 
     tasks = []
     started = time.perf_counter()
@@ -623,7 +654,7 @@ async def _open_loop(
             for name, pid in pids.items():
                 memory[name]["peak_mb"] = max(memory[name]["peak_mb"], rss_mb(pid))
     await asyncio.gather(*tasks)
-    return sent, answers
+    return sent, answers, {i: (answered[i] - sent[i]) * 1000 for i in sent}
 
 
 async def main(only: list[str]) -> None:
