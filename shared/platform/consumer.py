@@ -210,8 +210,8 @@ class EventConsumer(Generic[C]):
                         new.discard(item.event.id)  # the same event twice in one batch: applied once
                         fresh.append(item)
                 for run in _runs(fresh):
-                    if run[0].route.bulk is not None and self.fast_paths:
-                        await run[0].route.bulk(batch, [(item.payload, item.event) for item in run])
+                    if (bulk := run[0].route.fast_path) is not None and self.fast_paths:
+                        await bulk(batch, [(item.payload, item.event) for item in run])
                     else:
                         for item in run:
                             await self._apply(batch, item)
@@ -379,7 +379,7 @@ def _runs(items: list[Decoded[C]]) -> list[list[Decoded[C]]]:
     bulk handler takes a run at once)."""
     runs: list[list[Decoded[C]]] = []
     for item in items:
-        if runs and (runs[-1][0].route.bulk or runs[-1][0].route) is (item.route.bulk or item.route):
+        if runs and (runs[-1][0].route.fast_path or runs[-1][0].route) is (item.route.fast_path or item.route):
             runs[-1].append(item)
         else:
             runs.append([item])
