@@ -11,6 +11,12 @@ database being away is not the event's fault: that is waited out, never counted 
 Offsets are committed only after all of that, so a crash means redelivery, and the inbox turns
 a redelivery into a no-op.
 
+Fast paths (`fast_paths=True`, the default): before decoding, the batch's `ce_id` headers are
+checked against the inbox in one read, and events already applied are counted as duplicates
+without being decoded (a batch of replays opens no transaction at all); a run of consecutive
+events whose route has a bulk handler is applied by it at once (routing.py). Replays of a failed
+batch, one event per transaction, always take the one-event handlers.
+
 The Kafka client itself is disposable. aiokafka can stop making progress after a broker is killed
 and restarted (aiokafka #1154, #847: a poll or commit that never returns, a coordinator or fetcher
 that never recovers, or an error that ends the loop). A watchdog therefore judges the client by
