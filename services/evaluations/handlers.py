@@ -23,6 +23,11 @@ async def issued(batch: ReplicaBatch, payload: RecommendationIssued, _: Event) -
     await service.apply_recommendation(batch, payload.recommendation, payload.actor)
 
 
+@router.on_many(RecommendationIssued)
+async def issued_many(batch: ReplicaBatch, items: list[tuple[RecommendationIssued, Event]]) -> None:
+    await service.apply_new_recommendations(batch, [(p.recommendation, p.actor, event) for p, event in items])
+
+
 async def changed(batch: ReplicaBatch, payload: RecommendationRevised | RecommendationWithdrawn, _: Event) -> None:
     await service.apply_recommendation(batch, payload.recommendation, payload.actor, payload.reason)
 

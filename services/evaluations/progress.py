@@ -26,7 +26,6 @@ from services.evaluations.models import (
     RecommendationReplica,
     TimelinePoint,
 )
-from services.evaluations.workflow import FINAL_STATUSES
 from shared.contracts.followups import ImplementationStatus, Response
 
 
@@ -94,7 +93,7 @@ async def cells(session: AsyncSession, as_of: date | None, city: str | None) -> 
             dimension=r.dimension.value,
             response=f.response.value,
             implementation_status=f.implementation_status,
-            overdue=bool(f.due_date and f.due_date < day and f.implementation_status not in FINAL_STATUSES),
+            overdue=workflow.is_overdue(f.due_date, f.implementation_status, f.closed, day),
         )
         for f, r in rows
         if not f.closed

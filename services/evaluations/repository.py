@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, Select, insert
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations.models import (
@@ -112,6 +113,14 @@ async def followup_for(session: AsyncSession, recommendation_id: uuid.UUID, city
 async def replicas(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RecommendationReplica]:
     query = select(RecommendationReplica).where(col(RecommendationReplica.id).in_(ids)).with_for_update()
     return {r.id: r for r in (await session.exec(query)).all()}
+
+
+async def insert_many(session: AsyncSession, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Core executemany on the session's connection (SQLAlchemy batches it into multi-row INSERTs,
+    compiled once and cached): no ORM object per row, and not the ORM's bulk path either, which
+    costs about as much per row as building the objects."""
+    if rows:
+        await (await session.connection()).execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
 
 
 async def followups_of_many(session: AsyncSession, recommendation_ids: Sequence[uuid.UUID]) -> Sequence[FollowUp]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -44,6 +45,7 @@ from shared.contracts.recommendations import ClusterLinkState, RecommendationSta
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
 from shared.platform.outbox import EventSink, commit
+from shared.platform.routing import applying
 
 SOURCE = source_of("evaluations")
 CITY_FIELDS = ("responsible_body", "owner", "planned_completion", "notes")
@@ -386,6 +388,102 @@ async def apply_recommendation(batch: ReplicaBatch, rec: RecommendationState, ac
         record(session, followup, actor, "closed", False, True, reason)
         followup.closed, followup.closed_reason = True, f"recommendation withdrawn: {reason}"
     _touch(followup)
+
+
+async def apply_new_recommendations(batch: ReplicaBatch, items: list[tuple[RecommendationState, Actor, Event]]) -> None:
+    """The fast path of `apply_recommendation` for the common case, recommendations this service
+    has never seen: replicas, follow-ups and their history written with one Core insert each for
+    the whole run, no ORM object per event. It writes exactly what `apply_recommendation` writes
+    (tests/integration/test_fast_paths.py compares both). Any other case (a replica already there,
+    the same recommendation twice in the run, a withdrawn one) takes `apply_recommendation`."""
+    times = Counter(rec.id for rec, _, _ in items)
+    # In `batch.replicas` as None: prefetched by `begin` and not in the database.
+    unseen = {rec.id for rec, _, _ in items if rec.id in batch.replicas and batch.replicas[rec.id] is None}
+    is_new = [rec.id in unseen and times[rec.id] == 1 and rec.status.value != "withdrawn" for rec, _, _ in items]
+    new = [item for item, fast in zip(items, is_new, strict=True) if fast]
+    others = [item for item, fast in zip(items, is_new, strict=True) if not fast]
+    await batch.session.flush()  # what the batch added before this run is written first, as it would be
+    replicas, followups, history = [], [], []
+    for rec, actor, event in new:
+        followup_id = uuid.uuid4()
+        followup = _followup_row(followup_id, rec)
+        replicas.append(_replica_row(rec))
+        followups.append(followup)
+        history.append(_history_row(followup_id, actor, "opened", followup["implementation_status"]))
+        if rec.due_date:  # so that `as_of` can replay the due date too
+            history.append(_history_row(followup_id, actor, "due_date", rec.due_date))
+        state = FollowUpState(
+            **{k: v for k, v in followup.items() if k in FollowUpState.model_fields},
+            recommendation_version=rec.version,
+            recommendation_title=rec.title,
+            seminar_id=rec.seminar.id,
+            dimension=rec.dimension,
+        )
+        with applying(event):  # the emitted event continues the consumed event's trace
+            batch.sink.publish(
+                batch.session, Event.of(FollowUpOpened(followup=state, actor=actor), source=SOURCE, subject=str(state.id))
+            )
+        del batch.replicas[rec.id]  # now in the database: a later event of this batch reads it from there
+    await repository.insert_many(batch.session, RecommendationReplica, replicas)
+    await repository.insert_many(batch.session, FollowUp, followups)
+    await repository.insert_many(batch.session, FollowUpChange, history)
+    for rec, actor, event in others:
+        with applying(event):
+            await apply_recommendation(batch, rec, actor)
+
+
+def _replica_row(rec: RecommendationState) -> dict[str, object]:
+    return {
+        "id": rec.id,
+        "version": rec.version,
+        "status": rec.status.value,
+        "seminar_id": rec.seminar.id,
+        "seminar_host_city": rec.seminar.host_city,
+        "seminar_theme": rec.seminar.theme,
+        "target_city": rec.target_city,
+        "dimension": rec.dimension,
+        "title": rec.title,
+        "text": rec.text,
+        "due_date": rec.due_date,
+        "tags": rec.tags,
+        "related_ids": [str(r) for r in rec.related_ids],
+        "updated_at": rec.updated_at,
+    }
+
+
+def _followup_row(followup_id: uuid.UUID, rec: RecommendationState) -> dict[str, object]:
+    """A new follow-up with FollowUp's defaults (the model's, so both paths agree)."""
+    now = datetime.now(UTC)
+    return {
+        **NEW_FOLLOWUP_DEFAULTS,
+        "id": followup_id,
+        "recommendation_id": rec.id,
+        "city": rec.target_city,
+        "due_date": rec.due_date,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _history_row(followup_id: uuid.UUID, actor: Actor, name: str, new: object) -> dict[str, object]:
+    return {
+        "followup_id": followup_id,
+        "at": datetime.now(UTC),
+        "actor_id": actor.id,
+        "actor_role": actor.role,
+        "field": name,
+        "old": None,
+        "new": None if new is None else str(getattr(new, "value", new)),
+        "comment": None,
+        "via": None,
+    }
+
+
+NEW_FOLLOWUP_DEFAULTS = {
+    name: info.default
+    for name, info in FollowUp.model_fields.items()
+    if name not in ("id", "recommendation_id", "city", "due_date", "created_at", "updated_at")
+}
 
 
 def _open(session: AsyncSession, sink: EventSink, replica: RecommendationReplica, actor: Actor) -> FollowUp:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -29,6 +30,26 @@ class DeliveryBatch:
 
     session: AsyncSession
     subscriptions: Sequence[Subscription]
+    _filters: list[tuple[Subscription, dict[str, Any]]] | None = None
+
+    def filters(self) -> list[tuple[Subscription, dict[str, Any]]]:
+        """Each subscription with its filters as `rules.matches` takes them, built once per batch."""
+        if self._filters is None:
+            self._filters = [
+                (
+                    sub,
+                    {
+                        "event_types": sub.event_types,
+                        "cities": sub.cities,
+                        "clusters": sub.clusters,
+                        "seminars": [str(s) for s in sub.seminars],
+                        "dimensions": [str(d) for d in sub.dimensions],
+                        "overdue_only": sub.overdue_only,
+                    },
+                )
+                for sub in self.subscriptions
+            ]
+        return self._filters
 
     @classmethod
     async def begin(cls, session: AsyncSession, _: EventSink, __: Sequence[Event]) -> DeliveryBatch:
@@ -36,36 +57,48 @@ class DeliveryBatch:
 
 
 async def create_deliveries(batch: DeliveryBatch, _: Payload, event: Event) -> None:
-    summary = rules.summarize(event)
+    for row in _deliveries(batch, event, datetime.now(UTC)):
+        await batch.session.execute(insert(Delivery).values(**row).on_conflict_do_nothing())
+
+
+async def create_deliveries_many(batch: DeliveryBatch, items: list[tuple[Payload, Event]]) -> None:
+    """The fast path: the deliveries of a whole run of events in one executemany of Core inserts
+    (the one-event path above sends one statement per delivery). Same rows, same conflict rule."""
     now = datetime.now(UTC)
-    for sub in batch.subscriptions:
-        if not rules.matches(
-            summary,
-            event_types=sub.event_types,
-            cities=sub.cities,
-            clusters=sub.clusters,
-            seminars=[str(s) for s in sub.seminars],
-            dimensions=[str(d) for d in sub.dimensions],
-            overdue_only=sub.overdue_only,
-        ):
+    rows = [row for _, event in items for row in _deliveries(batch, event, now)]
+    if rows:  # Core executemany on the connection: batched multi-row INSERTs, compiled once and cached
+        await (await batch.session.connection()).execute(insert(Delivery).on_conflict_do_nothing(), rows)
+
+
+def _deliveries(batch: DeliveryBatch, event: Event, now: datetime) -> list[dict[str, Any]]:
+    """One delivery row per subscription the event matches."""
+    summary = rules.summarize(event)
+    rows = []
+    body: dict[str, Any] | None = None
+    for sub, filters in batch.filters():
+        if not rules.matches(summary, **filters):
             continue
+        body = body or event.model_dump(mode="json")
         digest = sub.mode == Mode.digest
-        stmt = insert(Delivery).values(
-            id=uuid.uuid4(),
-            subscription_id=sub.id,
-            stakeholder_id=sub.stakeholder_id,
-            channel=sub.channel,
-            event_id=event.id,
-            event_type=event.type,
-            event=event.model_dump(mode="json"),
-            attempts=0,
-            created_at=now,
-            status=DeliveryStatus.digest_pending if digest else DeliveryStatus.pending,
-            next_attempt_at=None if digest else now,
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "subscription_id": sub.id,
+                "stakeholder_id": sub.stakeholder_id,
+                "channel": sub.channel,
+                "event_id": event.id,
+                "event_type": event.type,
+                "event": body,
+                "attempts": 0,
+                "created_at": now,
+                "status": DeliveryStatus.digest_pending if digest else DeliveryStatus.pending,
+                "next_attempt_at": None if digest else now,
+            }
         )
-        await batch.session.execute(stmt.on_conflict_do_nothing())
+    return rows
 
 
 router: Router[DeliveryBatch] = Router(DeliveryBatch.begin)
 for notifiable in rules.NOTIFIABLE:
     router.add(notifiable, create_deliveries)
+    router.on_many(notifiable)(create_deliveries_many)

@@ -67,7 +67,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await auth_engine.dispose()
 
     app = FastAPI(title="CLUSNET portal", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    install_operations(app, settings.service_name, settings.max_body_bytes, settings.upload_max_bytes, settings.upload_paths)
+    install_operations(
+        app,
+        settings.service_name,
+        settings.max_body_bytes,
+        settings.max_in_flight_requests,
+        upload_max_bytes=settings.upload_max_bytes,
+        upload_paths=settings.upload_paths,
+    )
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)

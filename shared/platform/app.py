@@ -40,7 +40,14 @@ def service_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     install_error_handlers(app)
-    install_operations(app, settings.service_name, settings.max_body_bytes, settings.upload_max_bytes, settings.upload_paths)
+    install_operations(
+        app,
+        settings.service_name,
+        settings.max_body_bytes,
+        settings.max_in_flight_requests,
+        upload_max_bytes=settings.upload_max_bytes,
+        upload_paths=settings.upload_paths,
+    )
     for router in api_routers:
         app.include_router(router, responses=COMMON_ERRORS)
     events = asyncapi.document(

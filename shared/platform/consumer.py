@@ -11,6 +11,12 @@ database being away is not the event's fault: that is waited out, never counted 
 Offsets are committed only after all of that, so a crash means redelivery, and the inbox turns
 a redelivery into a no-op.
 
+Fast paths (`fast_paths=True`, the default): before decoding, the batch's `ce_id` headers are
+checked against the inbox in one read, and events already applied are counted as duplicates
+without being decoded (a batch of replays opens no transaction at all); a run of consecutive
+events whose route has a bulk handler is applied by it at once (routing.py). Replays of a failed
+batch, one event per transaction, always take the one-event handlers.
+
 The Kafka client itself is disposable. aiokafka can stop making progress after a broker is killed
 and restarted (aiokafka #1154, #847: a poll or commit that never returns, a coordinator or fetcher
 that never recovers, or an error that ends the loop). A watchdog therefore judges the client by
@@ -29,23 +35,24 @@ import contextlib
 import logging
 import math
 import time
+import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from opentelemetry.trace import SpanKind
 
 from shared.contracts import topics
 from shared.contracts.envelope import Event, EventDecodeError, Payload
-from shared.platform import metrics, tracing
+from shared.platform import metrics
 from shared.platform.db import SessionFactory, database_unavailable
-from shared.platform.inbox import InboxFields, first_deliveries, first_delivery
+from shared.platform.inbox import InboxFields, already_applied, first_deliveries, first_delivery
 from shared.platform.kafka import broker_reachable, start_with_retry
 from shared.platform.outbox import EventSink
 from shared.platform.periodic import every
-from shared.platform.routing import C, Route, Router
+from shared.platform.routing import C, Route, Router, applying
 
 log = logging.getLogger(__name__)
 LAG_PROBE_S = 1.0
@@ -103,6 +110,7 @@ class EventConsumer(Generic[C]):
         retry_backoff_s: float = 0.2,
         after_commit: Callable[[], None] | None = None,
         stall_after_s: float = STALL_AFTER_S,
+        fast_paths: bool = True,
     ) -> None:
         self.service = service
         self.make_client = make_client
@@ -117,6 +125,7 @@ class EventConsumer(Generic[C]):
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self.after_commit = after_commit or (lambda: None)
+        self.fast_paths = fast_paths  # the routes' bulk handlers; off only to compare with the slow path
         self.progress = ConsumerProgress()
         self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
 
@@ -191,10 +200,16 @@ class EventConsumer(Generic[C]):
             log.info("%s: closing the Kafka consumer client failed: %s", self.service, exc)
 
     async def process_batch(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        routed = [(record, route) for record in records if (route := self._route(record)) is not None]
+        seen = await self._already_applied(routed) if self.fast_paths else set()
         handled: list[Decoded[C]] = []
-        for record in records:
-            if (decoded := await self._decode(record)) is not None:
+        for record, route in routed:
+            if seen and _event_id(record) in seen:
+                continue
+            if (decoded := await self._decode(record, route)) is not None:
                 handled.append(decoded)
+        if seen:  # replays short-circuited: no decoding, no transaction, no batch context
+            self._count_duplicates([r for r, _ in routed if _event_id(r) in seen])
         if not handled:
             return
         applied: list[bool] = []
@@ -202,11 +217,18 @@ class EventConsumer(Generic[C]):
             async with self.session_factory() as session, session.begin():
                 new = await first_deliveries(session, self.inbox, [d.event for d in handled])
                 batch = await self.router.begin(session, self.sink, [d.event for d in handled if d.event.id in new])
+                fresh = []
                 for item in handled:
                     applied.append(item.event.id in new)
                     if applied[-1]:
                         new.discard(item.event.id)  # the same event twice in one batch: applied once
-                        await self._apply(batch, item)
+                        fresh.append(item)
+                for run in _runs(fresh):
+                    if (bulk := run[0].route.fast_path) is not None and self.fast_paths:
+                        await bulk(batch, [(item.payload, item.event) for item in run])
+                    else:
+                        for item in run:
+                            await self._apply(batch, item)
         except Exception as exc:
             log.info("%s: batch of %d failed (%s); replaying it one event at a time", self.service, len(handled), exc)
             for item in handled:
@@ -214,17 +236,42 @@ class EventConsumer(Generic[C]):
             return
         self.after_commit()
         self.progress.applied += sum(applied)
-        for item, first in zip(handled, applied, strict=True):
-            metrics.EVENTS_CONSUMED.labels(self.service, item.event.type, "applied" if first else "duplicate").inc()
+        outcomes = Counter(
+            (item.event.type, "applied" if first else "duplicate") for item, first in zip(handled, applied, strict=True)
+        )
+        for (event_type, outcome), count in outcomes.items():
+            metrics.EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc(count)
 
-    async def _decode(self, record: ConsumerRecord[Any, Any]) -> Decoded[C] | None:
-        """The message decoded against its route's contract; None when skipped or dead-lettered."""
+    async def _already_applied(self, routed: list[tuple[ConsumerRecord[Any, Any], Route[C]]]) -> set[uuid.UUID]:
+        """The ids (read from the headers, undecoded) of the batch's events the inbox already has,
+        in one read. Safe outside the effect's transaction: the inbox only grows, and an event
+        applied elsewhere meanwhile is still caught by the insert in that transaction. When the
+        database cannot answer, nothing is assumed seen: the normal path waits the outage out."""
+        ids = [event_id for record, _ in routed if (event_id := _event_id(record)) is not None]
+        if not ids:
+            return set()
+        try:
+            async with self.session_factory() as session:
+                return await already_applied(session, self.inbox, ids)
+        except Exception as exc:
+            log.info("%s: inbox pre-check failed (%s); the batch takes the normal path", self.service, type(exc).__name__)
+            return set()
+
+    def _count_duplicates(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        for event_type, count in Counter(Event.type_of(r.headers) or "none" for r in records).items():
+            metrics.EVENTS_CONSUMED.labels(self.service, event_type, "duplicate").inc(count)
+
+    def _route(self, record: ConsumerRecord[Any, Any]) -> Route[C] | None:
+        """The record's route; None (counted as skipped) when this service does not handle its type."""
         event_type = Event.type_of(record.headers)
         route = self.router.route(event_type)
         if route is None:  # not ours (another service's type, or a version we do not know): skip unread
             self.progress.skipped += 1
             metrics.EVENTS_CONSUMED.labels(self.service, event_type or "none", "skipped").inc()
-            return None
+        return route
+
+    async def _decode(self, record: ConsumerRecord[Any, Any], route: Route[C]) -> Decoded[C] | None:
+        """The message decoded against its route's contract; None when it was dead-lettered."""
         try:
             event = Event.from_kafka(record.headers, record.value)
             return Decoded(record, event, event.decode(route.payload), route)
@@ -233,7 +280,7 @@ class EventConsumer(Generic[C]):
             return None
 
     async def _apply(self, batch: C, item: Decoded[C]) -> None:
-        with tracing.span(f"apply {item.event.type}", item.event.traceparent, SpanKind.CONSUMER):
+        with applying(item.event):
             await item.route.handler(batch, item.payload, item.event)  # what it emits continues the trace
 
     async def process_one(self, item: Decoded[C]) -> None:
@@ -327,3 +374,27 @@ class EventConsumer(Generic[C]):
         p = self.progress
         p.lag, p.lag_unknown_reason = None, reason
         p.lag_unknown_since = p.lag_unknown_since or time.monotonic()
+
+
+def _event_id(record: ConsumerRecord[Any, Any]) -> uuid.UUID | None:
+    """The `ce_id` header as a UUID, without decoding the message; None when absent or malformed
+    (such a message takes the normal path, where decoding dead-letters it)."""
+    for key, value in record.headers:
+        if key == "ce_id":
+            try:
+                return uuid.UUID(value.decode())
+            except ValueError:
+                return None
+    return None
+
+
+def _runs(items: list[Decoded[C]]) -> list[list[Decoded[C]]]:
+    """Consecutive events of the same route, or of routes sharing one bulk handler, in order (a
+    bulk handler takes a run at once)."""
+    runs: list[list[Decoded[C]]] = []
+    for item in items:
+        if runs and (runs[-1][0].route.fast_path or runs[-1][0].route) is (item.route.fast_path or item.route):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs

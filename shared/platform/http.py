@@ -52,7 +52,7 @@ ERROR_MEANINGS = {
     422: "Invalid input",
     428: "If-Match is required",
     429: "Too many failed attempts from this address",
-    503: "A dependency (the database) is unavailable; retry after Retry-After seconds",
+    503: "A dependency (the database) is unavailable, or the service is at capacity; retry after Retry-After seconds",
 }
 RETRY_AFTER_S = 5  # what a client is told to wait while the database is away
 
@@ -175,6 +175,49 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class AdmissionControl:
+    """Bounds the requests in progress in this process; past `limit`, answers 503 with Retry-After
+    at once (pure ASGI, before any work). Under more load than the process can take, a queue only
+    grows: every request waits behind the backlog and the client's timeouts fire after the work was
+    done. Refusing the excess keeps the accepted requests fast and tells clients to come back.
+    Operations endpoints (health, readiness, metrics) and event streams (long-lived by design) are
+    not counted. A limit of 0 admits everything."""
+
+    EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, service: str, limit: int, retry_after_s: int = 1) -> None:
+        self.app = app
+        self.service = service
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.limit or self._exempt(scope):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            metrics.REQUESTS_REFUSED.labels(self.service).inc()
+            answer = problem(
+                503,
+                "Service unavailable",
+                f"the service is at capacity ({self.limit} requests in progress); retry in {self.retry_after_s} second(s)",
+            )
+            answer.headers["Retry-After"] = str(self.retry_after_s)
+            await answer(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    def _exempt(self, scope: Scope) -> bool:
+        if scope["path"] in self.EXEMPT:
+            return True
+        return any(name == b"accept" and b"text/event-stream" in value for name, value in scope.get("headers") or ())
+
+
 class RequestTiming:
     """Observes request durations per route template (pure ASGI: BaseHTTPMiddleware costs a lot)."""
 
@@ -204,10 +247,17 @@ class RequestTiming:
 
 
 def install_operations(
-    app: FastAPI, service: str, max_body_bytes: int, upload_max_bytes: int | None = None, upload_paths: str | None = None
+    app: FastAPI,
+    service: str,
+    max_body_bytes: int,
+    max_in_flight: int = 0,
+    *,
+    upload_max_bytes: int | None = None,
+    upload_paths: str | None = None,
 ) -> None:
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, upload_max_bytes=upload_max_bytes, upload_paths=upload_paths)
     app.add_middleware(TraceContext)
+    app.add_middleware(AdmissionControl, service=service, limit=max_in_flight)  # outside: a refusal costs little
     app.add_middleware(RequestTiming, service=service)
 
     @app.get("/healthz", tags=["operations"], summary="The process lives")

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 from uuid import UUID
 
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,3 +34,9 @@ async def first_deliveries(session: AsyncSession, inbox_model: type[InboxFields]
     rows = [{"event_id": e.id, "event_type": e.type, "received_at": now} for e in events]
     stmt = insert(inbox_model).values(rows).on_conflict_do_nothing().returning(col(inbox_model.event_id))
     return set((await session.execute(stmt)).scalars().all())
+
+
+async def already_applied(session: AsyncSession, inbox_model: type[InboxFields], ids: list[UUID]) -> set[UUID]:
+    """Which of `ids` the inbox has (one primary-key read for a whole batch)."""
+    id_column = col(inbox_model.event_id)
+    return set((await session.execute(select(id_column).where(id_column.in_(ids)))).scalars().all())

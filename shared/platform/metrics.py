@@ -16,3 +16,6 @@ CONSUMER_LAG_UNKNOWN = Gauge(
 OUTBOX_BACKLOG = Gauge("clusnet_outbox_backlog", "Outbox rows waiting to be published", ["service"])
 OUTBOX_OLDEST_AGE = Gauge("clusnet_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"])
 DELIVERY_ATTEMPTS = Counter("clusnet_delivery_attempts_total", "Notification delivery attempts", ["channel", "outcome"])
+REQUESTS_REFUSED = Counter(
+    "clusnet_http_requests_refused_total", "Requests refused at once (503) because the process was at capacity", ["service"]
+)

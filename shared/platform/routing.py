@@ -15,20 +15,31 @@ unread, so a producer may add types without poisoning this consumer), the AsyncA
 The batch context is built once per consumed batch by `begin(session, sink, events)`: the
 transaction, where emitted events go, and whatever the handlers prefetch for the whole batch.
 It is passed to each handler explicitly, never hidden in the session.
+
+A route may also have a bulk handler (`@router.on_many(PayloadClass)`), a fast path taking a run
+of consecutive events of that class at once, `(batch, [(payload, event), ...])`: it must write
+exactly what the one-event handler would write for the same events (a test per fast path checks
+it), and typically hands the cases it does not take in bulk to the one-event handler. The
+consumer uses it for the events of a batch; replays of a failed batch, one event per transaction,
+always go through the one-event handler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
+from opentelemetry.trace import SpanKind
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.envelope import Event, P, Payload
+from shared.platform import tracing
 from shared.platform.outbox import EventSink
 
 C = TypeVar("C")
 Handler = Callable[[C, P, Event], Awaitable[None]]
+BulkHandler = Callable[[C, list[tuple[P, Event]]], Awaitable[None]]
 BeginBatch = Callable[[AsyncSession, EventSink, Sequence[Event]], Awaitable[C]]
 
 
@@ -38,6 +49,18 @@ class Route(Generic[C]):
     def __init__(self, payload: type[Payload], handler: Handler[C, Any]) -> None:
         self.payload = payload
         self.handler = handler
+        self.bulk: BulkHandler[C, Any] | None = None
+        self._bulk_of: Handler[C, Any] | None = None  # the one-event handler the bulk one speeds up
+
+    def set_bulk(self, bulk: BulkHandler[C, Any]) -> None:
+        self.bulk, self._bulk_of = bulk, self.handler
+
+    @property
+    def fast_path(self) -> BulkHandler[C, Any] | None:
+        """The bulk handler, while the one-event handler is still the one it was written for (a
+        handler replaced at run time, e.g. wrapped by a test or a diagnosis, takes its fast path
+        with it: the events then all go through the replacement)."""
+        return self.bulk if self.handler is self._bulk_of else None
 
 
 class Router(Generic[C]):
@@ -50,6 +73,18 @@ class Router(Generic[C]):
 
         def register(handler: Handler[C, P]) -> Handler[C, P]:
             self.add(payload, handler)
+            return handler
+
+        return register
+
+    def on_many(self, payload: type[P]) -> Callable[[BulkHandler[C, P]], BulkHandler[C, P]]:
+        """Decorator: the fast path for runs of `payload` events (its one-event handler comes first)."""
+
+        def register(handler: BulkHandler[C, P]) -> BulkHandler[C, P]:
+            route = self._routes.get(payload.versioned_type())
+            if route is None:
+                raise ValueError(f"{payload.versioned_type()} needs its one-event handler before a bulk one")
+            route.set_bulk(handler)
             return handler
 
         return register
@@ -72,3 +107,11 @@ class Router(Generic[C]):
     def streams(self) -> list[str]:
         """The streams (topics without their prefix) this router's events are published on."""
         return sorted({payload.stream for payload in self.payloads})
+
+
+@contextmanager
+def applying(event: Event) -> Iterator[None]:
+    """The span of applying a consumed event: what is emitted inside continues its trace. The
+    consumer wraps each one-event handler in it; a bulk handler wraps each event's share of work."""
+    with tracing.span(f"apply {event.type}", event.traceparent, SpanKind.CONSUMER):
+        yield

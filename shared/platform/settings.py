@@ -40,6 +40,11 @@ class ServiceSettings(BaseSettings):
     upload_max_bytes: int = Field(default=10_000_000, ge=1, description="The largest file an upload route accepts.")
     # Routes (a regular expression over the path) that take file uploads, up to upload_max_bytes.
     upload_paths: str | None = None
+    max_in_flight_requests: int = Field(
+        default=64,
+        ge=0,
+        description="Requests in progress per process before the excess is refused at once with 503 + Retry-After (0: no limit)",
+    )
     consumer_max_attempts: int = Field(default=3, description="Attempts before a message is dead-lettered.")
     consumer_retry_backoff_s: float = 0.2
     consumer_stall_after_s: float = Field(
