@@ -91,13 +91,23 @@ class Load:
         )
 
     async def call(self, client: httpx.AsyncClient, service: str, method: str, path: str, **kw: Any) -> httpx.Response | None:
-        try:
-            answer = await client.request(method, path, **kw)
-        except httpx.HTTPError:
-            self.ledger.answers.append(Answer(time.monotonic(), service, method, path, 0))
-            return None
+        for attempt in (1, 2):
+            try:
+                answer = await client.request(method, path, **kw)
+                break
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # A kept-alive connection the server closed just as we sent on it: the request never
+                # reached the application. A reader (GET) asks once more, as HTTP clients do.
+                if method != "GET" or attempt == 2:
+                    return self._no_answer(service, method, f"{path} ({type(exc).__name__})")
+            except httpx.HTTPError as exc:
+                return self._no_answer(service, method, f"{path} ({type(exc).__name__})")
         self.ledger.answers.append(Answer(time.monotonic(), service, method, path, answer.status_code))
         return answer
+
+    def _no_answer(self, service: str, method: str, what: str) -> None:
+        self.ledger.answers.append(Answer(time.monotonic(), service, method, what, 0))
+        return None
 
     async def setup(self, subscribers: int = 2) -> None:
         """The webhook subscribers first (so that every event of the run, the seminars' included, is
