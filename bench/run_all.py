@@ -453,13 +453,12 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
         topic_prefix=prefix,
     )
     warm_up, *ids = await drafts(rec_settings, 1 + int(sum(r * seconds for r in rates)))
-    fast = {"RELAY_POLL_INTERVAL_S": "0.05", "DISPATCH_INTERVAL_S": "0.05"}
     workers: dict[str, subprocess.Popen[bytes]] = {}
     services: dict[str, ServiceProcess] = {}
     for name in ("recommendations", "evaluations", "notifications"):
-        env = service_env(name, kafka, pg, prefix, TOPIC_PREFIX=prefix, LOG_LEVEL="WARNING", **fast)
+        env = service_env(name, kafka, pg, prefix, TOPIC_PREFIX=prefix, LOG_LEVEL="WARNING")
         workers[name] = launch_worker(name, env, LOGS / f"{name}-worker.log")
-        services[name] = start(name, kafka, pg, prefix, RUN_WORKERS="false", **fast)
+        services[name] = start(name, kafka, pg, prefix, RUN_WORKERS="false")
     pids = {**{f"{n} api": s.process.pid for n, s in services.items()}, **{f"{n} worker": w.pid for n, w in workers.items()}}
     memory: dict[str, dict[str, float]] = {name: {"idle_mb": rss_mb(pid), "peak_mb": 0.0} for name, pid in pids.items()}
     rows, details = [], {}
@@ -672,7 +671,6 @@ async def main(only: list[str]) -> None:
                 rows.append(row)
                 print(f"  {row.ours}  |  baseline {row.baseline}", flush=True)
             details.update(more)
-            print(f"  {row.ours}  |  baseline {row.baseline}", flush=True)
         if not only or "feed" in only:
             print("running bench_feed…", flush=True)
             feed_rows, more = await bench_feed(kafka, pg, start, token, SCALE)

@@ -39,6 +39,11 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def driver_dsn(url: str) -> str:
+    """The URL as asyncpg itself takes it (SQLAlchemy's `postgresql+asyncpg://` scheme dropped)."""
+    return urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
+
+
 async def ensure_database(url: str) -> None:
     """Create the database named in `url` if the server does not have it yet."""
     parts = urlsplit(url)

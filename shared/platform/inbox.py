@@ -3,8 +3,9 @@
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,14 +30,31 @@ async def first_delivery(session: AsyncSession, inbox_model: type[InboxFields], 
 
 
 async def first_deliveries(session: AsyncSession, inbox_model: type[InboxFields], events: list[Event]) -> set[UUID]:
-    """Record many events in one statement; answer the ids not seen before."""
-    now = datetime.now(UTC)
-    rows = [{"event_id": e.id, "event_type": e.type, "received_at": now} for e in events]
-    stmt = insert(inbox_model).values(rows).on_conflict_do_nothing().returning(col(inbox_model.event_id))
+    """Record many events in one statement; answer the ids not seen before. The ids and types go
+    as two array parameters (`unnest`), not three parameters per event: one plan for any batch."""
+    rows = (
+        func.unnest(
+            bindparam("ids", [e.id for e in events], type_=ARRAY(PG_UUID(as_uuid=True))),
+            bindparam("types", [e.type for e in events], type_=ARRAY(Text)),
+        )
+        .table_valued("event_id", "event_type")
+        .render_derived()
+    )
+    id_column = col(inbox_model.event_id)
+    stmt = (
+        insert(inbox_model)
+        .from_select(
+            ["event_id", "event_type", "received_at"],
+            select(rows.c.event_id, rows.c.event_type, literal_column("now()")),
+        )
+        .on_conflict_do_nothing()
+        .returning(id_column)
+    )
     return set((await session.execute(stmt)).scalars().all())
 
 
 async def already_applied(session: AsyncSession, inbox_model: type[InboxFields], ids: list[UUID]) -> set[UUID]:
-    """Which of `ids` the inbox has (one primary-key read for a whole batch)."""
+    """Which of `ids` the inbox has (one primary-key read for a whole batch, one array parameter)."""
     id_column = col(inbox_model.event_id)
-    return set((await session.execute(select(id_column).where(id_column.in_(ids)))).scalars().all())
+    wanted = bindparam("ids", ids, type_=ARRAY(PG_UUID(as_uuid=True)))
+    return set((await session.execute(select(id_column).where(id_column == func.any(wanted)))).scalars().all())

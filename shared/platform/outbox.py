@@ -7,21 +7,29 @@ never published twice by two relays. A crash between publish and commit republis
 of that transaction: consumers drop the duplicates by event id (inbox). Sent rows are deleted in
 the publishing transaction: Kafka is the log, and the relay's query stays a short primary-key scan.
 The relay pipelines (see `publish_batch`): the database and Kafka work at the same time.
+
+A relay learns of new rows at once, whichever process wrote them: every insert into an outbox
+notifies `clusnet_outbox` (a statement trigger, delivered at commit; outbox_migrations.py) and
+`OutboxListener` wakes the relay on it. Polling every `poll_interval_s` stays as the fallback
+for a lost notification or listening connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import JSON, BigInteger, LargeBinary, delete, func, select, text
+from sqlalchemy import JSON, BigInteger, LargeBinary, bindparam, delete, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import instrumentation
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +40,9 @@ from shared.platform.db import SessionFactory
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.relay'))")
+OUTBOX_CHANNEL = "clusnet_outbox"  # notified by every insert into an outbox (outbox_migrations.py)
+PIPELINE_DEPTH = 4  # batches handed to the producer whose acks are not yet awaited
+LISTEN_CHECK_S = 10.0  # how often an idle listening connection is checked to be alive
 
 
 class OutboxFields(SQLModel):
@@ -119,10 +130,7 @@ class OutboxRelay:
                 sent = 0
                 backoff = min(backoff * 2, 5.0)
             if sent < self.batch_size * self.max_batches:  # the outbox was drained
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-                except TimeoutError:
-                    pass
+                await _sleep_unless(stop, backoff, self._wake)
 
     async def publish_batch(self) -> int:
         """Publish what waits in the outbox, pipelined: batch n+1 is selected and handed to the
@@ -136,26 +144,27 @@ class OutboxRelay:
                 return 0  # another instance is the active relay
             table = self.outbox.__table__  # type: ignore[attr-defined]
             columns = (table.c.id, table.c.topic, table.c.key, table.c.event_type, table.c.headers, table.c.value)
-            in_flight: _Sent | None = None
+            in_flight: deque[_Sent] = deque()
             published: list[Any] = []
             try:
                 for _ in range(self.max_batches):
                     after = published[-1].id if published else 0
                     query = select(*columns).where(table.c.id > after).order_by(table.c.id).limit(self.batch_size)
                     rows = (await session.execute(query)).all()
-                    sent = await self._send(rows) if rows else None
-                    if in_flight is not None:  # batch n's acks arrived while batch n+1 was being sent
-                        await in_flight.done(session, table)
-                    in_flight = sent
-                    published += rows
-                    if len(rows) < self.batch_size:
+                    if rows:
+                        in_flight.append(await self._send(rows))
+                        published += rows
+                    drained = len(rows) < self.batch_size
+                    # the oldest batches' acks arrived while the newer ones were selected and sent
+                    while in_flight and (drained or len(in_flight) > PIPELINE_DEPTH):
+                        await in_flight.popleft().done(session, table)
+                    if drained:
                         break
-                if in_flight is not None:
-                    await in_flight.done(session, table)
-                    in_flight = None
+                while in_flight:  # max_batches reached
+                    await in_flight.popleft().done(session, table)
             finally:
-                if in_flight is not None:  # failed half way: collect its outcome so no error goes unseen
-                    await asyncio.gather(in_flight.acks, return_exceptions=True)
+                if in_flight:  # failed half way: collect the outcomes so no error goes unseen
+                    await asyncio.gather(*(sent.acks for sent in in_flight), return_exceptions=True)
         for event_type, count in Counter(r.event_type for r in published).items():
             metrics.EVENTS_PUBLISHED.labels(self.service, event_type).inc(count)
         if published:
@@ -187,7 +196,54 @@ class _Sent:
     async def done(self, session: AsyncSession, table: Any) -> None:
         """Wait for every ack, then delete the batch's rows (in the relay's transaction)."""
         await self.acks
-        await session.execute(delete(table).where(table.c.id.in_(self.ids)))
+        ids = bindparam("ids", self.ids, type_=ARRAY(BigInteger))  # one array parameter, not one per id
+        await session.execute(delete(table).where(table.c.id == func.any(ids)))
+
+
+class OutboxListener:
+    """Wakes a relay whenever any process commits outbox rows to its database (LISTEN on a
+    connection of its own). Losing the connection costs only latency: the relay still polls; it
+    is reconnected, and the relay woken once for what was written meanwhile."""
+
+    def __init__(self, dsn: str, wake: Callable[[], None]) -> None:
+        self.dsn = dsn
+        self.wake = wake
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                connection = await asyncpg.connect(self.dsn, timeout=5)
+            except Exception as exc:  # PostgreSQL away: the relay polls meanwhile
+                log.info("outbox listener: cannot connect (%s); retrying", type(exc).__name__)
+                await _sleep_unless(stop, 2.0)
+                continue
+            try:
+                await self._listen(connection, stop)
+            except Exception as exc:
+                log.info("outbox listener: connection lost (%s); reconnecting", type(exc).__name__)
+            finally:
+                with contextlib.suppress(Exception):
+                    await connection.close(timeout=2)
+
+    async def _listen(self, connection: asyncpg.Connection, stop: asyncio.Event) -> None:
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _: lost.set())
+        await connection.add_listener(OUTBOX_CHANNEL, lambda *_: self.wake())
+        self.wake()  # rows written while nobody listened
+        while not stop.is_set() and not lost.is_set():
+            await _sleep_unless(stop, LISTEN_CHECK_S, lost)
+            if not stop.is_set() and not lost.is_set():
+                await connection.execute("SELECT 1", timeout=5)  # a silently dead connection raises here
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float, other: asyncio.Event | None = None) -> None:
+    """Sleep `seconds`, or less when `stop` (or `other`) is set meanwhile."""
+    waits = [asyncio.ensure_future(event.wait()) for event in (stop, other) if event is not None]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 class EventSink(Protocol):

@@ -3,6 +3,8 @@ released a step never changes (a later change is a new function and new migratio
 
 from alembic import op
 
+from shared.platform.outbox import OUTBOX_CHANNEL
+
 # 2026-11: the Kafka message is stored serialized (headers + value) instead of the event's JSON.
 TO_SERIALIZED = """
 UPDATE outbox SET
@@ -28,3 +30,22 @@ UPDATE outbox SET event = json_build_object(
   'time', headers->>'ce_time', 'traceparent', headers->>'traceparent', 'data', convert_from(value, 'UTF8')::json)
 """)
     op.execute("ALTER TABLE outbox ALTER COLUMN event SET NOT NULL, DROP COLUMN headers, DROP COLUMN value")
+
+
+# 2026-11: every insert into the outbox wakes every relay listening on this database (other
+# processes too: an API process writes, a `clusnet worker` publishes). One notification per
+# statement, and PostgreSQL folds identical notifications of one transaction into one, delivered
+# at commit: a relay is never woken for rows it cannot see yet.
+def notify_on_outbox_insert() -> None:
+    op.execute(f"""
+CREATE FUNCTION clusnet_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('{OUTBOX_CHANNEL}', '');
+  RETURN NULL;
+END $$""")
+    op.execute("CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION clusnet_outbox_notify()")
+
+
+def drop_outbox_notify() -> None:
+    op.execute("DROP TRIGGER outbox_notify ON outbox")
+    op.execute("DROP FUNCTION clusnet_outbox_notify()")

@@ -20,11 +20,18 @@ from shared.contracts.envelope import Event
 from shared.platform import health, migrate
 from shared.platform.auth import TokenVerifier
 from shared.platform.consumer import EventConsumer
-from shared.platform.db import SessionFactory, database_unavailable, ensure_database, make_engine, make_session_factory
+from shared.platform.db import (
+    SessionFactory,
+    database_unavailable,
+    driver_dsn,
+    ensure_database,
+    make_engine,
+    make_session_factory,
+)
 from shared.platform.http import ReadinessCheck
 from shared.platform.inbox import InboxFields
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
-from shared.platform.outbox import OutboxFields, OutboxRelay, add_event
+from shared.platform.outbox import OutboxFields, OutboxListener, OutboxRelay, add_event
 from shared.platform.periodic import every
 from shared.platform.routing import Router
 from shared.platform.settings import ServiceSettings
@@ -79,6 +86,7 @@ class Runtime:
             poll_interval_s=s.relay_poll_interval_s,
         )
         self._spawn(self._run_relay())
+        self._spawn(OutboxListener(driver_dsn(s.database_url), self.relay.wake).run(self._stop))
         self._spawn(every(BACKLOG_PROBE_S, self.relay.measure_backlog, "outbox backlog probe")(self._stop))
         if event_router is not None:
             consumer = self._consumer(event_router)

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.recommendations.config import Settings
 from services.recommendations.main import MIGRATIONS
 from services.recommendations.models import Outbox
 from shared.contracts.envelope import Event
 from shared.platform import migrate
-from shared.platform.db import SessionFactory, ensure_database, make_engine, make_session_factory
+from shared.platform.db import SessionFactory, driver_dsn, ensure_database, make_engine, make_session_factory
 from shared.platform.kafka import ensure_topics, make_producer
-from shared.platform.outbox import OutboxRelay, add_event
+from shared.platform.outbox import OutboxListener, OutboxRelay, add_event
 from tests.factories import issued
 from tests.support import Env, eventually, read_topic
 
@@ -81,3 +82,53 @@ async def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
 async def _outbox_empty(sessions: SessionFactory) -> bool:
     async with sessions() as session:
         return (await session.execute(select(func.count()).select_from(Outbox))).scalar() == 0
+
+
+async def test_a_commit_in_another_process_wakes_the_relay_at_once(env: Env) -> None:
+    """The API process writes the outbox, the worker process publishes it: the insert's
+    notification wakes the worker's relay (its poll, 10 minutes here, never fires), also after
+    its listening connection was cut."""
+    settings = env.settings(Settings)
+    await ensure_database(settings.database_url)
+    await asyncio.to_thread(migrate.upgrade, settings.database_url, MIGRATIONS)
+    await ensure_topics(env.kafka, env.prefix)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    producer = make_producer(env.kafka, "relay-listening")
+    await producer.start()
+    relay = OutboxRelay(service="test", session_factory=sessions, producer=producer, outbox_model=Outbox, poll_interval_s=600)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(relay.run(stop)),
+        asyncio.create_task(OutboxListener(driver_dsn(settings.database_url), relay.wake).run(stop)),
+    ]
+    topic = env.topic("recommendations")
+    try:
+        for round_ in range(2):
+            listener = await eventually(lambda: _listening_backend(sessions), what="the relay to listen")
+            await asyncio.sleep(0.5)  # the relay's first pass is over: it now waits for its poll
+            async with sessions() as session:  # as another process would: nobody calls relay.wake()
+                add_event(session, Outbox, topic, issued(title=f"round {round_}"))
+                await session.commit()
+            await eventually(lambda: _outbox_empty(sessions), timeout=30, what="the notified relay to publish")
+            async with sessions() as session:  # cut the listening connection: the listener reconnects
+                await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": listener})
+            await eventually(lambda: _another_listener(sessions, listener), what="the listener to reconnect")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await producer.stop()
+        await engine.dispose()
+    titles = [json.loads(r.value)["recommendation"]["title"] for r in await read_topic(env.kafka, topic, 2)]
+    assert titles == ["round 0", "round 1"]
+
+
+async def _listening_backend(sessions: SessionFactory) -> int | None:
+    query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'")
+    async with sessions() as session:
+        return (await session.execute(query)).scalar()
+
+
+async def _another_listener(sessions: SessionFactory, old: int) -> bool:
+    pid = await _listening_backend(sessions)
+    return pid is not None and pid != old
