@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,6 +43,7 @@ from shared.contracts.followups import (
     Verification,
 )
 from shared.contracts.recommendations import ClusterLinkState, RecommendationState
+from shared.platform import tracing
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
 from shared.platform.outbox import EventSink, commit
@@ -403,7 +405,7 @@ async def apply_new_recommendations(batch: ReplicaBatch, items: list[tuple[Recom
     new = [item for item, fast in zip(items, is_new, strict=True) if fast]
     others = [item for item, fast in zip(items, is_new, strict=True) if not fast]
     await batch.session.flush()  # what the batch added before this run is written first, as it would be
-    replicas, followups, history = [], [], []
+    replicas, followups, history, opened = [], [], [], []
     for rec, actor, event in new:
         followup_id = uuid.uuid4()
         followup = _followup_row(followup_id, rec)
@@ -412,21 +414,24 @@ async def apply_new_recommendations(batch: ReplicaBatch, items: list[tuple[Recom
         history.append(_history_row(followup_id, actor, "opened", followup["implementation_status"]))
         if rec.due_date:  # so that `as_of` can replay the due date too
             history.append(_history_row(followup_id, actor, "due_date", rec.due_date))
-        state = FollowUpState(
-            **{k: v for k, v in followup.items() if k in FollowUpState.model_fields},
-            recommendation_version=rec.version,
-            recommendation_title=rec.title,
-            seminar_id=rec.seminar.id,
-            dimension=rec.dimension,
-        )
+        # Built from values of the right types already (the row's and the validated event's):
+        # validating them again would change nothing but the time taken.
+        fields: dict[str, Any] = {k: v for k, v in followup.items() if k in FollowUpState.model_fields}
+        fields |= {
+            "recommendation_version": rec.version,
+            "recommendation_title": rec.title,
+            "seminar_id": rec.seminar.id,
+            "dimension": rec.dimension,
+        }
+        state = FollowUpState.model_construct(**fields)
         with applying(event):  # the emitted event continues the consumed event's trace
-            batch.sink.publish(
-                batch.session, Event.of(FollowUpOpened(followup=state, actor=actor), source=SOURCE, subject=str(state.id))
-            )
+            payload = FollowUpOpened.model_construct(followup=state, actor=actor)
+            opened.append(Event.of(payload, source=SOURCE, subject=str(state.id), traceparent=tracing.current_child()))
         del batch.replicas[rec.id]  # now in the database: a later event of this batch reads it from there
     await repository.insert_many(batch.session, RecommendationReplica, replicas)
     await repository.insert_many(batch.session, FollowUp, followups)
     await repository.insert_many(batch.session, FollowUpChange, history)
+    await batch.sink.publish_many(batch.session, opened)
     for rec, actor, event in others:
         with applying(event):
             await apply_recommendation(batch, rec, actor)

@@ -31,7 +31,7 @@ from shared.platform.db import (
 from shared.platform.http import ReadinessCheck
 from shared.platform.inbox import InboxFields
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
-from shared.platform.outbox import OutboxFields, OutboxListener, OutboxRelay, add_event
+from shared.platform.outbox import OutboxFields, OutboxListener, OutboxRelay, add_event, add_events
 from shared.platform.periodic import every
 from shared.platform.routing import Router
 from shared.platform.settings import ServiceSettings
@@ -170,6 +170,11 @@ class Runtime:
         """Queue an event in the caller's transaction (it goes out after the commit)."""
         assert self.stream is not None, "a service without a stream publishes nothing"
         add_event(session, self.outbox_model, self.settings.topic(self.stream), event)
+
+    async def publish_many(self, session: AsyncSession, events: Sequence[Event]) -> None:
+        """Write many events now, with one insert (a consumer's bulk path; see `add_events`)."""
+        assert self.stream is not None, "a service without a stream publishes nothing"
+        await add_events(session, self.outbox_model, self.settings.topic(self.stream), events)
 
     def wake_relay(self) -> None:
         """EventSink: called after a commit that wrote outbox rows."""

@@ -35,6 +35,9 @@ class NoEvents:
     def publish(self, session: AsyncSession, event: Event) -> None:
         raise AssertionError("this test's handler emits no event")
 
+    async def publish_many(self, session: AsyncSession, events: Sequence[Event]) -> None:
+        raise AssertionError("this test's handler emits no event")
+
     def wake_relay(self) -> None:
         pass
 

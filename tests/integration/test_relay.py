@@ -113,7 +113,7 @@ async def test_a_commit_in_another_process_wakes_the_relay_at_once(env: Env) -> 
             await eventually(lambda: _outbox_empty(sessions), timeout=30, what="the notified relay to publish")
             async with sessions() as session:  # cut the listening connection: the listener reconnects
                 await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": listener})
-            await eventually(lambda: _another_listener(sessions, listener), what="the listener to reconnect")
+            await eventually(lambda old=listener: _another_listener(sessions, old), what="the listener to reconnect")
     finally:
         stop.set()
         await asyncio.gather(*tasks)
