@@ -60,6 +60,7 @@ LAG_PROBE_TIMEOUT_S = 5.0  # the probe's own requests must not hang for aiokafka
 STALL_AFTER_S = 20.0  # behind (or blind) for this long with the broker up: a new client
 COMMIT_TIMEOUT_S = 15.0  # aiokafka retries a commit forever while the coordinator is away
 CLOSE_TIMEOUT_S = 10.0
+MAX_BATCH = 2000  # records per poll: one inbox read, one transaction and one commit per partition's share
 DATABASE_WAIT_S = 1.0  # between tries while PostgreSQL is away (a dead letter would lose a good event)
 
 
@@ -160,7 +161,7 @@ class EventConsumer(Generic[C]):
     async def _consume(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             async with asyncio.timeout(self.stall_after_s):  # a poll that never returns is a stall
-                batches = await self.consumer.getmany(timeout_ms=300, max_records=500)
+                batches = await self.consumer.getmany(timeout_ms=300, max_records=MAX_BATCH)
             now = time.monotonic()
             self.progress.last_poll = now
             self._note_assignment(set(self.consumer.assignment()))
@@ -203,13 +204,14 @@ class EventConsumer(Generic[C]):
         routed = [(record, route) for record in records if (route := self._route(record)) is not None]
         seen = await self._already_applied(routed) if self.fast_paths else set()
         handled: list[Decoded[C]] = []
+        replayed: list[ConsumerRecord[Any, Any]] = []
         for record, route in routed:
             if seen and _event_id(record) in seen:
-                continue
-            if (decoded := await self._decode(record, route)) is not None:
+                replayed.append(record)
+            elif (decoded := await self._decode(record, route)) is not None:
                 handled.append(decoded)
-        if seen:  # replays short-circuited: no decoding, no transaction, no batch context
-            self._count_duplicates([r for r, _ in routed if _event_id(r) in seen])
+        if replayed:  # short-circuited: no decoding, no transaction, no batch context
+            self._count_duplicates(replayed)
         if not handled:
             return
         applied: list[bool] = []

@@ -35,7 +35,7 @@ def make_consumer(bootstrap: str, group_id: str, topic_names: Iterable[str]) -> 
         enable_auto_commit=False,  # offsets are committed only after the effect is committed
         auto_offset_reset="earliest",  # a new group reads from the start: nothing is missed
         isolation_level="read_committed",
-        max_poll_records=500,
+        max_poll_records=2000,  # the consumer loop asks for consumer.MAX_BATCH itself
     )
 
 
