@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, insert
+from sqlalchemy import ColumnElement, Select
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +25,7 @@ from services.evaluations.workflow import FINAL_STATUSES
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Response, Verification
 from shared.contracts.recommendations import ClusterLinkStatus
+from shared.platform.db import copy_rows
 from shared.platform.pagination import PageParams
 
 Row = tuple[FollowUp, RecommendationReplica]
@@ -116,11 +117,10 @@ async def replicas(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid
 
 
 async def insert_many(session: AsyncSession, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
-    """Core executemany on the session's connection (SQLAlchemy batches it into multi-row INSERTs,
-    compiled once and cached): no ORM object per row, and not the ORM's bulk path either, which
-    costs about as much per row as building the objects."""
-    if rows:
-        await (await session.connection()).execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
+    """COPY on the session's connection (shared/platform/db.py `copy_rows`): no ORM object per row,
+    not the ORM's bulk path (about as costly per row as building the objects), and not a Core
+    executemany either (every value through SQLAlchemy's bind processors)."""
+    await copy_rows(session, model.__table__, rows)  # type: ignore[attr-defined]
 
 
 async def followups_of_many(session: AsyncSession, recommendation_ids: Sequence[uuid.UUID]) -> Sequence[FollowUp]:

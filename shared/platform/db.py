@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import orjson
+from sqlalchemy import JSON, Table
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -19,7 +22,23 @@ UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
 
 def _to_json(value: object) -> str:
     # JSON columns hold lists of ids (a recommendation's related_ids): UUIDs (and dates) go in as text.
-    return json.dumps(value, default=str)
+    return orjson.dumps(value, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+
+
+async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` (all with the same keys) with PostgreSQL's COPY, in the session's transaction.
+    For the consumers' bulk paths: asyncpg encodes the values in binary itself, where a Core
+    executemany runs every value of every row through SQLAlchemy's bind processors in Python
+    (a quarter of a bulk path's CPU). The values must already be what the columns take (UUIDs,
+    aware datetimes, dates, str for enums); JSON columns are serialized here as the engine would."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    records = [tuple(_to_json(row[c]) if c in as_json else row[c] for c in columns) for row in rows]
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(table.name, columns=columns, records=records)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

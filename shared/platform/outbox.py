@@ -28,7 +28,7 @@ from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import JSON, BigInteger, LargeBinary, bindparam, delete, func, insert, select, text
+from sqlalchemy import JSON, BigInteger, LargeBinary, bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import instrumentation
 from sqlmodel import Field, SQLModel
@@ -36,7 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.envelope import Event
 from shared.platform import metrics, tracing
-from shared.platform.db import SessionFactory
+from shared.platform.db import SessionFactory, copy_rows
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.relay'))")
@@ -100,8 +100,7 @@ async def add_events(session: AsyncSession, outbox_model: type[OutboxFields], to
                 "created_at": now,
             }
         )
-    if rows:
-        await (await session.connection()).execute(insert(outbox_model.__table__), rows)  # type: ignore[attr-defined]
+    await copy_rows(session, outbox_model.__table__, rows)  # type: ignore[attr-defined]
 
 
 def _new_row(model: type[OutboxFields], **values: Any) -> OutboxFields:
