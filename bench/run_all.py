@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func
 from sqlmodel import select
 
-from bench.common import Row, closed_loop, percentile, rss_mb, write
+from bench.common import Row, closed_loop, cpu_of, percentile, pids_named, rss_mb, write
 from bench.feed import bench_feed
 from provision import kafka_bootstrap, postgres_url
 from provision.processes import ServiceProcess, launch_worker, service_env, start_service, wait_ready
@@ -476,12 +476,18 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
                 batch = ids[offset : offset + int(rate * seconds)]
                 offset += len(batch)
                 cpu, wall = time.process_time(), time.perf_counter()
+                cpu_before = _cpu_by_part(pids)
                 sent, answers, answer_ms = await _open_loop(client, batch, rate, pids, memory)
                 client_cpu = (time.process_time() - cpu) / (time.perf_counter() - wall)
                 accepted = {i: at for i, at in sent.items() if answers[i] == 200}
                 refused = sum(1 for a in answers.values() if a in (429, 503))
                 failed = len(batch) - len(accepted) - refused
                 await _drain(receiver, set(accepted))
+                cpu_ms = {
+                    part: round((spent - cpu_before[part]) * 1000 / max(len(accepted), 1), 2)
+                    for part, spent in _cpu_by_part(pids).items()
+                }
+                print(f"  {rate}/s: CPU ms per accepted issue: {cpu_ms}", flush=True)
                 arrivals = _arrivals(receiver)
                 latencies = [(arrivals[i] - accepted[i]) * 1000 for i in accepted if i in arrivals]
                 never = len(accepted) - len(latencies)
@@ -502,6 +508,7 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
                     "p95_ms": round(p95, 1),
                     "p99_ms": round(p99, 1),
                     "client_cpu_share": round(client_cpu, 3),
+                    "cpu_ms_per_issue": cpu_ms,
                     "failures": dict(client.errors),
                 }
                 target, met = {
@@ -616,6 +623,15 @@ def _arrivals(receiver: Any) -> dict[str, float]:
         json.loads(body)["data"]["recommendation"]["id"]: at
         for (_, body), at in zip(receiver.requests, receiver.arrived_at, strict=False)
     }
+
+
+def _cpu_by_part(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each service process, all of PostgreSQL, Kafka's JVM and this
+    process (the load client and the webhook receiver): where an issue's cost goes."""
+    parts = {name: cpu_of([pid]) for name, pid in pids.items()}
+    parts |= {"postgresql": cpu_of(pids_named("postgres")), "kafka": cpu_of(pids_named("java"))}
+    parts["client + receiver"] = time.process_time()
+    return parts
 
 
 async def _subscribe_webhook(notifications: ServiceProcess, auth_url: str, url: str) -> None:
