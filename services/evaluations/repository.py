@@ -25,7 +25,7 @@ from services.evaluations.workflow import FINAL_STATUSES
 from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Response, Verification
 from shared.contracts.recommendations import ClusterLinkStatus
-from shared.platform.db import copy_rows
+from shared.platform.db import any_of, copy_rows
 from shared.platform.pagination import PageParams
 
 Row = tuple[FollowUp, RecommendationReplica]
@@ -112,7 +112,7 @@ async def followup_for(session: AsyncSession, recommendation_id: uuid.UUID, city
 
 
 async def replicas(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RecommendationReplica]:
-    query = select(RecommendationReplica).where(col(RecommendationReplica.id).in_(ids)).with_for_update()
+    query = select(RecommendationReplica).where(any_of(col(RecommendationReplica.id), ids)).with_for_update()
     return {r.id: r for r in (await session.exec(query)).all()}
 
 
@@ -124,7 +124,7 @@ async def insert_many(session: AsyncSession, model: type[SQLModel], rows: list[d
 
 
 async def followups_of_many(session: AsyncSession, recommendation_ids: Sequence[uuid.UUID]) -> Sequence[FollowUp]:
-    query = select(FollowUp).where(col(FollowUp.recommendation_id).in_(recommendation_ids)).with_for_update()
+    query = select(FollowUp).where(any_of(col(FollowUp.recommendation_id), recommendation_ids)).with_for_update()
     return (await session.exec(query)).all()
 
 

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, ColumnElement, Table, bindparam, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -23,6 +24,12 @@ UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
 def _to_json(value: object) -> str:
     # JSON columns hold lists of ids (a recommendation's related_ids): UUIDs (and dates) go in as text.
     return orjson.dumps(value, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+
+
+def any_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column = ANY($1)`: one array parameter for a whole batch's values, where `IN (…)` binds one
+    parameter per value (each run through SQLAlchemy's bind processor, and a statement per count)."""
+    return column == func.any(bindparam(None, list(values), type_=ARRAY(column.type)))
 
 
 async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.envelope import Event
+from shared.platform.db import any_of
 
 
 class InboxFields(SQLModel):
@@ -56,5 +57,4 @@ async def first_deliveries(session: AsyncSession, inbox_model: type[InboxFields]
 async def already_applied(session: AsyncSession, inbox_model: type[InboxFields], ids: list[UUID]) -> set[UUID]:
     """Which of `ids` the inbox has (one primary-key read for a whole batch, one array parameter)."""
     id_column = col(inbox_model.event_id)
-    wanted = bindparam("ids", ids, type_=ARRAY(PG_UUID(as_uuid=True)))
-    return set((await session.execute(select(id_column).where(id_column == func.any(wanted)))).scalars().all())
+    return set((await session.execute(select(id_column).where(any_of(id_column, ids)))).scalars().all())

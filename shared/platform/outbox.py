@@ -28,15 +28,14 @@ from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import JSON, BigInteger, LargeBinary, bindparam, delete, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import JSON, BigInteger, LargeBinary, delete, func, select, text
 from sqlalchemy.orm import instrumentation
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.envelope import Event
 from shared.platform import metrics, tracing
-from shared.platform.db import SessionFactory, copy_rows
+from shared.platform.db import SessionFactory, any_of, copy_rows
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.relay'))")
@@ -220,8 +219,7 @@ class _Sent:
     async def done(self, session: AsyncSession, table: Any) -> None:
         """Wait for every ack, then delete the batch's rows (in the relay's transaction)."""
         await self.acks
-        ids = bindparam("ids", self.ids, type_=ARRAY(BigInteger))  # one array parameter, not one per id
-        await session.execute(delete(table).where(table.c.id == func.any(ids)))
+        await session.execute(delete(table).where(any_of(table.c.id, self.ids)))
 
 
 class OutboxListener:
