@@ -131,8 +131,9 @@ async def insert_deliveries(
             "bodies": new.bodies,
             "subscription_ids": [sub.id for sub, _, _ in subscriptions],
             "stakeholder_ids": [sub.stakeholder_id for sub, _, _ in subscriptions],
-            "channels": [sub.channel.value for sub, _, _ in subscriptions],
-            "statuses": [status.value for _, status, _ in subscriptions],
+            # the labels of the PostgreSQL enums are the members' names, as the ORM writes them
+            "channels": [Channel(sub.channel).name for sub, _, _ in subscriptions],
+            "statuses": [DeliveryStatus(status).name for _, status, _ in subscriptions],
             "next_attempts": [next_attempt for _, _, next_attempt in subscriptions],
         },
     )

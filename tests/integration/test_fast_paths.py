@@ -150,13 +150,14 @@ async def _notifications(env: Env, name: str) -> Runtime:
             ("http://127.0.0.1:9/digest", {"event_types": ["recommendation.issued"], "mode": "digest"}),
         ):
             session.add(Subscription(stakeholder_id=person.id, channel="webhook", url=url, secret="whsec_x", **filters))
+        session.add(Subscription(stakeholder_id=person.id, channel="email", cities=["munich"]))
         await session.commit()
     return runtime
 
 
 async def _deliveries(runtime: Runtime) -> dict[str, Any]:
     async with runtime.sessions() as session:
-        urls = {s.id: s.url for s in (await session.execute(select(Subscription))).scalars()}
+        urls = {s.id: s.url or "email" for s in (await session.execute(select(Subscription))).scalars()}
         rows = [d.model_dump(mode="json") for d in (await session.execute(select(Delivery))).scalars()]
         # the event's stored copy as PostgreSQL holds it (a `json` column keeps the text it was given)
         texts = (await session.execute(select(cast(col(Delivery.event), Text)))).scalars().all()
