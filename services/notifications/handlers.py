@@ -83,9 +83,17 @@ async def create_deliveries_many(batch: DeliveryBatch, items: list[tuple[Payload
 
 
 def stored_copy(event: Event) -> str:
-    """The event as a delivery stores it: the text the engine's JSON serializer (shared.platform.db)
-    writes for the one-event path's `event.model_dump(mode="json")`, byte for byte."""
-    return json.dumps(event.model_dump(mode="json"), default=str)
+    """The event as a delivery stores it: the text the engine's JSON serializer (shared.platform.db,
+    `json.dumps(value, default=str)`) writes for the one-event path's `event.model_dump(mode="json")`,
+    byte for byte (the equivalence test compares the stored texts). `data` is already plain JSON
+    (decoded from the message), so only the envelope's attributes go through pydantic: dumping
+    `data` too would walk and copy every value of it for nothing."""
+    envelope = event.model_dump(mode="json", exclude={"data"})
+    return _ENGINE_JSON.encode({name: event.data if name == "data" else envelope[name] for name in _EVENT_FIELDS})
+
+
+_ENGINE_JSON = json.JSONEncoder(default=str)  # what json.dumps(value, default=str) builds on every call
+_EVENT_FIELDS = tuple(Event.model_fields)  # in model_dump's order
 
 
 def first_state(sub: Subscription, now: datetime) -> tuple[DeliveryStatus, datetime | None]:
