@@ -7,6 +7,7 @@ that somehow arrived twice cannot create a second delivery.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notifications import rules
+from services.notifications import repository, rules
 from services.notifications.models import Delivery, DeliveryStatus, Mode, Subscription
 from shared.contracts.envelope import Event, Payload
 from shared.platform.outbox import EventSink
@@ -62,16 +63,46 @@ async def create_deliveries(batch: DeliveryBatch, _: Payload, event: Event) -> N
 
 
 async def create_deliveries_many(batch: DeliveryBatch, items: list[tuple[Payload, Event]]) -> None:
-    """The fast path: the deliveries of a whole run of events in one executemany of Core inserts
-    (the one-event path above sends one statement per delivery). Same rows, same conflict rule."""
+    """The fast path: the deliveries of a whole run of events in one `INSERT … SELECT FROM unnest`
+    (repository.insert_deliveries; the one-event path above sends one statement per delivery).
+    Same rows, same conflict rule, and each event's stored copy the same JSON text."""
     now = datetime.now(UTC)
-    rows = [row for _, event in items for row in _deliveries(batch, event, now)]
-    if rows:  # Core executemany on the connection: batched multi-row INSERTs, compiled once and cached
-        await (await batch.session.connection()).execute(insert(Delivery).on_conflict_do_nothing(), rows)
+    filters = batch.filters()
+    new = repository.NewDeliveries()
+    for _, event in items:
+        summary = rules.summarize(event)
+        matched = [no for no, (_, f) in enumerate(filters, 1) if rules.matches(summary, **f)]
+        if matched:
+            new.event_ids.append(event.id)
+            new.event_types.append(event.type)
+            new.bodies.append(stored_copy(event))
+            new.pair_events += [len(new.event_ids)] * len(matched)
+            new.pair_subscriptions += matched
+    starts = [(sub, *first_state(sub, now)) for sub, _ in filters]
+    await repository.insert_deliveries(batch.session, starts, new, now)
+
+
+def stored_copy(event: Event) -> str:
+    """The event as a delivery stores it: the text the engine's JSON serializer (shared.platform.db,
+    `json.dumps(value, default=str)`) writes for the one-event path's `event.model_dump(mode="json")`,
+    byte for byte (the equivalence test compares the stored texts). `data` is already plain JSON
+    (decoded from the message), so only the envelope's attributes go through pydantic: dumping
+    `data` too would walk and copy every value of it for nothing."""
+    envelope = event.model_dump(mode="json", exclude={"data"})
+    return _ENGINE_JSON.encode({name: event.data if name == "data" else envelope[name] for name in _EVENT_FIELDS})
+
+
+_ENGINE_JSON = json.JSONEncoder(default=str)  # what json.dumps(value, default=str) builds on every call
+_EVENT_FIELDS = tuple(Event.model_fields)  # in model_dump's order
+
+
+def first_state(sub: Subscription, now: datetime) -> tuple[DeliveryStatus, datetime | None]:
+    """A new delivery's status and first attempt: a digest subscription's waits for its digest."""
+    return (DeliveryStatus.digest_pending, None) if sub.mode == Mode.digest else (DeliveryStatus.pending, now)
 
 
 def _deliveries(batch: DeliveryBatch, event: Event, now: datetime) -> list[dict[str, Any]]:
-    """One delivery row per subscription the event matches."""
+    """One delivery row per subscription the event matches (the one-event path)."""
     summary = rules.summarize(event)
     rows = []
     body: dict[str, Any] | None = None
@@ -79,7 +110,7 @@ def _deliveries(batch: DeliveryBatch, event: Event, now: datetime) -> list[dict[
         if not rules.matches(summary, **filters):
             continue
         body = body or event.model_dump(mode="json")
-        digest = sub.mode == Mode.digest
+        status, next_attempt_at = first_state(sub, now)
         rows.append(
             {
                 "id": uuid.uuid4(),
@@ -91,8 +122,8 @@ def _deliveries(batch: DeliveryBatch, event: Event, now: datetime) -> list[dict[
                 "event": body,
                 "attempts": 0,
                 "created_at": now,
-                "status": DeliveryStatus.digest_pending if digest else DeliveryStatus.pending,
-                "next_attempt_at": None if digest else now,
+                "status": status,
+                "next_attempt_at": next_attempt_at,
             }
         )
     return rows

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -73,3 +74,67 @@ async def list_deliveries(session: AsyncSession, page: PageParams, f: DeliveryFi
 async def attempts(session: AsyncSession, delivery_id: uuid.UUID) -> Sequence[DeliveryAttempt]:
     query = select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id).order_by(col(DeliveryAttempt.id))
     return (await session.exec(query)).all()
+
+
+@dataclass
+class NewDeliveries:
+    """The deliveries of a run of events, as one statement takes them: each event and each
+    subscription once, and one (event, subscription) pair of 1-based indexes per delivery."""
+
+    event_ids: list[uuid.UUID] = field(default_factory=list)
+    event_types: list[str] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)  # the stored copy of each event, as JSON text
+    pair_events: list[int] = field(default_factory=list)
+    pair_subscriptions: list[int] = field(default_factory=list)
+
+
+# One INSERT for a whole run of events: a dozen array parameters, however many deliveries, where an
+# executemany of per-row INSERTs binds eleven parameters per delivery and runs the executor once per
+# row. Each event's JSON travels once, not once per matching subscription. The pairs are joined to
+# their event and subscription by position (`WITH ORDINALITY` numbers from 1). Ids are random version-4
+# UUIDs made by PostgreSQL (`gen_random_uuid`), like the model's `uuid4` default, at no Python cost.
+_INSERT_DELIVERIES = text(
+    """
+    INSERT INTO delivery
+        (id, subscription_id, stakeholder_id, channel, event_id, event_type, event, status, attempts,
+         next_attempt_at, created_at)
+    SELECT gen_random_uuid(), s.id, s.stakeholder_id, CAST(s.channel AS channel), e.id, e.type, e.body,
+           CAST(s.status AS deliverystatus), 0, s.next_attempt_at, CAST(:now AS timestamptz)
+    FROM unnest(CAST(:pair_events AS int[]), CAST(:pair_subscriptions AS int[])) AS p(event_no, subscription_no)
+    JOIN unnest(CAST(:event_ids AS uuid[]), CAST(:event_types AS text[]), CAST(:bodies AS json[]))
+         WITH ORDINALITY AS e(id, type, body, no) ON e.no = p.event_no
+    JOIN unnest(CAST(:subscription_ids AS uuid[]), CAST(:stakeholder_ids AS uuid[]), CAST(:channels AS text[]),
+                CAST(:statuses AS text[]), CAST(:next_attempts AS timestamptz[]))
+         WITH ORDINALITY AS s(id, stakeholder_id, channel, status, next_attempt_at, no) ON s.no = p.subscription_no
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+async def insert_deliveries(
+    session: AsyncSession,
+    subscriptions: Sequence[tuple[Subscription, DeliveryStatus, datetime | None]],
+    new: NewDeliveries,
+    now: datetime,
+) -> None:
+    """Insert `new` for `subscriptions` (each with the status and first attempt time its deliveries
+    start with); a delivery that exists already (same subscription and event) is left alone."""
+    if not new.pair_events:
+        return
+    await (await session.connection()).execute(
+        _INSERT_DELIVERIES,
+        {
+            "now": now,
+            "pair_events": new.pair_events,
+            "pair_subscriptions": new.pair_subscriptions,
+            "event_ids": new.event_ids,
+            "event_types": new.event_types,
+            "bodies": new.bodies,
+            "subscription_ids": [sub.id for sub, _, _ in subscriptions],
+            "stakeholder_ids": [sub.stakeholder_id for sub, _, _ in subscriptions],
+            # the labels of the PostgreSQL enums are the members' names, as the ORM writes them
+            "channels": [Channel(sub.channel).name for sub, _, _ in subscriptions],
+            "statuses": [DeliveryStatus(status).name for _, status, _ in subscriptions],
+            "next_attempts": [next_attempt for _, _, next_attempt in subscriptions],
+        },
+    )

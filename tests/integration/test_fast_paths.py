@@ -17,7 +17,8 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
+from sqlmodel import col
 
 from services.evaluations import handlers
 from services.evaluations.config import Settings
@@ -65,7 +66,7 @@ async def test_fast_and_slow_paths_write_the_same(env: Env) -> None:
         *[issued() for _ in range(10)],
         first[7],
     ]
-    spy = BulkSpy()
+    spy = BulkSpy(handlers.router)
     runs = {"fast": await _runtime(env, "fast"), "slow": await _runtime(env, "slow")}
     dlq = make_producer(env.kafka, "test-dlq")
     await dlq.start()
@@ -108,22 +109,25 @@ async def test_notifications_fast_and_slow_paths_write_the_same_deliveries(env: 
         revised(uuid.UUID(first[2].subject)),
         *[issued() for _ in range(5)],
     ]
+    spy = BulkSpy(notification_handlers.router)
     runs = {"fast": await _notifications(env, "nfast"), "slow": await _notifications(env, "nslow")}
     dlq = make_producer(env.kafka, "test-dlq")
     await dlq.start()
     try:
-        await produce(env.kafka, topic, [e.to_kafka() for e in first])
-        for name, runtime in runs.items():
-            await _consume(env, runtime, name, topic, dlq, len(first), notification_handlers.router)
-        await produce(env.kafka, topic, [e.to_kafka() for e in second[:10]] + [poison] + [e.to_kafka() for e in second[10:]])
-        for name, runtime in runs.items():
-            await _consume(env, runtime, name, topic, dlq, len(first) + len(second) + 1, notification_handlers.router)
+        with spy.installed():
+            await produce(env.kafka, topic, [e.to_kafka() for e in first])
+            for name, runtime in runs.items():
+                await _consume(env, runtime, name, topic, dlq, len(first), notification_handlers.router)
+            await produce(env.kafka, topic, [e.to_kafka() for e in second[:10]] + [poison] + [e.to_kafka() for e in second[10:]])
+            for name, runtime in runs.items():
+                await _consume(env, runtime, name, topic, dlq, len(first) + len(second) + 1, notification_handlers.router)
         dead = await read_topic(env.kafka, topic + ".dlq", 2)
         fast, slow = await _deliveries(runs["fast"]), await _deliveries(runs["slow"])
     finally:
         await dlq.stop()
         for runtime in runs.values():
             await runtime.stop()
+    assert spy.events > 0, "the fast path was taken"
     assert sorted(dict(r.headers)["dlq_group"] for r in dead) == [b"fast", b"slow"], "the poison dead-lettered by both"
     events = {e.id for e in first + second}
     # every event matches the catch-all; Leipzig's also the city filter; digests only recommendation.issued ones
@@ -146,32 +150,36 @@ async def _notifications(env: Env, name: str) -> Runtime:
             ("http://127.0.0.1:9/digest", {"event_types": ["recommendation.issued"], "mode": "digest"}),
         ):
             session.add(Subscription(stakeholder_id=person.id, channel="webhook", url=url, secret="whsec_x", **filters))
+        session.add(Subscription(stakeholder_id=person.id, channel="email", cities=["munich"]))
         await session.commit()
     return runtime
 
 
 async def _deliveries(runtime: Runtime) -> dict[str, Any]:
     async with runtime.sessions() as session:
-        urls = {s.id: s.url for s in (await session.execute(select(Subscription))).scalars()}
+        urls = {s.id: s.url or "email" for s in (await session.execute(select(Subscription))).scalars()}
         rows = [d.model_dump(mode="json") for d in (await session.execute(select(Delivery))).scalars()]
+        # the event's stored copy as PostgreSQL holds it (a `json` column keeps the text it was given)
+        texts = (await session.execute(select(cast(col(Delivery.event), Text)))).scalars().all()
         inbox = {i.event_id for i in (await session.execute(select(NotificationInbox))).scalars()}
     for row in rows:
         row["next_attempt_at"] = row["next_attempt_at"] is not None  # a clock of its own run
         row["subscription_id"] = urls[uuid.UUID(row["subscription_id"])]
         del row["id"], row["created_at"], row["stakeholder_id"]
-    return {"deliveries": sorted(json.dumps(r, sort_keys=True) for r in rows), "inbox": inbox}
+    return {"deliveries": sorted(json.dumps(r, sort_keys=True) for r in rows), "stored": sorted(texts), "inbox": inbox}
 
 
 class BulkSpy:
-    """Counts the events the evaluations bulk handler is given (the real handler still runs)."""
+    """Counts the `recommendation.issued` events a router's bulk handler is given (the real handler still runs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, router: Router[Any]) -> None:
+        self.router = router
         self.events = 0
 
     def installed(self) -> Any:
-        route = handlers.router.route(RecommendationIssued.versioned_type())
-        assert route is not None and route.bulk is not None
-        real = route.bulk
+        found = self.router.route(RecommendationIssued.versioned_type())
+        assert found is not None and found.bulk is not None
+        route, real = found, found.bulk
         spy = self
 
         class Installed:
