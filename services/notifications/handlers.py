@@ -7,7 +7,6 @@ that somehow arrived twice cannot create a second delivery.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.notifications import repository, rules
 from services.notifications.models import Delivery, DeliveryStatus, Mode, Subscription
 from shared.contracts.envelope import Event, Payload
+from shared.platform.db import to_json
 from shared.platform.outbox import EventSink
 from shared.platform.routing import Router
 
@@ -83,16 +83,15 @@ async def create_deliveries_many(batch: DeliveryBatch, items: list[tuple[Payload
 
 
 def stored_copy(event: Event) -> str:
-    """The event as a delivery stores it: the text the engine's JSON serializer (shared.platform.db,
-    `json.dumps(value, default=str)`) writes for the one-event path's `event.model_dump(mode="json")`,
+    """The event as a delivery stores it: the text the engine's JSON serializer (shared.platform.db
+    `to_json`) writes for the one-event path's `event.model_dump(mode="json")`,
     byte for byte (the equivalence test compares the stored texts). `data` is already plain JSON
     (decoded from the message), so only the envelope's attributes go through pydantic: dumping
     `data` too would walk and copy every value of it for nothing."""
     envelope = event.model_dump(mode="json", exclude={"data"})
-    return _ENGINE_JSON.encode({name: event.data if name == "data" else envelope[name] for name in _EVENT_FIELDS})
+    return to_json({name: event.data if name == "data" else envelope[name] for name in _EVENT_FIELDS})
 
 
-_ENGINE_JSON = json.JSONEncoder(default=str)  # what json.dumps(value, default=str) builds on every call
 _EVENT_FIELDS = tuple(Event.model_fields)  # in model_dump's order
 
 

@@ -21,7 +21,8 @@ SessionFactory = async_sessionmaker[AsyncSession]
 UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
 
 
-def _to_json(value: object) -> str:
+def to_json(value: object) -> str:
+    """The engine's JSON serializer (JSON columns), also for text written without the ORM."""
     # JSON columns hold lists of ids (a recommendation's related_ids): UUIDs (and dates) go in as text.
     return orjson.dumps(value, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
 
@@ -42,7 +43,7 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
         return
     columns = list(rows[0])
     as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
-    records = [tuple(_to_json(row[c]) if c in as_json else row[c] for c in columns) for row in rows]
+    records = [tuple(to_json(row[c]) if c in as_json else row[c] for c in columns) for row in rows]
     driver = (await (await session.connection()).get_raw_connection()).driver_connection
     assert driver is not None
     await driver.copy_records_to_table(table.name, columns=columns, records=records)
@@ -50,7 +51,7 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800, json_serializer=_to_json
+        url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800, json_serializer=to_json
     )
 
 

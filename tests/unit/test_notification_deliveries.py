@@ -1,12 +1,12 @@
 """What a delivery stores, built without the ORM by the consumer's fast path."""
 
-import json
 import uuid
 from datetime import UTC, datetime
 
 from services.notifications import handlers
 from services.notifications.models import DeliveryStatus, Mode, Subscription
 from shared.contracts.envelope import Event
+from shared.platform.db import to_json
 from tests.factories import issued, link_event
 
 
@@ -18,7 +18,7 @@ def test_the_stored_copy_is_the_text_the_one_event_path_stores() -> None:
         _, value, headers = event.to_kafka()
         decoded = Event.from_kafka(headers, value)  # as the consumer has it
         # the one-event path hands `model_dump(mode="json")` to the engine, whose serializer is this
-        assert handlers.stored_copy(decoded) == json.dumps(decoded.model_dump(mode="json"), default=str)
+        assert handlers.stored_copy(decoded) == to_json(decoded.model_dump(mode="json"))
 
 
 def test_a_digest_subscription_s_deliveries_wait_for_the_digest() -> None:
