@@ -170,7 +170,8 @@ class EventConsumer(Generic[C]):
             for tp, records in batches.items():
                 await self.process_batch(records)
                 self._done[tp] = records[-1].offset + 1
-                await self._commit(tp, records[-1].offset + 1)
+            if batches:  # one commit for the poll's partitions, after all their effects
+                await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
             if not batches:
                 await self._check_stalled(now)
 
@@ -338,10 +339,10 @@ class EventConsumer(Generic[C]):
         metrics.EVENTS_CONSUMED.labels(self.service, "unknown", "dead_lettered").inc()
         log.error("%s: dead-lettered %s[%d]@%d: %s", self.service, record.topic, record.partition, record.offset, reason)
 
-    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
             async with asyncio.timeout(COMMIT_TIMEOUT_S):
-                await self.consumer.commit({tp: offset})
+                await self.consumer.commit(offsets)
         except CommitFailedError as exc:  # partition moved to another instance: it redelivers, the inbox drops
             log.info("%s: commit refused after rebalance: %s", self.service, exc)
 
