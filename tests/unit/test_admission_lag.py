@@ -22,6 +22,11 @@ MAX_LAG_MS = 100
 BLOCK_S = 0.3  # each time the starving task holds the loop: every probe tick comes late by about this
 
 
+def hold_the_loop(seconds: float) -> None:
+    """Blocks the calling thread, which is the event loop's: deliberately, that is what is tested."""
+    time.sleep(seconds)
+
+
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[httpx.AsyncClient, list[int]]]:
     applied: list[int] = []
@@ -47,7 +52,7 @@ async def test_a_starved_loop_refuses_new_requests_at_once_until_it_keeps_time_a
 
     async def starve() -> None:  # what a machine with no CPU left does to the loop
         while not stop.is_set():
-            time.sleep(BLOCK_S)
+            hold_the_loop(BLOCK_S)
             await asyncio.sleep(0)
 
     starving = asyncio.create_task(starve())
@@ -80,7 +85,7 @@ async def test_a_starved_loop_refuses_new_requests_at_once_until_it_keeps_time_a
 
 async def test_one_long_call_that_has_ended_refuses_nothing(served: tuple[httpx.AsyncClient, list[int]]) -> None:
     client, applied = served
-    time.sleep(0.5)  # e.g. a large upload parsed in the loop: it held the loop once, then let go
+    hold_the_loop(0.5)  # e.g. a large upload parsed in the loop: it held the loop once, then let go
     right_after = await client.post("/items/1")
     await asyncio.sleep(0.01)  # the late tick has run and recorded the 0.5 s
     next_one = await client.post("/items/2")
