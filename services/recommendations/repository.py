@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import Row, insert, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -55,6 +58,34 @@ async def list_seminars(session: AsyncSession, page: PageParams, host_city: str 
 async def get_recommendation(session: AsyncSession, rec_id: uuid.UUID, *, for_update: bool = False) -> Recommendation | None:
     # for_update: the row lock orders this aggregate's outbox rows (see shared/outbox.py).
     return await session.get(Recommendation, rec_id, with_for_update=for_update)
+
+
+RECOMMENDATION = Recommendation.__table__  # type: ignore[attr-defined]
+SEMINAR = Seminar.__table__  # type: ignore[attr-defined]
+HISTORY = RecommendationEvent.__table__  # type: ignore[attr-defined]
+
+
+async def lock_with_seminar(session: AsyncSession, rec_id: uuid.UUID) -> Row[Any] | None:
+    """The recommendation's row, locked until commit (FOR UPDATE OF it alone: the lock orders this
+    aggregate's outbox rows, see shared/platform/outbox.py), with its seminar's columns as
+    `seminar__<name>`: one round trip instead of two, and plain rows (Core on the session's
+    connection), not ORM objects: the hot path of issuing."""
+    query = (
+        core_select(RECOMMENDATION, *(c.label(f"seminar__{c.name}") for c in SEMINAR.c))
+        .join_from(RECOMMENDATION, SEMINAR, RECOMMENDATION.c.seminar_id == SEMINAR.c.id)
+        .where(RECOMMENDATION.c.id == rec_id)
+        .with_for_update(of=RECOMMENDATION)
+    )
+    return (await (await session.connection()).execute(query)).one_or_none()
+
+
+async def change_status_with_history(
+    session: AsyncSession, rec_id: uuid.UUID, values: dict[str, Any], entry: dict[str, Any]
+) -> None:
+    """Set `values` on the recommendation and add its history `entry`, in one statement (one
+    round trip: the update is a data-modifying CTE of the history insert)."""
+    changed = update(RECOMMENDATION).where(RECOMMENDATION.c.id == rec_id).values(**values).cte("changed")
+    await (await session.connection()).execute(insert(HISTORY).values(recommendation_id=rec_id, **entry).add_cte(changed))
 
 
 async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
