@@ -182,7 +182,7 @@ async def issue(session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, actor
     public = RecommendationPublic.model_validate({**row, "status": status, "updated_at": now})
     entry = {"version": public.version, "action": "issued", "actor_id": actor.id, "actor_role": actor.role, "at": now}
     await repository.change_status_with_history(
-        session, rec_id, {"status": status, "updated_at": now}, {**entry, "snapshot": public.model_dump(mode="json")}
+        session, rec_id, status, now, {**entry, "snapshot": public.model_dump(mode="json")}
     )
     seminar = SeminarState.model_validate({name: row[f"seminar__{name}"] for name in SeminarState.model_fields})
     state = RecommendationState(**public.model_dump(), seminar=seminar)
