@@ -221,13 +221,18 @@ class EventLoopLag:
 class AdmissionControl:
     """Bounds the work this process takes on; past it, answers 503 with Retry-After at once (pure
     ASGI, before any work). Two signals: more than `limit` requests in progress, or the event loop
-    running more than `max_lag_ms` late (see `EventLoopLag`). Under more load than the process can
+    running more than `max_lag_ms` late (see `EventLoopLag`) with `LAG_PRESSURE` requests or more
+    in progress. Under more load than the process can
     take, a queue only grows: every request waits behind the backlog and the client's timeouts fire
     after the work was done. Refusing the excess keeps the accepted requests fast and tells clients
     to come back. Operations endpoints (health, readiness, metrics) and event streams (long-lived by
     design) are never refused nor counted. A limit (or lag) of 0 admits everything."""
 
     EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+    # The lag refuses only while this many requests are in progress here: a loop slowed by its
+    # neighbours (another process's start, a test suite) while serving a trickle gains nothing by
+    # refusing the trickle; a loop lagging under its own backlog does.
+    LAG_PRESSURE = 8
 
     def __init__(
         self,
@@ -253,7 +258,7 @@ class AdmissionControl:
         if self.limit and self.in_flight >= self.limit:
             await self._refuse(f"the service is at capacity ({self.limit} requests in progress)", scope, receive, send)
             return
-        if self.lag is not None and (lag_s := self.lag.sustained_s()) > self.max_lag_s:
+        if self.lag is not None and self.in_flight >= self.LAG_PRESSURE and (lag_s := self.lag.sustained_s()) > self.max_lag_s:
             why = f"the service is overloaded (it runs {lag_s * 1000:.0f} ms behind, over {self.max_lag_s * 1000:.0f} ms)"
             await self._refuse(why, scope, receive, send)
             return
