@@ -25,12 +25,12 @@ def _to_json(value: object) -> str:
 def make_engine(url: str, *, pool_size: int = 40) -> AsyncEngine:
     # pool_size 40: an API at its admission limit keeps about that many connections busy; with 10,
     # every connection past the tenth was opened and closed per request (a server backend forked,
-    # types introspected, statements prepared again). No pre-ping: with asyncpg it costs three round
-    # trips per checkout (BEGIN, ";", ROLLBACK); a connection found dead in use raises a disconnect
-    # error, which invalidates the pool and answers 503 + Retry-After (tests/integration/
-    # test_database_outage.py and test_outages.py pass without it).
+    # types introspected, statements prepared again). The pre-ping stays although with asyncpg it
+    # costs three round trips per checkout (BEGIN, ";", ROLLBACK): without it, a connection left
+    # stale by a PostgreSQL restart answers the next request with a 503 after the outage is over
+    # (tests/faults saw two).
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=20, pool_pre_ping=False, pool_recycle=1800, json_serializer=_to_json
+        url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800, json_serializer=_to_json
     )
 
 
