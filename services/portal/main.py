@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await auth_engine.dispose()
 
     app = FastAPI(title="CLUSNET portal", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    # No event-loop-lag admission here (the services' APIs have it): the portal serves people a
+    # page at a time, and a person on a slow machine would rather wait than be turned away.
     install_operations(
         app,
         settings.service_name,

@@ -147,7 +147,7 @@ async def get_recommendation(rec_id: uuid.UUID, session: SessionDep, _: Principa
 
 @router.post("/recommendations/{rec_id}/issue", tags=["recommendations"])
 async def issue(rec_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner) -> RecommendationPublic:
-    return RecommendationPublic.model_validate(await service.issue(session, runtime, rec_id, principal.actor()))
+    return await service.issue(session, runtime, rec_id, principal.actor())
 
 
 @router.post("/recommendations/{rec_id}/revise", tags=["recommendations"])

@@ -4,6 +4,7 @@ all rows as drafts in one transaction, and large files as a background job."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -108,8 +109,27 @@ async def queue_import(
         total=rows,
     )
     session.add(job)
-    await commit(session, sink)  # wakes the job runner too (Runtime.on_commit)
+    _queued.add(id(sink))  # before the commit: its after-commit wake-up finds the mark
+    await commit(session, sink)  # wakes the job runner too (Runtime.on_commit, see job_waker)
     return job
+
+
+# The sinks (runtimes) of this process whose commits queued an import job since their runner was last
+# woken. The runner is woken after a commit only if its runtime is marked: most commits are issues
+# and revisions, and waking the runner after each cost a transaction (claim: SELECT … FOR UPDATE
+# SKIP LOCKED) per issued recommendation. Jobs queued by another process wait at most the poll.
+_queued: set[int] = set()
+
+
+def job_waker(sink: EventSink, wake: Callable[[], None]) -> Callable[[], None]:
+    """An after-commit hook waking the job runner (`wake`) when a commit of `sink` queued a job."""
+
+    def after_commit() -> None:
+        if id(sink) in _queued:
+            _queued.discard(id(sink))
+            wake()
+
+    return after_commit
 
 
 def import_job_handler(sessions: SessionFactory, sink: EventSink) -> JobHandler:

@@ -20,9 +20,9 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def workers(runtime: Runtime) -> list[Worker]:
-    """The job runner of large spreadsheet imports, woken after each commit of this process."""
+    """The job runner of large spreadsheet imports, woken after a commit of this process that queued one."""
     runner = JobRunner(runtime.sessions, ImportJob, {imports.IMPORT_JOB: imports.import_job_handler(runtime.sessions, runtime)})
-    runtime.on_commit(runner.wake)
+    runtime.on_commit(imports.job_waker(runtime, runner.wake))
     return [runner.run]
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Row, bindparam, insert, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -55,6 +59,63 @@ async def list_seminars(session: AsyncSession, page: PageParams, host_city: str 
 async def get_recommendation(session: AsyncSession, rec_id: uuid.UUID, *, for_update: bool = False) -> Recommendation | None:
     # for_update: the row lock orders this aggregate's outbox rows (see shared/outbox.py).
     return await session.get(Recommendation, rec_id, with_for_update=for_update)
+
+
+RECOMMENDATION = Recommendation.__table__  # type: ignore[attr-defined]
+SEMINAR = Seminar.__table__  # type: ignore[attr-defined]
+HISTORY = RecommendationEvent.__table__  # type: ignore[attr-defined]
+
+
+def _param(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+# The issue path's two statements, built once: SQLAlchemy then finds their compiled form by the
+# statement's memoized cache key instead of rebuilding and hashing the statement per request.
+_LOCK_WITH_SEMINAR = (
+    core_select(RECOMMENDATION, *(c.label(f"seminar__{c.name}") for c in SEMINAR.c))
+    .join_from(RECOMMENDATION, SEMINAR, RECOMMENDATION.c.seminar_id == SEMINAR.c.id)
+    .where(RECOMMENDATION.c.id == _param("rec_id", RECOMMENDATION.c.id))
+    .with_for_update(of=RECOMMENDATION)
+)
+_CHANGE_STATUS_WITH_HISTORY = (
+    insert(HISTORY)
+    .values(
+        recommendation_id=_param("rec_id", RECOMMENDATION.c.id),
+        version=_param("h_version", HISTORY.c.version),
+        action=_param("h_action", HISTORY.c.action),
+        actor_id=_param("h_actor_id", HISTORY.c.actor_id),
+        actor_role=_param("h_actor_role", HISTORY.c.actor_role),
+        snapshot=_param("h_snapshot", HISTORY.c.snapshot),
+        at=_param("h_at", HISTORY.c.at),
+    )
+    .add_cte(
+        update(RECOMMENDATION)
+        .where(RECOMMENDATION.c.id == _param("rec_id", RECOMMENDATION.c.id))
+        .values(
+            status=_param("new_status", RECOMMENDATION.c.status), updated_at=_param("new_updated_at", RECOMMENDATION.c.updated_at)
+        )
+        .cte("changed")
+    )
+)
+
+
+async def lock_with_seminar(session: AsyncSession, rec_id: uuid.UUID) -> Row[Any] | None:
+    """The recommendation's row, locked until commit (FOR UPDATE OF it alone: the lock orders this
+    aggregate's outbox rows, see shared/platform/outbox.py), with its seminar's columns as
+    `seminar__<name>`: one round trip instead of two, and plain rows (Core on the session's
+    connection), not ORM objects: the hot path of issuing."""
+    return (await (await session.connection()).execute(_LOCK_WITH_SEMINAR, {"rec_id": rec_id})).one_or_none()
+
+
+async def change_status_with_history(
+    session: AsyncSession, rec_id: uuid.UUID, status: RecommendationStatus, updated_at: datetime, entry: dict[str, Any]
+) -> None:
+    """Set the recommendation's status and add its history `entry` (version, action, actor_id,
+    actor_role, snapshot, at) in one statement: one round trip, the update being a data-modifying
+    CTE of the history insert."""
+    params = {"rec_id": rec_id, "new_status": status, "new_updated_at": updated_at, **{f"h_{k}": v for k, v in entry.items()}}
+    await (await session.connection()).execute(_CHANGE_STATUS_WITH_HISTORY, params)
 
 
 async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

@@ -169,11 +169,26 @@ async def stage_draft(session: AsyncSession, seminar_id: uuid.UUID, draft: Recom
     return rec
 
 
-async def issue(session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, actor: Actor) -> Recommendation:
-    rec = await recommendation_or_404(session, rec_id, for_update=True)
-    await _issue(session, sink, rec, await seminar_or_404(session, rec.seminar_id), actor)
+async def issue(session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, actor: Actor) -> RecommendationPublic:
+    """Issue one recommendation: the hot path of the API (bench row 1), so three round trips in the
+    transaction (lock and read with the seminar, update with its history entry, the outbox row at
+    commit) and no ORM objects; `_issue` does the same on ORM objects for a seminar's report."""
+    found = await repository.lock_with_seminar(session, rec_id)
+    if found is None:
+        raise NotFound(f"recommendation {rec_id} does not exist")
+    row = found._mapping
+    status = domain.next_status(row["status"], domain.Action.issue)
+    now = datetime.now(UTC)
+    public = RecommendationPublic.model_validate({**row, "status": status, "updated_at": now})
+    entry = {"version": public.version, "action": "issued", "actor_id": actor.id, "actor_role": actor.role, "at": now}
+    await repository.change_status_with_history(
+        session, rec_id, status, now, {**entry, "snapshot": public.model_dump(mode="json")}
+    )
+    seminar = SeminarState.model_validate({name: row[f"seminar__{name}"] for name in SeminarState.model_fields})
+    state = RecommendationState(**public.model_dump(), seminar=seminar)
+    _emit(session, sink, RecommendationIssued(recommendation=state, actor=actor), rec_id)
     await commit(session, sink)
-    return rec
+    return public
 
 
 async def _issue(session: AsyncSession, sink: EventSink, rec: Recommendation, seminar: Seminar, actor: Actor) -> None:

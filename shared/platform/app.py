@@ -45,6 +45,7 @@ def service_app(
         settings.service_name,
         settings.max_body_bytes,
         settings.max_in_flight_requests,
+        max_event_loop_lag_ms=settings.max_event_loop_lag_ms,
         upload_max_bytes=settings.upload_max_bytes,
         upload_paths=settings.upload_paths,
     )

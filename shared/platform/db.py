@@ -50,6 +50,10 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    # A service's pool is DATABASE_POOL_SIZE (40, docs/operations.md). The pre-ping stays although with asyncpg it
+    # costs three round trips per checkout (BEGIN, ";", ROLLBACK): without it, a connection left
+    # stale by a PostgreSQL restart answers the next request with a 503 after the outage is over
+    # (tests/faults saw two).
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800, json_serializer=to_json
     )

@@ -19,7 +19,8 @@ from shared.platform.errors import Unauthorized
 from shared.platform.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
     runtime: Runtime = request.app.state.runtime  # set once, by service_app()
     return runtime
 

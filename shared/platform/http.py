@@ -175,42 +175,104 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class EventLoopLag:
+    """How late this process's event loop runs its timers: a timer is due every `interval_s`, and
+    the lag is how much later than due it ran. A loop starved of CPU (a saturated machine) or busy
+    with a backlog runs everything late, including the answers to requests already accepted, so
+    the lag says "overloaded" where a count of requests in progress cannot: connections waiting in
+    the kernel are not counted anywhere. A timer handle (no task) re-armed by each tick; it starts
+    on first use in the running loop (and again in a new loop, as in tests)."""
+
+    def __init__(self, service: str, interval_s: float = 0.05) -> None:
+        self.service = service
+        self.interval_s = interval_s
+        self.last_s = 0.0  # the lag the latest tick measured
+        self.previous_s = 0.0  # and the one before
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due = 0.0
+
+    def sustained_s(self) -> float:
+        """The lag that lasts: the latest tick was late, and so was the tick before or the next
+        one is overdue already (the loop is still busy). One late tick alone (a single long call
+        that has ended: parsing an upload, a GC pause) is not overload, and the next request
+        should not pay for it."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._start(loop)
+        return min(self.last_s, max(self.previous_s, loop.time() - self._due))
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop, self.last_s, self.previous_s = loop, 0.0, 0.0
+        self._arm()
+
+    def _arm(self) -> None:
+        assert self._loop is not None
+        self._due = self._loop.time() + self.interval_s
+        self._loop.call_at(self._due, self._tick, self._loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop or loop.is_closed():
+            return  # a probe restarted in another loop: this chain ends
+        self.previous_s, self.last_s = self.last_s, max(0.0, loop.time() - self._due)
+        metrics.EVENT_LOOP_LAG.labels(self.service).set(self.last_s)
+        self._arm()
+
+
 class AdmissionControl:
-    """Bounds the requests in progress in this process; past `limit`, answers 503 with Retry-After
-    at once (pure ASGI, before any work). Under more load than the process can take, a queue only
-    grows: every request waits behind the backlog and the client's timeouts fire after the work was
-    done. Refusing the excess keeps the accepted requests fast and tells clients to come back.
-    Operations endpoints (health, readiness, metrics) and event streams (long-lived by design) are
-    not counted. A limit of 0 admits everything."""
+    """Bounds the work this process takes on; past it, answers 503 with Retry-After at once (pure
+    ASGI, before any work). Two signals: more than `limit` requests in progress, or the event loop
+    running more than `max_lag_ms` late (see `EventLoopLag`) with `LAG_PRESSURE` requests or more
+    in progress. Under more load than the process can
+    take, a queue only grows: every request waits behind the backlog and the client's timeouts fire
+    after the work was done. Refusing the excess keeps the accepted requests fast and tells clients
+    to come back. Operations endpoints (health, readiness, metrics) and event streams (long-lived by
+    design) are never refused nor counted. A limit (or lag) of 0 admits everything."""
 
     EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+    # The lag refuses only while this many requests are in progress here: a loop slowed by its
+    # neighbours (another process's start, a test suite) while serving a trickle gains nothing by
+    # refusing the trickle; a loop lagging under its own backlog does.
+    LAG_PRESSURE = 8
 
-    def __init__(self, app: ASGIApp, service: str, limit: int, retry_after_s: int = 1) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        service: str,
+        limit: int,
+        max_lag_ms: float = 0,
+        retry_after_s: int = 1,
+        probe_interval_s: float = 0.05,
+    ) -> None:
         self.app = app
         self.service = service
         self.limit = limit
+        self.max_lag_s = max_lag_ms / 1000
         self.retry_after_s = retry_after_s
         self.in_flight = 0
+        self.lag = EventLoopLag(service, probe_interval_s) if max_lag_ms else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limit or self._exempt(scope):
+        if scope["type"] != "http" or not (self.limit or self.lag) or self._exempt(scope):
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
-            metrics.REQUESTS_REFUSED.labels(self.service).inc()
-            answer = problem(
-                503,
-                "Service unavailable",
-                f"the service is at capacity ({self.limit} requests in progress); retry in {self.retry_after_s} second(s)",
-            )
-            answer.headers["Retry-After"] = str(self.retry_after_s)
-            await answer(scope, receive, send)
+        if self.limit and self.in_flight >= self.limit:
+            await self._refuse(f"the service is at capacity ({self.limit} requests in progress)", scope, receive, send)
+            return
+        if self.lag is not None and self.in_flight >= self.LAG_PRESSURE and (lag_s := self.lag.sustained_s()) > self.max_lag_s:
+            why = f"the service is overloaded (it runs {lag_s * 1000:.0f} ms behind, over {self.max_lag_s * 1000:.0f} ms)"
+            await self._refuse(why, scope, receive, send)
             return
         self.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+    async def _refuse(self, why: str, scope: Scope, receive: Receive, send: Send) -> None:
+        metrics.REQUESTS_REFUSED.labels(self.service).inc()
+        answer = problem(503, "Service unavailable", f"{why}; retry in {self.retry_after_s} second(s)")
+        answer.headers["Retry-After"] = str(self.retry_after_s)
+        await answer(scope, receive, send)
 
     def _exempt(self, scope: Scope) -> bool:
         if scope["path"] in self.EXEMPT:
@@ -252,12 +314,14 @@ def install_operations(
     max_body_bytes: int,
     max_in_flight: int = 0,
     *,
+    max_event_loop_lag_ms: float = 0,
     upload_max_bytes: int | None = None,
     upload_paths: str | None = None,
 ) -> None:
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, upload_max_bytes=upload_max_bytes, upload_paths=upload_paths)
     app.add_middleware(TraceContext)
-    app.add_middleware(AdmissionControl, service=service, limit=max_in_flight)  # outside: a refusal costs little
+    # outside: a refusal costs little
+    app.add_middleware(AdmissionControl, service=service, limit=max_in_flight, max_lag_ms=max_event_loop_lag_ms)
     app.add_middleware(RequestTiming, service=service)
 
     @app.get("/healthz", tags=["operations"], summary="The process lives")

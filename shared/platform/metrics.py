@@ -17,5 +17,10 @@ OUTBOX_BACKLOG = Gauge("clusnet_outbox_backlog", "Outbox rows waiting to be publ
 OUTBOX_OLDEST_AGE = Gauge("clusnet_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"])
 DELIVERY_ATTEMPTS = Counter("clusnet_delivery_attempts_total", "Notification delivery attempts", ["channel", "outcome"])
 REQUESTS_REFUSED = Counter(
-    "clusnet_http_requests_refused_total", "Requests refused at once (503) because the process was at capacity", ["service"]
+    "clusnet_http_requests_refused_total",
+    "Requests refused at once (503): the process was at capacity or its event loop ran late",
+    ["service"],
+)
+EVENT_LOOP_LAG = Gauge(
+    "clusnet_event_loop_lag_seconds", "How late the API process's event loop ran its latest timer (admission signal)", ["service"]
 )

@@ -67,7 +67,7 @@ class Runtime:
         s = self.settings
         for url, scripts in ((s.database_url, self.migrations), (s.auth_database_url, AUTH_MIGRATIONS)):
             await self._prepare_database(url, scripts)
-        self.engine = make_engine(s.database_url)
+        self.engine = make_engine(s.database_url, pool_size=s.database_pool_size)
         self.sessions = make_session_factory(self.engine)
         self.auth_engine = make_engine(s.auth_database_url, pool_size=5)
         self.auth_sessions = make_session_factory(self.auth_engine)

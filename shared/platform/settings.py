@@ -45,6 +45,16 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="Requests in progress per process before the excess is refused at once with 503 + Retry-After (0: no limit)",
     )
+    max_event_loop_lag_ms: float = Field(
+        default=200,
+        ge=0,
+        description="While the event loop runs later than this, new requests are refused at once with 503 + Retry-After (0: off)",
+    )
+    database_pool_size: int = Field(
+        default=40,
+        ge=1,
+        description="Pooled database connections per process (up to 20 more under bursts): about the requests in progress",
+    )
     consumer_max_attempts: int = Field(default=3, description="Attempts before a message is dead-lettered.")
     consumer_retry_backoff_s: float = 0.2
     consumer_stall_after_s: float = Field(
