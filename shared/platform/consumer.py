@@ -60,6 +60,7 @@ LAG_PROBE_TIMEOUT_S = 5.0  # the probe's own requests must not hang for aiokafka
 STALL_AFTER_S = 20.0  # behind (or blind) for this long with the broker up: a new client
 COMMIT_TIMEOUT_S = 15.0  # aiokafka retries a commit forever while the coordinator is away
 CLOSE_TIMEOUT_S = 10.0
+PRECHECK_FROM = 50  # records in a partition's batch from which the inbox is asked first (replays)
 MAX_BATCH = 2000  # records per poll: one inbox read, one transaction and one commit per partition's share
 DATABASE_WAIT_S = 1.0  # between tries while PostgreSQL is away (a dead letter would lose a good event)
 
@@ -112,6 +113,7 @@ class EventConsumer(Generic[C]):
         after_commit: Callable[[], None] | None = None,
         stall_after_s: float = STALL_AFTER_S,
         fast_paths: bool = True,
+        precheck_from: int = PRECHECK_FROM,
     ) -> None:
         self.service = service
         self.make_client = make_client
@@ -127,6 +129,7 @@ class EventConsumer(Generic[C]):
         self.retry_backoff_s = retry_backoff_s
         self.after_commit = after_commit or (lambda: None)
         self.fast_paths = fast_paths  # the routes' bulk handlers; off only to compare with the slow path
+        self.precheck_from = precheck_from
         self.progress = ConsumerProgress()
         self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
 
@@ -203,7 +206,9 @@ class EventConsumer(Generic[C]):
 
     async def process_batch(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         routed = [(record, route) for record in records if (route := self._route(record)) is not None]
-        seen = await self._already_applied(routed) if self.fast_paths else set()
+        # Replays come in full polls; live traffic in small ones, where the read would only cost a
+        # round trip (the inbox insert in the transaction catches a duplicate all the same).
+        seen = await self._already_applied(routed) if self.fast_paths and len(routed) >= self.precheck_from else set()
         handled: list[Decoded[C]] = []
         replayed: list[ConsumerRecord[Any, Any]] = []
         for record, route in routed:
