@@ -33,7 +33,7 @@ test: $(STAMP) lint system-test  ## lint, then the whole suite on real Kafka and
 lint: $(STAMP)  ## style, format and types: what these refuse does not land
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services provision examples
+	$(BIN)/mypy shared services provision examples bench
 
 unit: $(STAMP)  ## only the tests that need no services
 	$(BIN)/pytest -p no:cacheprovider tests/unit

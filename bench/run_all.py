@@ -36,12 +36,13 @@ from services.evaluations.main import create_app as evaluations_app
 from services.notifications import handlers as notification_handlers
 from services.notifications.config import Settings as NotificationsSettings
 from services.notifications.main import create_app as notifications_app
-from services.notifications.models import Delivery, Stakeholder, Subscription
+from services.notifications.models import Channel, Delivery, Stakeholder, Subscription
 from services.recommendations import service as rec_service
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import build_runtime
 from services.recommendations.models import Outbox, RecommendationDraft, Seminar
 from services.recommendations.seed import SEED_ACTOR, load_demo_data
+from shared.contracts.common import Dimension
 from shared.platform import auth
 from shared.platform.consumer import EventConsumer
 from shared.platform.db import ensure_database, make_engine, make_session_factory, with_database
@@ -77,7 +78,7 @@ async def drafts(settings: RecommendationsSettings, count: int) -> list[str]:
         seminar = (await session.exec(select(Seminar))).first()
         assert seminar is not None
         for i in range(count):
-            draft = RecommendationDraft(title=f"bench {i}", text="A recommendation to issue.", dimension="processes")
+            draft = RecommendationDraft(title=f"bench {i}", text="A recommendation to issue.", dimension=Dimension.processes)
             ids.append(str((await rec_service.stage_draft(session, seminar.id, draft, SEED_ACTOR)).id))
         await session.commit()
     await runtime.stop()
@@ -409,10 +410,15 @@ async def bench_notifications(kafka: str, pg: str) -> tuple[list[Row], dict[str,
         async with runtime.sessions() as session:
             person = Stakeholder(name="Bench", email="bench@clusnet.example")
             session.add(person)
-            for i, filters in enumerate(({}, {"event_types": ["recommendation.issued"]}, {"cities": ["leipzig"]})):
+            choices: tuple[dict[str, Any], ...] = ({}, {"event_types": ["recommendation.issued"]}, {"cities": ["leipzig"]})
+            for i, filters in enumerate(choices):
                 session.add(
                     Subscription(
-                        stakeholder_id=person.id, channel="webhook", url=f"http://127.0.0.1:9/{i}", secret="whsec_x", **filters
+                        stakeholder_id=person.id,
+                        channel=Channel.webhook,
+                        url=f"http://127.0.0.1:9/{i}",
+                        secret="whsec_x",
+                        **filters,
                     )
                 )
             await session.commit()
@@ -461,7 +467,8 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
         services[name] = start(name, kafka, pg, prefix, RUN_WORKERS="false")
     pids = {**{f"{n} api": s.process.pid for n, s in services.items()}, **{f"{n} worker": w.pid for n, w in workers.items()}}
     memory: dict[str, dict[str, float]] = {name: {"idle_mb": rss_mb(pid), "peak_mb": 0.0} for name, pid in pids.items()}
-    rows, details = [], {}
+    rows: list[Row] = []
+    details: dict[str, Any] = {}
     try:
         async with webhook_receiver() as receiver:
             await _subscribe_webhook(services["notifications"], with_database(pg, f"{prefix}_auth"), receiver.url)
@@ -682,7 +689,7 @@ async def main(only: list[str]) -> None:
             if only and bench.__name__.removeprefix("bench_") not in only:
                 continue
             print(f"running {bench.__name__}…", flush=True)
-            found, more = await bench(kafka, pg)  # type: ignore[operator]
+            found, more = await bench(kafka, pg)
             for row in found if isinstance(found, list) else [found]:
                 rows.append(row)
                 print(f"  {row.ours}  |  baseline {row.baseline}", flush=True)

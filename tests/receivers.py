@@ -27,7 +27,7 @@ class Inbox:
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         raw = envelope.content  # type: ignore[attr-defined]
-        self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
+        self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))
         return "250 OK"
 
 
