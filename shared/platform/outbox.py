@@ -42,6 +42,7 @@ RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.rel
 OUTBOX_CHANNEL = "clusnet_outbox"  # notified by every insert into an outbox (outbox_migrations.py)
 PIPELINE_DEPTH = 4  # batches handed to the producer whose acks are not yet awaited
 LISTEN_CHECK_S = 10.0  # how often an idle listening connection is checked to be alive
+LISTENER_NAME = "clusnet-outbox-listener"  # its application_name, as pg_stat_activity shows it
 
 
 class OutboxFields(SQLModel):
@@ -234,7 +235,7 @@ class OutboxListener:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                connection = await asyncpg.connect(self.dsn, timeout=5)
+                connection = await asyncpg.connect(self.dsn, timeout=5, server_settings={"application_name": LISTENER_NAME})
             except Exception as exc:  # PostgreSQL away: the relay polls meanwhile
                 log.info("outbox listener: cannot connect (%s); retrying", type(exc).__name__)
                 await _sleep_unless(stop, 2.0)
