@@ -60,47 +60,33 @@ class OutboxFields(SQLModel):
 
 
 def add_event(session: AsyncSession, outbox_model: type[OutboxFields], topic: str, event: Event) -> None:
-    """Queue `event` for publication; it becomes visible to the relay when the session commits.
-    An event without trace context continues the current one (the request's or consumed event's)."""
-    if event.traceparent is None:
-        event.traceparent = tracing.current_child()
-    key, value, headers = event.to_kafka()
-    session.add(
-        _new_row(
-            outbox_model,
-            topic=topic,
-            key=key.decode(),
-            event_id=event.id,
-            event_type=event.type,
-            headers={k: v.decode() for k, v in headers},
-            value=value,
-            created_at=datetime.now(UTC),
-        )
-    )
+    """Queue `event` for publication; it becomes visible to the relay when the session commits."""
+    session.add(_new_row(outbox_model, **_row_values(topic, event, datetime.now(UTC))))
 
 
 async def add_events(session: AsyncSession, outbox_model: type[OutboxFields], topic: str, events: Sequence[Event]) -> None:
-    """`add_event` for many events at once, written now with one Core insert (no ORM object per
-    row) in the caller's transaction. The rows take their ids now: the caller flushes what it
-    queued before (an earlier event of the same aggregate must keep the lower id)."""
+    """`add_event` for many events at once, written now with one COPY (no ORM object per row) in
+    the caller's transaction. The rows take their ids now: the caller flushes what it queued
+    before (an earlier event of the same aggregate must keep the lower id)."""
     now = datetime.now(UTC)
-    rows = []
-    for event in events:
-        if event.traceparent is None:
-            event.traceparent = tracing.current_child()
-        key, value, headers = event.to_kafka()
-        rows.append(
-            {
-                "topic": topic,
-                "key": key.decode(),
-                "event_id": event.id,
-                "event_type": event.type,
-                "headers": {k: v.decode() for k, v in headers},
-                "value": value,
-                "created_at": now,
-            }
-        )
-    await copy_rows(session, outbox_model.__table__, rows)  # type: ignore[attr-defined]
+    await copy_rows(session, outbox_model.__table__, [_row_values(topic, event, now) for event in events])  # type: ignore[attr-defined]
+
+
+def _row_values(topic: str, event: Event, now: datetime) -> dict[str, Any]:
+    """An outbox row's columns: the Kafka message serialized once, here. An event without trace
+    context continues the current one (the request's or consumed event's)."""
+    if event.traceparent is None:
+        event.traceparent = tracing.current_child()
+    key, value, headers = event.to_kafka()
+    return {
+        "topic": topic,
+        "key": key.decode(),
+        "event_id": event.id,
+        "event_type": event.type,
+        "headers": {k: v.decode() for k, v in headers},
+        "value": value,
+        "created_at": now,
+    }
 
 
 def _new_row(model: type[OutboxFields], **values: Any) -> OutboxFields:

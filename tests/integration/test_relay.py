@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.recommendations.config import Settings
 from services.recommendations.main import MIGRATIONS
@@ -27,10 +28,7 @@ EVENTS = 600
 
 async def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
     settings = env.settings(Settings)
-    await ensure_database(settings.database_url)
-    await asyncio.to_thread(migrate.upgrade, settings.database_url, MIGRATIONS)
-    await ensure_topics(env.kafka, env.prefix)
-    engine = make_engine(settings.database_url)
+    engine = await _migrated_engine(env, settings)
     sessions = make_session_factory(engine)
     topic = env.topic("recommendations")
     keys = [uuid.uuid4() for _ in range(20)]
@@ -89,10 +87,7 @@ async def test_a_commit_in_another_process_wakes_the_relay_at_once(env: Env) -> 
     notification wakes the worker's relay (its poll, 10 minutes here, never fires), also after
     its listening connection was cut."""
     settings = env.settings(Settings)
-    await ensure_database(settings.database_url)
-    await asyncio.to_thread(migrate.upgrade, settings.database_url, MIGRATIONS)
-    await ensure_topics(env.kafka, env.prefix)
-    engine = make_engine(settings.database_url)
+    engine = await _migrated_engine(env, settings)
     sessions = make_session_factory(engine)
     producer = make_producer(env.kafka, "relay-listening")
     await producer.start()
@@ -135,3 +130,11 @@ async def _listening_backend(sessions: SessionFactory) -> int | None:
 async def _another_listener(sessions: SessionFactory, old: int) -> bool:
     pid = await _listening_backend(sessions)
     return pid is not None and pid != old
+
+
+async def _migrated_engine(env: Env, settings: Settings) -> AsyncEngine:
+    """The recommendations database, migrated, and the topics: what a relay needs."""
+    await ensure_database(settings.database_url)
+    await asyncio.to_thread(migrate.upgrade, settings.database_url, MIGRATIONS)
+    await ensure_topics(env.kafka, env.prefix)
+    return make_engine(settings.database_url)
