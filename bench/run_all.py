@@ -256,7 +256,7 @@ async def bench_relay(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
                 add_event(session, Outbox, topic, event)
             await session.commit()
         started = time.perf_counter()
-        while await relay.publish_batch():
+        while (await relay.publish_pass()).published:
             pass
         ours.append(len(events) / (time.perf_counter() - started))
         messages = [e.to_kafka() for e in events]

@@ -6,7 +6,7 @@ active per database (a transaction-level advisory lock); other instances stand b
 never published twice by two relays. A crash between publish and commit republishes the batches
 of that transaction: consumers drop the duplicates by event id (inbox). Sent rows are deleted in
 the publishing transaction: Kafka is the log, and the relay's query stays a short primary-key scan.
-The relay pipelines (see `publish_batch`): the database and Kafka work at the same time.
+The relay pipelines (see `publish_pass`): the database and Kafka work at the same time.
 
 A relay learns of new rows at once, whichever process wrote them: every insert into an outbox
 notifies `clusnet_outbox` (a statement trigger, delivered at commit; outbox_migrations.py) and
@@ -122,6 +122,7 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.max_batches = max_batches
         self._wake = asyncio.Event()
+        self._next_id: int | None = None  # the id after the last row published (see `_unbroken`)
         self.last_success: datetime | None = None
 
     def wake(self) -> None:
@@ -133,42 +134,51 @@ class OutboxRelay:
         while not stop.is_set():
             self._wake.clear()  # before publishing: a wake that comes during it is not lost
             try:
-                sent = await self.publish_batch()
+                more = (await self.publish_pass()).more
                 backoff = self.poll_interval_s
             except Exception as exc:  # Kafka or the database is away: the rows wait, we retry
                 log.warning("outbox relay: publish failed, will retry: %r", exc, exc_info=log.isEnabledFor(logging.DEBUG))
-                sent = 0
+                more = False
                 backoff = min(backoff * 2, 5.0)
-            if sent < self.batch_size * self.max_batches:  # the outbox was drained
+            if not more:
                 await _sleep_unless(stop, backoff, self._wake)
 
-    async def publish_batch(self) -> int:
+    async def publish_pass(self) -> Pass:
         """Publish what waits in the outbox, pipelined: batch n+1 is selected and handed to the
         producer while batch n's acks come back and its rows are deleted, so the database and
         Kafka work at the same time. All of it is one transaction holding the relay lock (one
         active relay, so order per key holds: rows are sent in id order by one producer), committed
         once after at most `max_batches` batches so a crash republishes a bounded amount (the
-        consumers' inboxes drop the duplicates). Answers the number of rows published."""
+        consumers' inboxes drop the duplicates).
+
+        Batch n+1 is selected after batch n's ids (`id > last`), and only while every id so far
+        came without a gap (`_unbroken`): a gap may be a row whose transaction is still running.
+        Were it to commit, and a later event of its aggregate after it, before the next select,
+        that select would send the later event first. Stopped at a gap, the pass ends, and the next
+        one selects from the outbox's start, the late row included, in order."""
         async with self.session_factory() as session, session.begin():
             if not (await session.execute(RELAY_LOCK)).scalar():
-                return 0  # another instance is the active relay
+                return Pass(0, more=False)  # another instance is the active relay
             table = self.outbox.__table__  # type: ignore[attr-defined]
             columns = (table.c.id, table.c.topic, table.c.key, table.c.event_type, table.c.headers, table.c.value)
             in_flight: deque[_Sent] = deque()
             published: list[Any] = []
+            more = False
             try:
                 for _ in range(self.max_batches):
                     after = published[-1].id if published else 0
                     query = select(*columns).where(table.c.id > after).order_by(table.c.id).limit(self.batch_size)
                     rows = (await session.execute(query)).all()
+                    more = len(rows) == self.batch_size
+                    last = not (more and _unbroken(self._next_id, [row.id for row in rows]))
                     if rows:
                         in_flight.append(await self._send(rows))
                         published += rows
-                    drained = len(rows) < self.batch_size
+                        self._next_id = rows[-1].id + 1
                     # the oldest batches' acks arrived while the newer ones were selected and sent
-                    while in_flight and (drained or len(in_flight) > PIPELINE_DEPTH):
+                    while in_flight and (last or len(in_flight) > PIPELINE_DEPTH):
                         await in_flight.popleft().done(session, table)
-                    if drained:
+                    if last:
                         break
                 while in_flight:  # max_batches reached
                     await in_flight.popleft().done(session, table)
@@ -179,7 +189,7 @@ class OutboxRelay:
             metrics.EVENTS_PUBLISHED.labels(self.service, event_type).inc(count)
         if published:
             self.last_success = datetime.now(UTC)
-        return len(published)
+        return Pass(len(published), more=more)
 
     async def _send(self, rows: Sequence[Any]) -> _Sent:
         futures = []
@@ -194,6 +204,22 @@ class OutboxRelay:
             count, oldest = (await session.execute(select(func.count(), func.min(self.outbox.created_at)))).one()
         metrics.OUTBOX_BACKLOG.labels(self.service).set(count)
         metrics.OUTBOX_OLDEST_AGE.labels(self.service).set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
+
+
+def _unbroken(next_id: int | None, ids: Sequence[int]) -> bool:
+    """Whether `ids` (ascending) continue from `next_id`, the id after the last row published,
+    without a gap. Outbox ids come from one sequence, so a gap is a rolled-back row, or a row of a
+    transaction still running; the relay cannot tell which, so it takes every gap for the second
+    (see `OutboxRelay.publish_pass`). After a restart or a takeover `next_id` is unknown: a gap too."""
+    return next_id is not None and ids[0] == next_id and ids[-1] - ids[0] == len(ids) - 1
+
+
+@dataclass
+class Pass:
+    """What one relay pass did: rows published, and whether more may wait (its last batch was full)."""
+
+    published: int
+    more: bool
 
 
 @dataclass

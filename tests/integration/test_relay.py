@@ -1,4 +1,5 @@
-"""Two outbox relays on one database, at once: every event is published exactly once, in order per key."""
+"""Outbox relays: every event published exactly once, in order per key, also with two relays at
+once and with transactions that commit out of id order; woken by commits in other processes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -18,7 +21,7 @@ from shared.contracts.envelope import Event
 from shared.platform import migrate
 from shared.platform.db import SessionFactory, driver_dsn, ensure_database, make_engine, make_session_factory
 from shared.platform.kafka import ensure_topics, make_producer
-from shared.platform.outbox import LISTENER_NAME, OutboxListener, OutboxRelay, add_event
+from shared.platform.outbox import LISTENER_NAME, OutboxListener, OutboxRelay, _Sent, add_event
 from tests.factories import issued
 from tests.support import Env, eventually, read_topic
 
@@ -75,6 +78,67 @@ async def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         received[record.key.decode()].append(str(Event.from_kafka(record.headers, record.value).id))
     assert received == sent, "per key, the order of the outbox"
+
+
+async def test_a_row_committed_late_goes_out_before_the_next_event_of_its_aggregate(env: Env) -> None:
+    """A transaction holds the outbox's next id while later rows commit; the relay's pass sends
+    those, then the transaction commits and the same aggregate's next event commits too, before
+    the pass's next select. That select must not send the next event ahead of the late one."""
+    settings = env.settings(Settings)
+    engine = await _migrated_engine(env, settings)
+    sessions = make_session_factory(engine)
+    topic = env.topic("recommendations")
+    producer = make_producer(env.kafka, "relay-late-commit")
+    await producer.start()
+    relay = _RelayWithAMeanwhile(
+        service="test", session_factory=sessions, producer=producer, outbox_model=Outbox, batch_size=2, poll_interval_s=600
+    )
+    aggregate = uuid.uuid4()
+    first, second = issued(aggregate, title="first"), issued(aggregate, title="second")
+    try:
+        async with sessions() as session:
+            add_event(session, Outbox, topic, issued(title="before"))
+            await session.commit()
+        assert (await relay.publish_pass()).published == 1  # the relay knows where the outbox stands
+        async with sessions() as running:
+            add_event(running, Outbox, topic, first)
+            await running.flush()  # `first` holds the next id, uncommitted
+            async with sessions() as session:
+                for n in range(4):
+                    add_event(session, Outbox, topic, issued(title=f"other {n}"))
+                await session.commit()
+
+            async def meanwhile() -> None:
+                await running.commit()
+                async with sessions() as session:
+                    add_event(session, Outbox, topic, second)
+                    await session.commit()
+
+            relay.meanwhile = meanwhile
+            while (await relay.publish_pass()).published:
+                pass
+        assert relay.meanwhile is None, "the pass ran what happens between its selects"
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    records = await read_topic(env.kafka, topic, 7)
+    assert len(records) == 7, "each event once"
+    of_aggregate = [json.loads(r.value)["recommendation"]["title"] for r in records if r.key == str(aggregate).encode()]
+    assert of_aggregate == ["first", "second"]
+
+
+class _RelayWithAMeanwhile(OutboxRelay):
+    """A relay that runs `meanwhile` once, right after handing its first batch to the producer:
+    what other transactions do between two selects of one pass."""
+
+    meanwhile: Callable[[], Awaitable[None]] | None = None
+
+    async def _send(self, rows: Sequence[Any]) -> _Sent:
+        sent = await super()._send(rows)
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        return sent
 
 
 async def _outbox_empty(sessions: SessionFactory) -> bool:
