@@ -48,6 +48,7 @@ from shared.platform.consumer import EventConsumer
 from shared.platform.db import ensure_database, make_engine, make_session_factory, with_database
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer
 from shared.platform.outbox import OutboxRelay, add_event
+from shared.platform.process import tune_garbage_collector
 from tests.factories import issued
 from tests.receivers import webhook_receiver
 from tests.sheetfiles import recommendation_rows, xlsx
@@ -304,6 +305,7 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]
         run_workers=False,
     )
     app = evaluations_app(settings)
+    tune_garbage_collector()  # as `clusnet worker` does once the application is built
     runtime = app.state.runtime
     await runtime.start()
     dlq = make_producer(kafka, "bench-dlq")
@@ -415,6 +417,7 @@ async def bench_notifications(kafka: str, pg: str) -> tuple[list[Row], dict[str,
             run_workers=False,
         )
         runtime = notifications_app(settings).state.runtime
+        tune_garbage_collector()  # as `clusnet worker` does once the application is built
         await runtime.start()
         async with runtime.sessions() as session:
             person = Stakeholder(name="Bench", email="bench@clusnet.example")

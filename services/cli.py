@@ -123,10 +123,6 @@ def user_create(
         typer.echo(secret)
 
 
-def app_factory(service: Service) -> str:
-    return f"services.{service.value}.main:create_app"
-
-
 @app.command()
 def serve(
     service: Service,
@@ -134,11 +130,15 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Default: 8001, 8002, 8003; the portal 8000")] = None,
 ) -> None:
     """Run one service's HTTP API (and, unless RUN_WORKERS=false, its background workers)."""
+    import importlib
+
     import uvicorn
 
-    uvicorn.run(
-        app_factory(service), factory=True, host=host, port=port or DEFAULT_PORTS[service], log_config=None, access_log=False
-    )
+    from shared.platform.process import tune_garbage_collector
+
+    service_app = importlib.import_module(f"services.{service.value}.main").create_app()
+    tune_garbage_collector()  # after the application is built: see the function
+    uvicorn.run(service_app, host=host, port=port or DEFAULT_PORTS[service], log_config=None, access_log=False)
 
 
 @app.command()
@@ -154,6 +154,7 @@ def worker(
     import signal
 
     from shared.platform.logs import configure_logging
+    from shared.platform.process import tune_garbage_collector
 
     module = importlib.import_module(f"services.{service.value}.main")
     settings = importlib.import_module(f"services.{service.value}.config").Settings(run_workers=True)
@@ -161,6 +162,7 @@ def worker(
 
     async def main() -> None:
         fastapi_app = module.create_app(settings)
+        tune_garbage_collector()  # after the application is built: see the function
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)

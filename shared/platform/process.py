@@ -1,0 +1,23 @@
+"""The Python process a service runs in, set up once by its entry points (`clusnet serve`,
+`clusnet worker`) after the application is built."""
+
+from __future__ import annotations
+
+import gc
+
+# Net allocations of container objects between two young collections (CPython's default: 700).
+# A consumer's poll of 2,000 events allocates hundreds of thousands of objects that mostly die
+# young by reference counting; at 700 the collector ran ~1,500 times per 10,000 events.
+YOUNG_GENERATION_THRESHOLD = 10_000
+
+
+def tune_garbage_collector() -> None:
+    """Keep the cyclic garbage collector off the hot paths. `gc.freeze()` moves what exists now
+    (modules, classes, pydantic and SQLAlchemy schemas: most of a service's objects, and none of
+    them garbage) out of the collector's sight, so its full collections stop scanning them; the
+    young generation's threshold is raised so it runs less often. Measured on the evaluations
+    consumer (bench/README.md, "Wave 4"): the collector's time for 10,000 events fell from 1.0 s
+    to 0.1 s, events per CPU second rose by a third. Memory: frozen objects are still freed by
+    reference counting; only cycles among them would stay, and startup leaves none that matter."""
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+    gc.freeze()
