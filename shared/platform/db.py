@@ -44,9 +44,16 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
     columns = list(rows[0])
     as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
     records = [tuple(to_json(row[c]) if c in as_json else row[c] for c in columns) for row in rows]
+    await (await driver_of(session)).copy_records_to_table(table.name, columns=columns, records=records)
+
+
+async def driver_of(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under `session`, in its transaction: for the few hot statements
+    whose rows SQLAlchemy's result processing would cost more than the database (the relay's
+    read, the consumers' COPY)."""
     driver = (await (await session.connection()).get_raw_connection()).driver_connection
     assert driver is not None
-    await driver.copy_records_to_table(table.name, columns=columns, records=records)
+    return driver
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -58,7 +65,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     without any check, such a stale connection answered a request with a 503 after the outage
     was over (tests/faults saw two)."""
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=20, pool_pre_ping=False, pool_recycle=1800, json_serializer=to_json
+        url,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        json_serializer=to_json,
+        json_deserializer=orjson.loads,  # also asyncpg's codec for JSON columns on the engine's connections
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed_connections)
     return engine

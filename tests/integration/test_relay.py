@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,7 +22,7 @@ from shared.contracts.envelope import Event
 from shared.platform import migrate
 from shared.platform.db import SessionFactory, driver_dsn, ensure_database, make_engine, make_session_factory
 from shared.platform.kafka import ensure_topics, make_producer
-from shared.platform.outbox import LISTENER_NAME, OutboxListener, OutboxRelay, _Sent, add_event
+from shared.platform.outbox import LISTENER_NAME, OutboxListener, OutboxRelay, add_event
 from tests.factories import issued
 from tests.support import Env, eventually, read_topic
 
@@ -133,7 +134,7 @@ class _RelayWithAMeanwhile(OutboxRelay):
 
     meanwhile: Callable[[], Awaitable[None]] | None = None
 
-    async def _send(self, rows: Sequence[Any]) -> _Sent:
+    async def _send(self, rows: Sequence[asyncpg.Record]) -> asyncio.Future[list[Any]]:
         sent = await super()._send(rows)
         if self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
