@@ -87,14 +87,16 @@ def test_leipzig_official_records_a_response_and_sees_the_history(context: Brows
     page.wait_for_selector("text=Saved.")
     history = page.locator("section", has=page.locator("#history-title")).inner_text()
     assert "Partially accepted" in history and "The council agreed to part of it" in history
-    page.fill("#ev-title", "Council resolution")
-    page.fill("#ev-url", "https://leipzig.example/council/2026-11")
-    page.check("#ev-public")
-    page.get_by_role("button", name="Add the link").click()
+    link_form = page.get_by_role("form", name="Add a link")  # each form is named by its heading
+    link_form.get_by_label("Title").fill("Council resolution")
+    link_form.get_by_label("Link").fill("https://leipzig.example/council/2026-11")
+    link_form.get_by_label("Public (shown on the public progress page)").check()
+    link_form.get_by_role("button", name="Add the link").click()
     page.wait_for_selector("a:text('Council resolution')")
-    page.fill("#file-title", "Implementation plan (PDF)")
-    page.set_input_files("#file", files=[{"name": "plan.pdf", "mimeType": "application/pdf", "buffer": PDF}])
-    page.get_by_role("button", name="Upload the file").click()
+    file_form = page.get_by_role("form", name="Upload a file")
+    file_form.get_by_label("Title").fill("Implementation plan (PDF)")
+    file_form.get_by_label("File").set_input_files(files=[{"name": "plan.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+    file_form.get_by_role("button", name="Upload the file").click()
     page.wait_for_selector("a:text('Implementation plan (PDF)')")
     with page.expect_download() as download:
         page.click("a:text('Implementation plan (PDF)')")
