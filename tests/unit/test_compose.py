@@ -18,6 +18,7 @@ SETTINGS = {
     "evaluations": EvaluationsSettings,
     "notifications": NotificationsSettings,
 }
+WORKER_PORTS = {"recommendations": 9001, "evaluations": 9002, "notifications": 9003}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,9 @@ def test_api_processes_agree_with_their_settings(compose: dict[str, Any], servic
     port = SETTINGS[service]().port
     assert api["command"][:3] == ["clusnet", "serve", service] and api["command"][-1] == str(port)
     assert api["ports"] == [f"{port}:{port}"] and f"127.0.0.1:{port}/healthz" in " ".join(api["healthcheck"]["test"])
-    assert worker["command"] == ["clusnet", "worker", service]
+    worker_port = WORKER_PORTS[service]  # the worker's probes and metrics (liveness checked by compose)
+    assert worker["command"] == ["clusnet", "worker", service, "--host", "0.0.0.0", "--port", str(worker_port)]
+    assert f"127.0.0.1:{worker_port}/healthz" in " ".join(worker["healthcheck"]["test"])
     assert api["environment"]["RUN_WORKERS"] == "false" and "RUN_WORKERS" not in worker["environment"]
     for proc in (api, worker):
         assert {"kafka", "postgres"} <= set(proc["depends_on"])
