@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvloop
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func
 from sqlmodel import select
@@ -729,4 +730,4 @@ async def main(only: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    uvloop.run(main(sys.argv[1:]))  # the loop of the services' processes, for the in-process benchmarks and their baselines

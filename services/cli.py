@@ -153,6 +153,8 @@ def worker(
     import importlib
     import signal
 
+    import uvloop
+
     from shared.platform.logs import configure_logging
     from shared.platform.process import tune_garbage_collector
 
@@ -172,7 +174,7 @@ def worker(
                 return
             await _serve_operations(fastapi_app, settings.service_name, host, port, stop)
 
-    asyncio.run(main())
+    uvloop.run(main())  # the event loop `clusnet serve` gets from uvicorn: socket I/O in C, not in Python
 
 
 async def _serve_operations(service_app: Any, name: str, host: str, port: int, stop: asyncio.Event) -> None:
