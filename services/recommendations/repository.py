@@ -16,6 +16,7 @@ from services.recommendations.models import (
     Cluster,
     ClusterLink,
     ClusterLinkMember,
+    Outbox,
     Partner,
     Recommendation,
     RecommendationEvent,
@@ -78,17 +79,11 @@ _LOCK_WITH_SEMINAR = (
     .where(RECOMMENDATION.c.id == _param("rec_id", RECOMMENDATION.c.id))
     .with_for_update(of=RECOMMENDATION)
 )
-_CHANGE_STATUS_WITH_HISTORY = (
-    insert(HISTORY)
-    .values(
-        recommendation_id=_param("rec_id", RECOMMENDATION.c.id),
-        version=_param("h_version", HISTORY.c.version),
-        action=_param("h_action", HISTORY.c.action),
-        actor_id=_param("h_actor_id", HISTORY.c.actor_id),
-        actor_role=_param("h_actor_role", HISTORY.c.actor_role),
-        snapshot=_param("h_snapshot", HISTORY.c.snapshot),
-        at=_param("h_at", HISTORY.c.at),
-    )
+OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+OUTBOX_COLUMNS = [c.name for c in OUTBOX.c if c.name != "id"]  # the id comes from its sequence
+_ISSUE = (
+    insert(OUTBOX)
+    .values({name: _param(f"o_{name}", OUTBOX.c[name]) for name in OUTBOX_COLUMNS})
     .add_cte(
         update(RECOMMENDATION)
         .where(RECOMMENDATION.c.id == _param("rec_id", RECOMMENDATION.c.id))
@@ -96,6 +91,19 @@ _CHANGE_STATUS_WITH_HISTORY = (
             status=_param("new_status", RECOMMENDATION.c.status), updated_at=_param("new_updated_at", RECOMMENDATION.c.updated_at)
         )
         .cte("changed")
+    )
+    .add_cte(
+        insert(HISTORY)
+        .values(
+            recommendation_id=_param("rec_id", RECOMMENDATION.c.id),
+            version=_param("h_version", HISTORY.c.version),
+            action=_param("h_action", HISTORY.c.action),
+            actor_id=_param("h_actor_id", HISTORY.c.actor_id),
+            actor_role=_param("h_actor_role", HISTORY.c.actor_role),
+            snapshot=_param("h_snapshot", HISTORY.c.snapshot),
+            at=_param("h_at", HISTORY.c.at),
+        )
+        .cte("entry")
     )
 )
 
@@ -108,14 +116,28 @@ async def lock_with_seminar(session: AsyncSession, rec_id: uuid.UUID) -> Row[Any
     return (await (await session.connection()).execute(_LOCK_WITH_SEMINAR, {"rec_id": rec_id})).one_or_none()
 
 
-async def change_status_with_history(
-    session: AsyncSession, rec_id: uuid.UUID, status: RecommendationStatus, updated_at: datetime, entry: dict[str, Any]
+async def change_status_with_history_and_event(
+    session: AsyncSession,
+    rec_id: uuid.UUID,
+    status: RecommendationStatus,
+    updated_at: datetime,
+    entry: dict[str, Any],
+    outbox_row: dict[str, Any],
 ) -> None:
-    """Set the recommendation's status and add its history `entry` (version, action, actor_id,
-    actor_role, snapshot, at) in one statement: one round trip, the update being a data-modifying
-    CTE of the history insert."""
-    params = {"rec_id": rec_id, "new_status": status, "new_updated_at": updated_at, **{f"h_{k}": v for k, v in entry.items()}}
-    await (await session.connection()).execute(_CHANGE_STATUS_WITH_HISTORY, params)
+    """Set the recommendation's status, add its history `entry` (version, action, actor_id,
+    actor_role, snapshot, at) and its event's outbox row (`outbox.row_values`) in ONE statement:
+    the update and the history insert are data-modifying CTEs of the outbox insert, so one round
+    trip and no ORM flush at commit. The outbox's statement trigger (the relay's wake, at commit)
+    fires for an insert in a CTE as for any other. Call it with the row locked (`lock_with_seminar`):
+    the outbox id is drawn after the lock, so this aggregate's events keep their order."""
+    params = {
+        "rec_id": rec_id,
+        "new_status": status,
+        "new_updated_at": updated_at,
+        **{f"h_{k}": v for k, v in entry.items()},
+        **{f"o_{k}": v for k, v in outbox_row.items()},
+    }
+    await (await session.connection()).execute(_ISSUE, params)
 
 
 async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

@@ -24,6 +24,7 @@ from services.recommendations.models import (
     SeminarCreate,
     SeminarPublic,
 )
+from shared.contracts import topics
 from shared.contracts.common import Actor
 from shared.contracts.envelope import Event, Payload, source_of
 from shared.contracts.recommendations import (
@@ -39,7 +40,8 @@ from shared.contracts.recommendations import (
 )
 from shared.platform.errors import Conflict, Invalid, NotFound
 from shared.platform.idempotency import run_once
-from shared.platform.outbox import EventSink, commit
+from shared.platform.outbox import EventSink, commit, row_values
+from shared.platform.runtime import Runtime
 
 SOURCE = source_of("recommendations")
 
@@ -169,10 +171,12 @@ async def stage_draft(session: AsyncSession, seminar_id: uuid.UUID, draft: Recom
     return rec
 
 
-async def issue(session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, actor: Actor) -> RecommendationPublic:
+async def issue(session: AsyncSession, runtime: Runtime, rec_id: uuid.UUID, actor: Actor) -> RecommendationPublic:
     """Issue one recommendation: the hot path of the API (bench row 1), so three round trips in the
-    transaction (lock and read with the seminar, update with its history entry, the outbox row at
-    commit) and no ORM objects; `_issue` does the same on ORM objects for a seminar's report."""
+    transaction (lock and read with the seminar; the update with its history entry and its event's
+    outbox row in one statement; the commit) and no ORM objects; `_issue` does the same on ORM
+    objects for a seminar's report. It writes the outbox row itself (the runtime names the topic),
+    with the columns `add_event` would write."""
     found = await repository.lock_with_seminar(session, rec_id)
     if found is None:
         raise NotFound(f"recommendation {rec_id} does not exist")
@@ -180,14 +184,19 @@ async def issue(session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, actor
     status = domain.next_status(row["status"], domain.Action.issue)
     now = datetime.now(UTC)
     public = RecommendationPublic.model_validate({**row, "status": status, "updated_at": now})
-    entry = {"version": public.version, "action": "issued", "actor_id": actor.id, "actor_role": actor.role, "at": now}
-    await repository.change_status_with_history(
-        session, rec_id, status, now, {**entry, "snapshot": public.model_dump(mode="json")}
-    )
     seminar = SeminarState.model_validate({name: row[f"seminar__{name}"] for name in SeminarState.model_fields})
     state = RecommendationState(**public.model_dump(), seminar=seminar)
-    _emit(session, sink, RecommendationIssued(recommendation=state, actor=actor), rec_id)
-    await commit(session, sink)
+    event = Event.of(RecommendationIssued(recommendation=state, actor=actor), source=SOURCE, subject=str(rec_id))
+    entry = {"version": public.version, "action": "issued", "actor_id": actor.id, "actor_role": actor.role, "at": now}
+    await repository.change_status_with_history_and_event(
+        session,
+        rec_id,
+        status,
+        now,
+        {**entry, "snapshot": public.model_dump(mode="json")},
+        row_values(runtime.settings.topic(topics.RECOMMENDATIONS), event),
+    )
+    await commit(session, runtime)
     return public
 
 
