@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.recommendations import repository
 from services.recommendations.config import Settings
 from services.recommendations.main import create_app
 from services.recommendations.models import Outbox
@@ -62,7 +66,9 @@ async def test_an_issue_wakes_the_relay_and_its_event_matches_the_answer(env: En
     assert history[-1]["snapshot"] == answer.json(), "the history entry holds the state answered"
 
 
-async def test_concurrent_issues_of_one_draft_give_one_event(env: Env) -> None:
+async def test_concurrent_issues_of_one_draft_give_one_event(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight issues at once, and one whose draft is issued by another request between its read and
+    its write (made certain by running that other request right after the read): one event."""
     settings = env.settings(Settings)
     await load_demo_data(settings)
     app = create_app(settings.model_copy(update={"run_workers": False}))  # the outbox keeps what was written
@@ -70,10 +76,23 @@ async def test_concurrent_issues_of_one_draft_give_one_event(env: Env) -> None:
         seminar = (await lead.get("/seminars")).json()["items"][0]
         body = {"title": "One issue only", "text": "Issued once.", "dimension": "setting"}
         draft = (await lead.post(f"/seminars/{seminar['id']}/recommendations", json=body)).json()
+        raced = (await lead.post(f"/seminars/{seminar['id']}/recommendations", json={**body, "title": "Raced"})).json()
         answers = await asyncio.gather(*(lead.post(f"/recommendations/{draft['id']}/issue") for _ in range(8)))
+        read, overtaken = repository.read_with_seminar, []
+
+        async def read_then_overtaken(session: AsyncSession, rec_id: uuid.UUID) -> Any:
+            found = await read(session, rec_id)
+            if not overtaken:  # the first read only; the other request's own read is plain
+                overtaken.append(None)
+                overtaken[0] = await lead.post(f"/recommendations/{rec_id}/issue")
+            return found
+
+        monkeypatch.setattr(repository, "read_with_seminar", read_then_overtaken)
+        late = await lead.post(f"/recommendations/{raced['id']}/issue")
         history = (await lead.get(f"/recommendations/{draft['id']}/history")).json()
         missing = await lead.post("/recommendations/00000000-0000-4000-8000-000000000000/issue")
     assert sorted(a.status_code for a in answers) == [200] + [409] * 7
+    assert overtaken[0].status_code == 200 and late.status_code == 409, "the write saw the row changed since its read"
     refused = next(a for a in answers if a.status_code == 409)
     assert refused.headers["content-type"] == "application/problem+json" and "already issued" in refused.json()["detail"]
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
@@ -81,7 +100,8 @@ async def test_concurrent_issues_of_one_draft_give_one_event(env: Env) -> None:
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         async with make_session_factory(engine)() as session:
-            query = select(func.count()).select_from(Outbox).where(Outbox.key == draft["id"])
-            assert (await session.execute(query)).scalar() == 1
+            for rec_id in (draft["id"], raced["id"]):
+                query = select(func.count()).select_from(Outbox).where(Outbox.key == rec_id)
+                assert (await session.execute(query)).scalar() == 1
     finally:
         await engine.dispose()
