@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, String, bindparam, insert, literal_column, update
 from sqlalchemy import select as core_select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -111,23 +112,22 @@ _ISSUE = (
 )
 
 
-async def _autocommit(session: AsyncSession) -> AsyncConnection:
-    """The session's connection, each statement on it its own transaction when the session starts
-    with it: no BEGIN and no COMMIT round trips, for a use case whose one write is one statement.
-    In a session already in a transaction, that transaction's connection (committed as usual)."""
-    if session.in_transaction():
-        return await session.connection()
-    return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+@asynccontextmanager
+async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection on which each statement is its own transaction: no BEGIN and no COMMIT
+    round trips, nor an ORM session's bookkeeping, for a use case whose one write is one statement."""
+    async with engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
-async def read_with_seminar(session: AsyncSession, rec_id: uuid.UUID) -> Row[Any] | None:
+async def read_with_seminar(connection: AsyncConnection, rec_id: uuid.UUID) -> Row[Any] | None:
     """The recommendation's row with its `row_version` (see `issue_if_unchanged`) and its seminar's
     columns as `seminar__<name>`: one round trip, plain rows (Core), no ORM objects, no lock."""
-    return (await (await _autocommit(session)).execute(_READ_WITH_SEMINAR, {"rec_id": rec_id})).one_or_none()
+    return (await connection.execute(_READ_WITH_SEMINAR, {"rec_id": rec_id})).one_or_none()
 
 
 async def issue_if_unchanged(
-    session: AsyncSession,
+    connection: AsyncConnection,
     rec_id: uuid.UUID,
     row_version: str,
     status: RecommendationStatus,
@@ -137,7 +137,8 @@ async def issue_if_unchanged(
 ) -> bool:
     """If the recommendation's row is still at `row_version` (as `read_with_seminar` read it): set
     its status, add its history `entry` (version, action, actor_id, actor_role, snapshot, at) and
-    its event's outbox row (`outbox.row_values`), all in ONE statement, its own transaction (one
+    its event's outbox row (`outbox.row_values`), all in ONE statement, its own transaction on an
+    `autocommit_connection` (one
     round trip; the update and the history insert are data-modifying CTEs of the outbox insert,
     which take their row from the update's). Answers False, having written nothing, when the row
     changed meanwhile. Order per aggregate holds without a SELECT … FOR UPDATE: the update locks
@@ -153,7 +154,7 @@ async def issue_if_unchanged(
         **{f"h_{k}": v for k, v in entry.items()},
         **{f"o_{k}": v for k, v in outbox_row.items()},
     }
-    return (await (await _autocommit(session)).execute(_ISSUE, params)).first() is not None
+    return (await connection.execute(_ISSUE, params)).first() is not None
 
 
 async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.recommendations import repository
 from services.recommendations.config import Settings
@@ -80,8 +80,8 @@ async def test_concurrent_issues_of_one_draft_give_one_event(env: Env, monkeypat
         answers = await asyncio.gather(*(lead.post(f"/recommendations/{draft['id']}/issue") for _ in range(8)))
         read, overtaken = repository.read_with_seminar, []
 
-        async def read_then_overtaken(session: AsyncSession, rec_id: uuid.UUID) -> Any:
-            found = await read(session, rec_id)
+        async def read_then_overtaken(connection: AsyncConnection, rec_id: uuid.UUID) -> Any:
+            found = await read(connection, rec_id)
             if not overtaken:  # the first read only; the other request's own read is plain
                 overtaken.append(None)
                 overtaken[0] = await lead.post(f"/recommendations/{rec_id}/issue")
