@@ -146,8 +146,9 @@ async def get_recommendation(rec_id: uuid.UUID, session: SessionDep, _: Principa
 
 
 @router.post("/recommendations/{rec_id}/issue", tags=["recommendations"])
-async def issue(rec_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: LeadPartner) -> RecommendationPublic:
-    return await service.issue(session, runtime, rec_id, principal.actor())
+async def issue(rec_id: uuid.UUID, runtime: RuntimeDep, principal: LeadPartner) -> RecommendationPublic:
+    # no session: the issue runs its two statements on a connection of its own (service.issue)
+    return await service.issue(runtime, rec_id, principal.actor())
 
 
 @router.post("/recommendations/{rec_id}/revise", tags=["recommendations"])

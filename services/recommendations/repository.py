@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, update
+from sqlalchemy import Row, String, bindparam, insert, literal_column, update
 from sqlalchemy import select as core_select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +18,7 @@ from services.recommendations.models import (
     Cluster,
     ClusterLink,
     ClusterLinkMember,
+    Outbox,
     Partner,
     Recommendation,
     RecommendationEvent,
@@ -72,50 +75,86 @@ def _param(name: str, column: Any) -> Any:
 
 # The issue path's two statements, built once: SQLAlchemy then finds their compiled form by the
 # statement's memoized cache key instead of rebuilding and hashing the statement per request.
-_LOCK_WITH_SEMINAR = (
-    core_select(RECOMMENDATION, *(c.label(f"seminar__{c.name}") for c in SEMINAR.c))
+# PostgreSQL's xmin (the transaction that wrote the row's current version) as the row's version:
+# any change to the row, by any code path, gives it another.
+ROW_VERSION = literal_column("recommendation.xmin::text", String)
+_READ_WITH_SEMINAR = (
+    core_select(RECOMMENDATION, ROW_VERSION.label("row_version"), *(c.label(f"seminar__{c.name}") for c in SEMINAR.c))
     .join_from(RECOMMENDATION, SEMINAR, RECOMMENDATION.c.seminar_id == SEMINAR.c.id)
     .where(RECOMMENDATION.c.id == _param("rec_id", RECOMMENDATION.c.id))
-    .with_for_update(of=RECOMMENDATION)
 )
-_CHANGE_STATUS_WITH_HISTORY = (
-    insert(HISTORY)
+_CHANGED = (
+    update(RECOMMENDATION)
+    .where(RECOMMENDATION.c.id == _param("rec_id", RECOMMENDATION.c.id), ROW_VERSION == bindparam("row_version", type_=String))
     .values(
-        recommendation_id=_param("rec_id", RECOMMENDATION.c.id),
-        version=_param("h_version", HISTORY.c.version),
-        action=_param("h_action", HISTORY.c.action),
-        actor_id=_param("h_actor_id", HISTORY.c.actor_id),
-        actor_role=_param("h_actor_role", HISTORY.c.actor_role),
-        snapshot=_param("h_snapshot", HISTORY.c.snapshot),
-        at=_param("h_at", HISTORY.c.at),
+        status=_param("new_status", RECOMMENDATION.c.status), updated_at=_param("new_updated_at", RECOMMENDATION.c.updated_at)
+    )
+    .returning(RECOMMENDATION.c.id)
+    .cte("changed")
+)
+HISTORY_COLUMNS = ["recommendation_id", "version", "action", "actor_id", "actor_role", "snapshot", "at"]
+OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+OUTBOX_COLUMNS = [c.name for c in OUTBOX.c if c.name != "id"]  # the id comes from its sequence
+_ISSUE = (
+    insert(OUTBOX)
+    .from_select(
+        OUTBOX_COLUMNS, core_select(*(_param(f"o_{name}", OUTBOX.c[name]) for name in OUTBOX_COLUMNS)).select_from(_CHANGED)
     )
     .add_cte(
-        update(RECOMMENDATION)
-        .where(RECOMMENDATION.c.id == _param("rec_id", RECOMMENDATION.c.id))
-        .values(
-            status=_param("new_status", RECOMMENDATION.c.status), updated_at=_param("new_updated_at", RECOMMENDATION.c.updated_at)
+        insert(HISTORY)
+        .from_select(
+            HISTORY_COLUMNS,
+            core_select(_CHANGED.c.id, *(_param(f"h_{name}", HISTORY.c[name]) for name in HISTORY_COLUMNS[1:])),
         )
-        .cte("changed")
+        .cte("entry")
     )
+    .returning(OUTBOX.c.id)
 )
 
 
-async def lock_with_seminar(session: AsyncSession, rec_id: uuid.UUID) -> Row[Any] | None:
-    """The recommendation's row, locked until commit (FOR UPDATE OF it alone: the lock orders this
-    aggregate's outbox rows, see shared/platform/outbox.py), with its seminar's columns as
-    `seminar__<name>`: one round trip instead of two, and plain rows (Core on the session's
-    connection), not ORM objects: the hot path of issuing."""
-    return (await (await session.connection()).execute(_LOCK_WITH_SEMINAR, {"rec_id": rec_id})).one_or_none()
+@asynccontextmanager
+async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection on which each statement is its own transaction: no BEGIN and no COMMIT
+    round trips, nor an ORM session's bookkeeping, for a use case whose one write is one statement."""
+    async with engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
-async def change_status_with_history(
-    session: AsyncSession, rec_id: uuid.UUID, status: RecommendationStatus, updated_at: datetime, entry: dict[str, Any]
-) -> None:
-    """Set the recommendation's status and add its history `entry` (version, action, actor_id,
-    actor_role, snapshot, at) in one statement: one round trip, the update being a data-modifying
-    CTE of the history insert."""
-    params = {"rec_id": rec_id, "new_status": status, "new_updated_at": updated_at, **{f"h_{k}": v for k, v in entry.items()}}
-    await (await session.connection()).execute(_CHANGE_STATUS_WITH_HISTORY, params)
+async def read_with_seminar(connection: AsyncConnection, rec_id: uuid.UUID) -> Row[Any] | None:
+    """The recommendation's row with its `row_version` (see `issue_if_unchanged`) and its seminar's
+    columns as `seminar__<name>`: one round trip, plain rows (Core), no ORM objects, no lock."""
+    return (await connection.execute(_READ_WITH_SEMINAR, {"rec_id": rec_id})).one_or_none()
+
+
+async def issue_if_unchanged(
+    connection: AsyncConnection,
+    rec_id: uuid.UUID,
+    row_version: str,
+    status: RecommendationStatus,
+    updated_at: datetime,
+    entry: dict[str, Any],
+    outbox_row: dict[str, Any],
+) -> bool:
+    """If the recommendation's row is still at `row_version` (as `read_with_seminar` read it): set
+    its status, add its history `entry` (version, action, actor_id, actor_role, snapshot, at) and
+    its event's outbox row (`outbox.row_values`), all in ONE statement, its own transaction on an
+    `autocommit_connection` (one
+    round trip; the update and the history insert are data-modifying CTEs of the outbox insert,
+    which take their row from the update's). Answers False, having written nothing, when the row
+    changed meanwhile. Order per aggregate holds without a SELECT … FOR UPDATE: the update locks
+    the row until the statement commits, and the outbox id is drawn after that lock (its insert
+    reads the update's row), so a later event of this recommendation gets a higher id and commits
+    later. The outbox's statement trigger (the relay's wake, at commit) fires for an insert in a
+    CTE as for any other."""
+    params = {
+        "rec_id": rec_id,
+        "row_version": row_version,
+        "new_status": status,
+        "new_updated_at": updated_at,
+        **{f"h_{k}": v for k, v in entry.items()},
+        **{f"o_{k}": v for k, v in outbox_row.items()},
+    }
+    return (await connection.execute(_ISSUE, params)).first() is not None
 
 
 async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

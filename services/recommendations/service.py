@@ -24,6 +24,7 @@ from services.recommendations.models import (
     SeminarCreate,
     SeminarPublic,
 )
+from shared.contracts import topics
 from shared.contracts.common import Actor
 from shared.contracts.envelope import Event, Payload, source_of
 from shared.contracts.recommendations import (
@@ -39,9 +40,11 @@ from shared.contracts.recommendations import (
 )
 from shared.platform.errors import Conflict, Invalid, NotFound
 from shared.platform.idempotency import run_once
-from shared.platform.outbox import EventSink, commit
+from shared.platform.outbox import EventSink, commit, row_values
+from shared.platform.runtime import Runtime
 
 SOURCE = source_of("recommendations")
+ISSUE_ATTEMPTS = 3  # reads of a recommendation that changed between the read and the write of an issue
 
 
 def seminar_state(seminar: Seminar) -> SeminarState:
@@ -169,26 +172,34 @@ async def stage_draft(session: AsyncSession, seminar_id: uuid.UUID, draft: Recom
     return rec
 
 
-async def issue(session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, actor: Actor) -> RecommendationPublic:
-    """Issue one recommendation: the hot path of the API (bench row 1), so three round trips in the
-    transaction (lock and read with the seminar, update with its history entry, the outbox row at
-    commit) and no ORM objects; `_issue` does the same on ORM objects for a seminar's report."""
-    found = await repository.lock_with_seminar(session, rec_id)
-    if found is None:
-        raise NotFound(f"recommendation {rec_id} does not exist")
-    row = found._mapping
-    status = domain.next_status(row["status"], domain.Action.issue)
-    now = datetime.now(UTC)
-    public = RecommendationPublic.model_validate({**row, "status": status, "updated_at": now})
-    entry = {"version": public.version, "action": "issued", "actor_id": actor.id, "actor_role": actor.role, "at": now}
-    await repository.change_status_with_history(
-        session, rec_id, status, now, {**entry, "snapshot": public.model_dump(mode="json")}
-    )
-    seminar = SeminarState.model_validate({name: row[f"seminar__{name}"] for name in SeminarState.model_fields})
-    state = RecommendationState(**public.model_dump(), seminar=seminar)
-    _emit(session, sink, RecommendationIssued(recommendation=state, actor=actor), rec_id)
-    await commit(session, sink)
-    return public
+async def issue(runtime: Runtime, rec_id: uuid.UUID, actor: Actor) -> RecommendationPublic:
+    """Issue one recommendation: the hot path of the API (bench row 1), so two round trips on a
+    pooled connection, no ORM session or objects: read the row with its seminar, then one
+    statement, its own transaction, that changes the status, adds the history entry and writes
+    the event's outbox row, provided the row is still as read (else read again: a concurrent
+    change mostly makes it a 409). That statement commits itself: the relay's wake follows it as
+    `commit` would. `_issue` does the same on ORM objects for a seminar's report. The outbox row
+    is written here (the runtime names the topic) with the columns `add_event` would write."""
+    topic = runtime.settings.topic(topics.RECOMMENDATIONS)
+    async with repository.autocommit_connection(runtime.engine) as connection:
+        for _ in range(ISSUE_ATTEMPTS):
+            found = await repository.read_with_seminar(connection, rec_id)
+            if found is None:
+                raise NotFound(f"recommendation {rec_id} does not exist")
+            row = found._mapping
+            status = domain.next_status(row["status"], domain.Action.issue)
+            now = datetime.now(UTC)
+            public = RecommendationPublic.model_validate({**row, "status": status, "updated_at": now})
+            seminar = SeminarState.model_validate({name: row[f"seminar__{name}"] for name in SeminarState.model_fields})
+            state = RecommendationState(**public.model_dump(), seminar=seminar)
+            event = Event.of(RecommendationIssued(recommendation=state, actor=actor), source=SOURCE, subject=str(rec_id))
+            entry = {"version": public.version, "action": "issued", "actor_id": actor.id, "actor_role": actor.role, "at": now}
+            entry["snapshot"] = public.model_dump(mode="json")
+            outbox_row = row_values(topic, event)
+            if await repository.issue_if_unchanged(connection, rec_id, row["row_version"], status, now, entry, outbox_row):
+                runtime.wake_relay()
+                return public
+    raise Conflict(f"recommendation {rec_id} kept changing while it was being issued; retry")
 
 
 async def _issue(session: AsyncSession, sink: EventSink, rec: Recommendation, seminar: Seminar, actor: Actor) -> None:

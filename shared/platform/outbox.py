@@ -73,6 +73,13 @@ async def add_events(session: AsyncSession, outbox_model: type[OutboxFields], to
     await copy_rows(session, outbox_model.__table__, [_row_values(topic, event, now) for event in events])  # type: ignore[attr-defined]
 
 
+def row_values(topic: str, event: Event) -> dict[str, Any]:
+    """The columns of `event`'s outbox row, exactly as `add_event` writes them, for a statement that
+    inserts the row itself (e.g. a data-modifying CTE with the state change it records: one round
+    trip, no ORM flush at commit). Like `add_event`, it continues the current trace."""
+    return _row_values(topic, event, datetime.now(UTC))
+
+
 def _row_values(topic: str, event: Event, now: datetime) -> dict[str, Any]:
     """An outbox row's columns: the Kafka message serialized once, here. An event without trace
     context continues the current one (the request's or consumed event's)."""
