@@ -1,5 +1,6 @@
 """The baseline of the issue benchmark: a bare FastAPI endpoint doing one comparable insert
-(one row with a JSON payload), on the same uvicorn settings and the same database server."""
+(one row with a JSON payload), on the same uvicorn settings (uvloop, httptools), process settings
+(`tune_garbage_collector`) and database server."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.platform.process import tune_garbage_collector
 
 
 def create_app() -> FastAPI:
@@ -36,4 +39,5 @@ def create_app() -> FastAPI:
             )
         return {"id": str(row_id)}
 
+    tune_garbage_collector()  # as `clusnet serve` does once the service's app is built: the same process settings
     return app

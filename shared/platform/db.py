@@ -50,9 +50,12 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
 async def driver_of(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under `session`, in its transaction: for the few hot statements
     whose rows SQLAlchemy's result processing would cost more than the database (the relay's
-    read, the consumers' COPY)."""
+    read, the consumers' COPY). SQLAlchemy sends BEGIN only with the first statement it runs
+    itself, so one must have run in the transaction already: a statement sent here before that
+    would commit on its own at once (a relay's deletes before their acks, say)."""
     driver = (await (await session.connection()).get_raw_connection()).driver_connection
-    assert driver is not None
+    if driver is None or not driver.is_in_transaction():
+        raise RuntimeError("driver_of: the session's transaction has not begun; run a statement through the session first")
     return driver
 
 

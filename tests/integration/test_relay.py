@@ -20,7 +20,7 @@ from services.recommendations.main import MIGRATIONS
 from services.recommendations.models import Outbox
 from shared.contracts.envelope import Event
 from shared.platform import migrate
-from shared.platform.db import SessionFactory, driver_dsn, ensure_database, make_engine, make_session_factory
+from shared.platform.db import SessionFactory, driver_dsn, driver_of, ensure_database, make_engine, make_session_factory
 from shared.platform.kafka import ensure_topics, make_producer
 from shared.platform.outbox import LISTENER_NAME, OutboxListener, OutboxRelay, add_event
 from tests.factories import issued
@@ -140,6 +140,25 @@ class _RelayWithAMeanwhile(OutboxRelay):
             meanwhile, self.meanwhile = self.meanwhile, None
             await meanwhile()
         return sent
+
+
+async def test_the_driver_connection_is_handed_out_only_inside_the_sessions_transaction(env: Env) -> None:
+    """The relay reads and deletes on the asyncpg connection itself (`db.driver_of`). SQLAlchemy
+    sends BEGIN with the first statement it runs, so before one, a raw delete would commit at
+    once, before its rows' acks: `driver_of` refuses then, and joins the transaction after."""
+    engine = await _migrated_engine(env, env.settings(Settings))
+    sessions = make_session_factory(engine)
+    try:
+        async with sessions() as session, session.begin():
+            with pytest.raises(RuntimeError, match="has not begun"):
+                await driver_of(session)
+            await session.execute(text("SELECT 1"))
+            driver = await driver_of(session)
+            await driver.execute("DELETE FROM outbox")
+            assert driver.is_in_transaction()
+            await session.rollback()
+    finally:
+        await engine.dispose()
 
 
 async def _outbox_empty(sessions: SessionFactory) -> bool:
