@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from shared.platform.kafka import partition_of
 log = logging.getLogger(__name__)
 RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.relay'))")
 OUTBOX_CHANNEL = "clusnet_outbox"  # notified by every insert into an outbox (outbox_migrations.py)
+PASS_SPACING_S = 0.005  # the least time from one pass's start to the next one's (see `run`)
 PIPELINE_DEPTH = 4  # batches handed to the producer whose acks are not yet awaited
 LISTEN_CHECK_S = 10.0  # how often an idle listening connection is checked to be alive
 LISTENER_NAME = "clusnet-outbox-listener"  # its application_name, as pg_stat_activity shows it
@@ -146,6 +148,7 @@ class OutboxRelay:
         backoff = self.poll_interval_s
         while not stop.is_set():
             self._wake.clear()  # before publishing: a wake that comes during it is not lost
+            started = time.monotonic()
             try:
                 more = (await self.publish_pass()).more
                 backoff = self.poll_interval_s
@@ -155,6 +158,12 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
             if not more:
                 await _sleep_unless(stop, backoff, self._wake)
+                # Woken by a commit: under a stream of them (one each per issued recommendation),
+                # a pass per commit costs four round trips for one event. Spaced passes carry
+                # what came meanwhile; an event waits at most PASS_SPACING_S more, and not at all
+                # when commits are further apart than that.
+                if (spacing := started + PASS_SPACING_S - time.monotonic()) > 0:
+                    await _sleep_unless(stop, spacing)
 
     async def publish_pass(self) -> Pass:
         """Publish what waits in the outbox, pipelined: batch n+1 is read from the database while
