@@ -81,6 +81,39 @@ async def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
     assert received == sent, "per key, the order of the outbox"
 
 
+async def test_a_batch_larger_than_the_producers_batches_goes_out_whole_and_in_order(env: Env) -> None:
+    """One relay batch of 300 events of about 4.5 KB, 50 for each of 6 keys: on 3 partitions one
+    has at least 2 keys, 450 KB, more than a producer batch (256 KiB), so its rows go out in
+    several batches, one after the other."""
+    settings = env.settings(Settings)
+    engine = await _migrated_engine(env, settings)
+    sessions = make_session_factory(engine)
+    topic = env.topic("recommendations")
+    keys = [uuid.uuid4() for _ in range(6)]
+    sent: dict[str, list[str]] = defaultdict(list)
+    async with sessions() as session:
+        for i in range(300):
+            event = issued(keys[i % len(keys)], title=f"event {i}", text="x" * 4000)
+            sent[event.subject].append(str(event.id))
+            add_event(session, Outbox, topic, event)
+        await session.commit()
+    producer = make_producer(env.kafka, "relay-large")
+    await producer.start()
+    relay = OutboxRelay(service="test", session_factory=sessions, producer=producer, outbox_model=Outbox, batch_size=500)
+    try:
+        assert (await relay.publish_pass()).published == 300
+        assert await _outbox_empty(sessions)
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    records = await read_topic(env.kafka, topic, 300)
+    assert len(records) == 300, "each event once"
+    received: dict[str, list[str]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        received[record.key.decode()].append(dict(record.headers)["ce_id"].decode())
+    assert received == sent, "per key, the order of the outbox"
+
+
 async def test_a_row_committed_late_goes_out_before_the_next_event_of_its_aggregate(env: Env) -> None:
     """A transaction holds the outbox's next id while later rows commit; the relay's pass sends
     those, then the transaction commits and the same aggregate's next event commits too, before
