@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.recommendations.config import Settings
 from services.recommendations.main import MIGRATIONS
 from services.recommendations.models import Outbox
-from shared.contracts.envelope import Event
 from shared.platform import migrate
 from shared.platform.db import SessionFactory, driver_dsn, driver_of, ensure_database, make_engine, make_session_factory
 from shared.platform.kafka import ensure_topics, make_producer
@@ -35,14 +34,7 @@ async def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
     engine = await _migrated_engine(env, settings)
     sessions = make_session_factory(engine)
     topic = env.topic("recommendations")
-    keys = [uuid.uuid4() for _ in range(20)]
-    sent: dict[str, list[str]] = defaultdict(list)
-    async with sessions() as session:
-        for i in range(EVENTS):
-            event = issued(keys[i % len(keys)], title=f"event {i}")
-            sent[event.subject].append(str(event.id))
-            add_event(session, Outbox, topic, event)
-        await session.commit()
+    sent = await _fill_outbox(sessions, topic, EVENTS, keys=20)
 
     stop = asyncio.Event()
     relays = []
@@ -75,10 +67,7 @@ async def test_two_relays_publish_each_event_once_in_order(env: Env) -> None:
     records = await read_topic(env.kafka, topic, EVENTS, settle=2.0)
     ids = [dict(r.headers)["ce_id"].decode() for r in records]
     assert len(ids) == EVENTS and len(set(ids)) == EVENTS, "each event exactly once"
-    received: dict[str, list[str]] = defaultdict(list)
-    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        received[record.key.decode()].append(str(Event.from_kafka(record.headers, record.value).id))
-    assert received == sent, "per key, the order of the outbox"
+    assert _ids_per_key(records) == sent, "per key, the order of the outbox"
 
 
 async def test_a_batch_larger_than_the_producers_batches_goes_out_whole_and_in_order(env: Env) -> None:
@@ -89,14 +78,7 @@ async def test_a_batch_larger_than_the_producers_batches_goes_out_whole_and_in_o
     engine = await _migrated_engine(env, settings)
     sessions = make_session_factory(engine)
     topic = env.topic("recommendations")
-    keys = [uuid.uuid4() for _ in range(6)]
-    sent: dict[str, list[str]] = defaultdict(list)
-    async with sessions() as session:
-        for i in range(300):
-            event = issued(keys[i % len(keys)], title=f"event {i}", text="x" * 4000)
-            sent[event.subject].append(str(event.id))
-            add_event(session, Outbox, topic, event)
-        await session.commit()
+    sent = await _fill_outbox(sessions, topic, 300, keys=6, text="x" * 4000)
     producer = make_producer(env.kafka, "relay-large")
     await producer.start()
     relay = OutboxRelay(service="test", session_factory=sessions, producer=producer, outbox_model=Outbox, batch_size=500)
@@ -108,10 +90,7 @@ async def test_a_batch_larger_than_the_producers_batches_goes_out_whole_and_in_o
         await engine.dispose()
     records = await read_topic(env.kafka, topic, 300)
     assert len(records) == 300, "each event once"
-    received: dict[str, list[str]] = defaultdict(list)
-    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        received[record.key.decode()].append(dict(record.headers)["ce_id"].decode())
-    assert received == sent, "per key, the order of the outbox"
+    assert _ids_per_key(records) == sent, "per key, the order of the outbox"
 
 
 async def test_a_row_committed_late_goes_out_before_the_next_event_of_its_aggregate(env: Env) -> None:
@@ -192,6 +171,27 @@ async def test_the_driver_connection_is_handed_out_only_inside_the_sessions_tran
             await session.rollback()
     finally:
         await engine.dispose()
+
+
+async def _fill_outbox(sessions: SessionFactory, topic: str, count: int, *, keys: int, **fields: Any) -> dict[str, list[str]]:
+    """`count` events on `keys` aggregates in one transaction; answers each key's event ids in order."""
+    aggregates = [uuid.uuid4() for _ in range(keys)]
+    sent: dict[str, list[str]] = defaultdict(list)
+    async with sessions() as session:
+        for i in range(count):
+            event = issued(aggregates[i % keys], title=f"event {i}", **fields)
+            sent[event.subject].append(str(event.id))
+            add_event(session, Outbox, topic, event)
+        await session.commit()
+    return sent
+
+
+def _ids_per_key(records: list[Any]) -> dict[str, list[str]]:
+    """Each key's event ids in the order Kafka holds them (a key's events share a partition)."""
+    received: dict[str, list[str]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        received[record.key.decode()].append(dict(record.headers)["ce_id"].decode())
+    return received
 
 
 async def _outbox_empty(sessions: SessionFactory) -> bool:
