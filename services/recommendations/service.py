@@ -24,7 +24,6 @@ from services.recommendations.models import (
     SeminarCreate,
     SeminarPublic,
 )
-from shared.contracts import topics
 from shared.contracts.common import Actor
 from shared.contracts.envelope import Event, Payload, source_of
 from shared.contracts.recommendations import (
@@ -40,7 +39,7 @@ from shared.contracts.recommendations import (
 )
 from shared.platform.errors import Conflict, Invalid, NotFound
 from shared.platform.idempotency import run_once
-from shared.platform.outbox import EventSink, commit, row_values
+from shared.platform.outbox import EventSink, commit
 from shared.platform.runtime import Runtime
 
 SOURCE = source_of("recommendations")
@@ -179,8 +178,7 @@ async def issue(runtime: Runtime, rec_id: uuid.UUID, actor: Actor) -> Recommenda
     the event's outbox row, provided the row is still as read (else read again: a concurrent
     change mostly makes it a 409). That statement commits itself: the relay's wake follows it as
     `commit` would. `_issue` does the same on ORM objects for a seminar's report. The outbox row
-    is written here (the runtime names the topic) with the columns `add_event` would write."""
-    topic = runtime.settings.topic(topics.RECOMMENDATIONS)
+    is the one `Runtime.publish` would write (`Runtime.outbox_row`)."""
     async with repository.autocommit_connection(runtime.engine) as connection:
         for _ in range(ISSUE_ATTEMPTS):
             found = await repository.read_with_seminar(connection, rec_id)
@@ -195,7 +193,7 @@ async def issue(runtime: Runtime, rec_id: uuid.UUID, actor: Actor) -> Recommenda
             event = Event.of(RecommendationIssued(recommendation=state, actor=actor), source=SOURCE, subject=str(rec_id))
             entry = {"version": public.version, "action": "issued", "actor_id": actor.id, "actor_role": actor.role, "at": now}
             entry["snapshot"] = public.model_dump(mode="json")
-            outbox_row = row_values(topic, event)
+            outbox_row = runtime.outbox_row(event)
             if await repository.issue_if_unchanged(connection, rec_id, row["row_version"], status, now, entry, outbox_row):
                 runtime.wake_relay()
                 return public

@@ -31,7 +31,7 @@ from shared.platform.db import (
 from shared.platform.http import ReadinessCheck
 from shared.platform.inbox import InboxFields
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
-from shared.platform.outbox import OutboxFields, OutboxListener, OutboxRelay, add_event, add_events
+from shared.platform.outbox import OutboxFields, OutboxListener, OutboxRelay, add_event, add_events, row_values
 from shared.platform.periodic import every
 from shared.platform.routing import Router
 from shared.platform.settings import ServiceSettings
@@ -175,6 +175,12 @@ class Runtime:
         """Write many events now, with one insert (a consumer's bulk path; see `add_events`)."""
         assert self.stream is not None, "a service without a stream publishes nothing"
         await add_events(session, self.outbox_model, self.settings.topic(self.stream), events)
+
+    def outbox_row(self, event: Event) -> dict[str, Any]:
+        """The outbox row `publish` would write for `event`, for a use case that inserts it in a
+        statement of its own (the issue's one-statement write, services/recommendations)."""
+        assert self.stream is not None, "a service without a stream publishes nothing"
+        return row_values(self.settings.topic(self.stream), event)
 
     def wake_relay(self) -> None:
         """EventSink: called after a commit that wrote outbox rows. The relay itself is woken by
