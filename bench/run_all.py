@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func
 from sqlmodel import select
 
-from bench.common import Load, Row, closed_loop, cpu_of, cpu_seconds, percentile, pids_named, rss_mb, write
+from bench.common import Load, Row, closed_loop, cpu_of, percentile, pids_named, rss_mb, write
 from bench.feed import bench_feed
 from provision import kafka_bootstrap, postgres_url
 from provision.processes import ServiceProcess, launch_worker, service_env, start_service, wait_ready
@@ -156,10 +155,12 @@ async def bench_issue(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
             for r in range(ISSUE_ROUNDS):
                 measured: dict[str, Any] = {}
                 for side, (client, pid, work) in sides.items():
-                    cpu_before = _issue_cpu(pid)
+                    cpu_before = _cpu_by_part({"api": pid})
                     load = await closed_loop(client, work(r), concurrency)
                     loads[side].append(load)
-                    spent = {k: round((v - cpu_before[k]) * 1000 / load.requests, 2) for k, v in _issue_cpu(pid).items()}
+                    spent = {
+                        k: round((v - cpu_before[k]) * 1000 / load.requests, 2) for k, v in _cpu_by_part({"api": pid}).items()
+                    }
                     measured[side] = {**load.summary(), "cpu_ms_per_request": spent}
                 measured["ratio"] = round(measured["ours"]["rps"] / measured["bare"]["rps"], 3)
                 rounds.append(measured)
@@ -187,21 +188,6 @@ async def bench_issue(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
 
 
 CPU_PARTS = ("api", "postgresql", "kafka", "client")
-
-
-def _issue_cpu(api_pid: int) -> dict[str, float]:
-    """CPU seconds so far of each part a request costs: the API process, this run's PostgreSQL and
-    Kafka (the relay's produce requests), and this process, the load generator. PostgreSQL and
-    Kafka are counted among this process's descendants only: other work on the machine may run
-    its own (a backend that exited is in its postmaster's children time)."""
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    ours = _descendants()
-    return {
-        "api": cpu_seconds(api_pid),
-        "postgresql": cpu_of([pid for pid in pids_named("postgres") if pid in ours]),
-        "kafka": cpu_of([pid for pid in pids_named("java") if pid in ours]),
-        "client": me.ru_utime + me.ru_stime,
-    }
 
 
 def _descendants() -> set[int]:
@@ -733,11 +719,15 @@ def _arrivals(receiver: Any) -> dict[str, float]:
 
 
 def _cpu_by_part(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each service process, all of PostgreSQL, Kafka's JVM and this
-    process (the load client and the webhook receiver): where an issue's cost goes."""
+    """CPU seconds used so far by each service process in `pids`, this run's PostgreSQL and Kafka,
+    and this process (the load client, and in row 4 the webhook receiver): where a request's cost
+    goes. PostgreSQL and Kafka are counted among this process's descendants only: other work on
+    the machine may run its own (a backend that exited is in its postmaster's children time)."""
+    ours = _descendants()
     parts = {name: cpu_of([pid]) for name, pid in pids.items()}
-    parts |= {"postgresql": cpu_of(pids_named("postgres")), "kafka": cpu_of(pids_named("java"))}
-    parts["client + receiver"] = time.process_time()
+    parts["postgresql"] = cpu_of([pid for pid in pids_named("postgres") if pid in ours])
+    parts["kafka"] = cpu_of([pid for pid in pids_named("java") if pid in ours])
+    parts["client"] = time.process_time()
     return parts
 
 
