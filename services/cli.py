@@ -159,7 +159,8 @@ def worker(
     from shared.platform.process import tune_garbage_collector
 
     module = importlib.import_module(f"services.{service.value}.main")
-    settings = importlib.import_module(f"services.{service.value}.config").Settings(run_workers=True)
+    # A worker takes no requests, so it has nothing to admit: no pipeline probe (shared/platform/pipeline.py).
+    settings = importlib.import_module(f"services.{service.value}.config").Settings(run_workers=True, max_pipeline_delay_ms=0)
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
 
     async def main() -> None:

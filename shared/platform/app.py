@@ -46,6 +46,8 @@ def service_app(
         settings.max_body_bytes,
         settings.max_in_flight_requests,
         max_event_loop_lag_ms=settings.max_event_loop_lag_ms,
+        pipeline=runtime.pipeline,
+        max_pipeline_delay_ms=settings.max_pipeline_delay_ms,
         upload_max_bytes=settings.upload_max_bytes,
         upload_paths=settings.upload_paths,
     )

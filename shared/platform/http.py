@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.platform import metrics
 from shared.platform.db import database_unavailable
 from shared.platform.errors import DomainError
+from shared.platform.pipeline import PipelineDelay
 from shared.platform.tracing import TraceContext
 
 log = logging.getLogger(__name__)
@@ -220,15 +221,18 @@ class EventLoopLag:
 
 class AdmissionControl:
     """Bounds the work this process takes on; past it, answers 503 with Retry-After at once (pure
-    ASGI, before any work). Two signals: more than `limit` requests in progress, or the event loop
+    ASGI, before any work). Three signals: more than `limit` requests in progress; the event loop
     running more than `max_lag_ms` late (see `EventLoopLag`) with `LAG_PRESSURE` requests or more
-    in progress. Under more load than the process can
+    in progress; and, for writes only, the consumers downstream running more than
+    `max_pipeline_delay_ms` behind on this service's events (`pipeline.PipelineDelay`: the queue
+    that forms past the API, which the first two cannot see). Under more load than the process can
     take, a queue only grows: every request waits behind the backlog and the client's timeouts fire
     after the work was done. Refusing the excess keeps the accepted requests fast and tells clients
     to come back. Operations endpoints (health, readiness, metrics) and event streams (long-lived by
     design) are never refused nor counted. A limit (or lag) of 0 admits everything."""
 
     EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+    READS = frozenset({"GET", "HEAD", "OPTIONS"})  # add nothing to the pipeline: never refused for its delay
     # The lag refuses only while this many requests are in progress here: a loop slowed by its
     # neighbours (another process's start, a test suite) while serving a trickle gains nothing by
     # refusing the trickle; a loop lagging under its own backlog does.
@@ -242,6 +246,8 @@ class AdmissionControl:
         max_lag_ms: float = 0,
         retry_after_s: int = 1,
         probe_interval_s: float = 0.05,
+        pipeline: PipelineDelay | None = None,
+        max_pipeline_delay_ms: float = 0,
     ) -> None:
         self.app = app
         self.service = service
@@ -250,9 +256,11 @@ class AdmissionControl:
         self.retry_after_s = retry_after_s
         self.in_flight = 0
         self.lag = EventLoopLag(service, probe_interval_s) if max_lag_ms else None
+        self.pipeline = pipeline if max_pipeline_delay_ms else None
+        self.max_delay_s = max_pipeline_delay_ms / 1000
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not (self.limit or self.lag) or self._exempt(scope):
+        if scope["type"] != "http" or not (self.limit or self.lag or self.pipeline) or self._exempt(scope):
             await self.app(scope, receive, send)
             return
         if self.limit and self.in_flight >= self.limit:
@@ -260,6 +268,14 @@ class AdmissionControl:
             return
         if self.lag is not None and self.in_flight >= self.LAG_PRESSURE and (lag_s := self.lag.sustained_s()) > self.max_lag_s:
             why = f"the service is overloaded (it runs {lag_s * 1000:.0f} ms behind, over {self.max_lag_s * 1000:.0f} ms)"
+            await self._refuse(why, scope, receive, send)
+            return
+        if (
+            self.pipeline is not None
+            and scope["method"] not in self.READS
+            and (behind_s := self.pipeline.behind_s() or 0) > self.max_delay_s
+        ):
+            why = f"the services downstream are behind ({behind_s:.1f} s, over {self.max_delay_s:.1f} s): writes wait"
             await self._refuse(why, scope, receive, send)
             return
         self.in_flight += 1
@@ -315,13 +331,22 @@ def install_operations(
     max_in_flight: int = 0,
     *,
     max_event_loop_lag_ms: float = 0,
+    pipeline: PipelineDelay | None = None,
+    max_pipeline_delay_ms: float = 0,
     upload_max_bytes: int | None = None,
     upload_paths: str | None = None,
 ) -> None:
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, upload_max_bytes=upload_max_bytes, upload_paths=upload_paths)
     app.add_middleware(TraceContext)
     # outside: a refusal costs little
-    app.add_middleware(AdmissionControl, service=service, limit=max_in_flight, max_lag_ms=max_event_loop_lag_ms)
+    app.add_middleware(
+        AdmissionControl,
+        service=service,
+        limit=max_in_flight,
+        max_lag_ms=max_event_loop_lag_ms,
+        pipeline=pipeline,
+        max_pipeline_delay_ms=max_pipeline_delay_ms,
+    )
     app.add_middleware(RequestTiming, service=service)
 
     @app.get("/healthz", tags=["operations"], summary="The process lives")

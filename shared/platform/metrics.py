@@ -18,7 +18,13 @@ OUTBOX_OLDEST_AGE = Gauge("clusnet_outbox_oldest_age_seconds", "Age of the oldes
 DELIVERY_ATTEMPTS = Counter("clusnet_delivery_attempts_total", "Notification delivery attempts", ["channel", "outcome"])
 REQUESTS_REFUSED = Counter(
     "clusnet_http_requests_refused_total",
-    "Requests refused at once (503): the process was at capacity or its event loop ran late",
+    "Requests refused at once (503): the process was at capacity, its event loop ran late, or its consumers were behind",
+    ["service"],
+)
+PIPELINE_DELAY = Gauge(
+    "clusnet_pipeline_delay_seconds",
+    "How long ago the oldest event of this service's stream that a running consumer group has not applied was appended"
+    " (admission signal for writes)",
     ["service"],
 )
 EVENT_LOOP_LAG = Gauge(

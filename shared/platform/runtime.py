@@ -33,6 +33,7 @@ from shared.platform.inbox import InboxFields
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer, start_with_retry
 from shared.platform.outbox import OutboxFields, OutboxListener, OutboxRelay, add_event, add_events, row_values
 from shared.platform.periodic import every
+from shared.platform.pipeline import PipelineDelay
 from shared.platform.routing import Router
 from shared.platform.settings import ServiceSettings
 from shared.platform.throttle import AuthFailureThrottle
@@ -60,6 +61,14 @@ class Runtime:
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _producer_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _wakers: list[Callable[[], None]] = field(init=False, default_factory=list)
+    # How far behind the deployment's consumers run on this service's events (admission of writes)
+    pipeline: PipelineDelay | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        if self.stream is not None and s.max_pipeline_delay_ms:
+            group_prefix = f"{s.topic_prefix}-"  # the deployment's groups: see ServiceSettings.consumer_group
+            self.pipeline = PipelineDelay(s.service_name, s.kafka_bootstrap_servers, [s.topic(self.stream)], group_prefix)
 
     async def start(
         self, event_router: Router[Any] | None = None, workers: Callable[[Runtime], Sequence[Worker]] = lambda _: ()
@@ -74,6 +83,8 @@ class Runtime:
         self.tokens = TokenVerifier(self.auth_sessions, s.auth_cache_s)
         self.auth_failures = AuthFailureThrottle(s.auth_failure_limit, s.rate_limit_storage_uri)
         self.checks = [health.database_check(self.engine), health.kafka_check(s.kafka_bootstrap_servers)]
+        if self.pipeline is not None:
+            self._spawn(self.pipeline.run(self._stop))
         if not s.run_workers:
             return
         self.producer = make_producer(s.kafka_bootstrap_servers, f"{s.service_name}-relay")

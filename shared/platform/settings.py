@@ -50,6 +50,12 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="While the event loop runs later than this, new requests are refused at once with 503 + Retry-After (0: off)",
     )
+    max_pipeline_delay_ms: float = Field(
+        default=500,
+        ge=0,
+        description="While this deployment's consumers run this far behind on this service's events, writes (not reads) "
+        "are refused at once with 503 + Retry-After (0: off; see shared/platform/pipeline.py)",
+    )
     database_pool_size: int = Field(
         default=40,
         ge=1,

@@ -55,6 +55,7 @@ class Run:
     operations: int = 0
     unexpected_5xx: list[tuple[float, str]] = field(default_factory=list)
     expected_503: int = 0
+    backpressure_503: int = 0  # writes refused while the consumers downstream were behind (expected)
     load_s: float = 0.0
     crashes: list[str] = field(default_factory=list)  # process exits nobody caused on purpose
 
@@ -212,6 +213,8 @@ class Harness:
                 continue
             if answer.status == 503 and any(a <= answer.at <= b for a, b in windows):
                 self.run.expected_503 += 1
+            elif answer.backpressure:
+                self.run.backpressure_503 += 1
             else:
                 self.run.unexpected_5xx.append((answer.at, f"{answer.status} {answer.method} {answer.service}{answer.path}"))
 
@@ -254,7 +257,8 @@ class Harness:
             f"{a.deliveries} deliveries to {len(self.load.ledger.subscriptions)} webhook subscribers; the receiver got "
             f"{a.webhooks} webhooks, {a.webhook_repeats} of them repeats (at-least-once, same webhook-id).",
             f"- {self.run.expected_503} answers were 503 + Retry-After while PostgreSQL was away (expected); "
-            f"{len(self.run.unexpected_5xx)} 5xx (or no answer) outside it.",
+            f"{self.run.backpressure_503} writes were refused with 503 + Retry-After while the consumers downstream "
+            f"ran behind (expected: admission); {len(self.run.unexpected_5xx)} 5xx (or no answer) otherwise.",
             f"- poison messages sent: {len(self.load.ledger.poison)}; other problems: {a.problems or 'none'}; "
             f"drained {a.drained_in_s:.0f} s after the load stopped.",
             f"- processes that exited without being killed (restarted by the supervisor): {self.run.crashes or 'none'}.",

@@ -24,6 +24,9 @@ from shared.platform.db import make_engine, make_session_factory, with_database
 from tests.faults.system import ChaosSystem
 
 CITIES = ("lyon", "leipzig", "helsinki")
+# A write refused because the consumers downstream run behind (shared/platform/http.AdmissionControl):
+# a worker killed mid-batch leaves its events waiting, and writes arriving then are told to come back.
+BACKPRESSURE = "downstream are behind"
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Answer:
     method: str
     path: str
     status: int  # 0: no answer (connection error or timeout)
+    backpressure: bool = False  # a 503 refusing a write while the consumers downstream were behind
 
 
 @dataclass
@@ -102,7 +106,8 @@ class Load:
                     return self._no_answer(service, method, f"{path} ({type(exc).__name__})")
             except httpx.HTTPError as exc:
                 return self._no_answer(service, method, f"{path} ({type(exc).__name__})")
-        self.ledger.answers.append(Answer(time.monotonic(), service, method, path, answer.status_code))
+        backpressure = answer.status_code == 503 and BACKPRESSURE in answer.text and "retry-after" in answer.headers
+        self.ledger.answers.append(Answer(time.monotonic(), service, method, path, answer.status_code, backpressure))
         return answer
 
     def _no_answer(self, service: str, method: str, what: str) -> None:

@@ -1,6 +1,7 @@
 """The fault harness, short version: the whole system as real processes under a steady load,
 each fault injected once at a random moment, then the auditor. Nothing lost, nothing applied
-twice, no 5xx but the 503s while PostgreSQL is away, every fault recovered within 30 s.
+twice, no 5xx but the 503s while PostgreSQL is away and the writes refused while the consumers
+downstream are behind, every fault recovered within 30 s.
 The long version (`make chaos`) writes its table to docs/reliability.md."""
 
 from __future__ import annotations

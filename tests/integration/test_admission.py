@@ -5,15 +5,20 @@ accepted (and none it refused)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.recommendations.config import Settings
 from services.recommendations.main import create_app
 from services.recommendations.seed import load_demo_data
-from tests.support import Env, running
+from tests.support import Env, eventually, message_count, running
 
 pytestmark = pytest.mark.services
 LIMIT = 3
@@ -61,3 +66,105 @@ async def refused_count(client: httpx.AsyncClient) -> float:
     metrics = (await client.get("/metrics")).text
     line = 'clusnet_http_requests_refused_total{service="recommendations"} '
     return next((float(row.removeprefix(line)) for row in metrics.splitlines() if row.startswith(line)), 0.0)
+
+
+async def test_writes_are_refused_while_the_consumers_downstream_run_behind_and_accepted_once_they_catch_up(env: Env) -> None:
+    """A running consumer group of the deployment (named <prefix>-…) that applies this service's
+    events a second late: writes are refused (503, Retry-After, reason given, nothing applied),
+    reads still answered; once it catches up, writes are accepted again, though a group outside
+    the deployment (an integration's) runs far behind all along: it does not count."""
+    settings = env.settings(Settings, max_pipeline_delay_ms=300)
+    await load_demo_data(settings)
+    app = create_app(settings)
+    async with running(app), await env.client(app, "lead_partner") as lead:
+        seminar = (
+            await lead.post(
+                "/seminars",
+                json={"host_city": "leipzig", "theme": "Backlog", "cluster": "leipzig-biocluster", "held_on": "2026-01-01"},
+            )
+        ).json()
+        drafts = [
+            (
+                await lead.post(
+                    f"/seminars/{seminar['id']}/recommendations",
+                    json={"title": f"late {i}", "text": "Issue me.", "dimension": "processes"},
+                )
+            ).json()["id"]
+            for i in range(60)
+        ]
+        topic = env.topic("recommendations")
+        await eventually(lambda: message_count(env.kafka, topic), what="the seminar's event on the topic")
+        async with (
+            consumer_group(env.kafka, f"{env.prefix}-evaluations", topic) as downstream,
+            consumer_group(env.kafka, f"elsewhere-{env.prefix}", topic) as integration,
+        ):
+            late = asyncio.create_task(downstream.commit_ends_seen(ago_s=1.0))
+            also_late = asyncio.create_task(integration.commit_far_behind())
+            answers: dict[str, httpx.Response] = {}
+            for rec_id in drafts:  # ten issues a second, each one more event the group applies a second late
+                answers[rec_id] = await lead.post(f"/recommendations/{rec_id}/issue")
+                if answers[rec_id].status_code == 503:
+                    break
+                await asyncio.sleep(0.1)
+            refused = [rec_id for rec_id, answer in answers.items() if answer.status_code == 503]
+            assert refused, "no write was refused while the group ran a second behind"
+            answer = answers[refused[0]]
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert int(answer.headers["retry-after"]) >= 1
+            assert "downstream are behind" in answer.json()["detail"]
+            assert (await lead.get(f"/recommendations/{refused[0]}")).json()["status"] == "draft"  # reads answered
+            assert {answers[r].status_code for r in answers if r not in refused} == {200}
+
+            late.cancel()
+            caught_up = asyncio.create_task(downstream.commit_ends_seen(ago_s=0))
+            rest = [rec_id for rec_id in drafts if rec_id not in answers or rec_id in refused]
+
+            async def accepted() -> bool:
+                return bool(rest) and (await lead.post(f"/recommendations/{rest.pop(0)}/issue")).status_code == 200
+
+            await eventually(accepted, timeout=10, what="a write accepted once the group caught up")
+            caught_up.cancel()
+            also_late.cancel()
+
+
+class Group:
+    """A member of a consumer group that commits, every 0.1 s, the ends of its partitions as they
+    were `ago_s` earlier: a consumer that applies every event that much late."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, topic: str) -> None:
+        self.consumer = consumer
+        self.topic = topic
+
+    async def commit_ends_seen(self, ago_s: float) -> None:
+        seen: list[tuple[float, dict[TopicPartition, int]]] = []
+        while True:
+            await self.consumer.getmany(timeout_ms=50)  # stays a member; what it reads does not matter
+            tps = [TopicPartition(self.topic, p) for p in self.consumer.partitions_for_topic(self.topic) or ()]
+            seen.append((time.monotonic(), await self.consumer.end_offsets(tps)))
+            due = [ends for at, ends in seen if at <= time.monotonic() - ago_s]
+            if due and self.consumer.assignment():
+                await self.consumer.commit({tp: off for tp, off in due[-1].items() if tp in self.consumer.assignment()})
+            await asyncio.sleep(0.1)
+
+    async def commit_far_behind(self) -> None:
+        """Running (its offsets move) but never past the first two events of each partition."""
+        for offset in itertools.cycle((0, 1)):
+            await self.consumer.getmany(timeout_ms=50)
+            await self.consumer.commit(dict.fromkeys(self.consumer.assignment(), offset))
+            await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def consumer_group(bootstrap: str, group: str, topic: str) -> AsyncIterator[Group]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await eventually(lambda: _joined(consumer), what=f"{group} assigned its partitions")
+        yield Group(consumer, topic)
+    finally:
+        await consumer.stop()
+
+
+async def _joined(consumer: AIOKafkaConsumer) -> bool:
+    await consumer.getmany(timeout_ms=100)
+    return bool(consumer.assignment())
