@@ -24,6 +24,12 @@ class Settings(ServiceSettings):
     max_attempts: int = Field(default=8, ge=1, le=50, description="Then the delivery is dead (about 15 hours with the defaults)")
     dispatch_interval_s: float = Field(default=1.0, gt=0)
     dispatch_batch: int = Field(default=50, ge=1)
+    dispatch_passes: int = Field(
+        default=4,
+        ge=1,
+        description="Dispatch passes at once per process: one waits on its receivers and its commit while the others "
+        "send (rows are locked with SKIP LOCKED, so none is sent twice)",
+    )
     digest_interval_s: float = Field(default=300.0, gt=0)
     # Where people open what an email is about, and where its one-click unsubscribe link points
     # (RFC 8058 wants HTTPS there: set it to the portal's public https:// address in production).

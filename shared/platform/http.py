@@ -53,7 +53,10 @@ ERROR_MEANINGS = {
     422: "Invalid input",
     428: "If-Match is required",
     429: "Too many failed attempts from this address",
-    503: "A dependency (the database) is unavailable, or the service is at capacity; retry after Retry-After seconds",
+    503: (
+        "A dependency (the database) is unavailable, the service is at capacity, or (a write) the services downstream "
+        "are behind; retry after Retry-After seconds"
+    ),
 }
 RETRY_AFTER_S = 5  # what a client is told to wait while the database is away
 

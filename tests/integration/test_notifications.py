@@ -260,3 +260,19 @@ async def test_webhook_target_is_checked_again_at_delivery(env: Env) -> None:
             [refused] = await eventually(lambda: _with_attempts(admin), what="a refused attempt")
         assert refused["status"] == "pending" and "refused: webhooks are not sent to a loopback address" in refused["last_error"]
         assert receiver.requests == []
+
+
+async def test_passes_at_once_send_each_delivery_once(env: Env) -> None:
+    """Four dispatch passes share the due rows (FOR UPDATE SKIP LOCKED): 120 events, batches of 10,
+    every webhook sent exactly once."""
+    async with smtp_server() as (_, smtp_port), webhook_receiver() as receiver:
+        app = create_app(settings_for(env, smtp_port, dispatch_batch=10, dispatch_passes=4))
+        async with running(app), await env.client(app, "admin") as admin:
+            person = await stakeholder(admin)
+            await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
+            events = [issued(title=f"rec {i}") for i in range(120)]
+            await produce(env.kafka, env.topic("recommendations"), [e.to_kafka() for e in events])
+            await eventually(lambda: _count(lambda: len(receiver.requests) >= 120), timeout=60, what="120 webhooks")
+            await read_topic(env.kafka, env.topic("notifications"), 120)  # 120 notification.delivered, and no more
+        ids = [json.loads(body)["id"] for _, body in receiver.requests]
+        assert sorted(ids) == sorted(str(e.id) for e in events)  # each once, none missing
