@@ -95,13 +95,22 @@ def launch_service(name: str, port: int, env: dict[str, str], log: Path) -> subp
         )
 
 
-def launch_worker(name: str, env: dict[str, str], log: Path, port: int | None = None) -> subprocess.Popen[bytes]:
+def launch_worker(name: str, env: dict[str, str], log: Path, port: int | None = None, nice: int = 0) -> subprocess.Popen[bytes]:
     """One worker process (`clusnet worker`): the service's relay, consumers and schedulers, no HTTP.
-    Several of them share the work: one consumer group, one active relay (the others stand by)."""
+    Several of them share the work: one consumer group, one active relay (the others stand by).
+    `nice`: its CPU priority below the APIs' (see `clusnet worker --nice`)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "worker", name, *(["--port", str(port)] if port else [])],
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "worker",
+                name,
+                *(["--port", str(port)] if port else []),
+                *(["--nice", str(nice)] if nice else []),
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

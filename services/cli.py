@@ -148,9 +148,19 @@ def worker(
         int | None, typer.Option(help="Serve /healthz, /readyz and /metrics (lag, backlog) on 127.0.0.1:PORT; default: none")
     ] = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
+    nice: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=19,
+            help="Lower this process's CPU priority by NICE: on a host shared with the APIs, they keep answering "
+            "(and refusing at once) while the workers drain the backlog",
+        ),
+    ] = 0,
 ) -> None:
     """Run one service's background workers (relay, consumers, schedulers) without its HTTP API."""
     import importlib
+    import os
     import signal
 
     import uvloop
@@ -158,6 +168,8 @@ def worker(
     from shared.platform.logs import configure_logging
     from shared.platform.process import tune_garbage_collector
 
+    if nice:
+        os.nice(nice)
     module = importlib.import_module(f"services.{service.value}.main")
     # A worker takes no requests, so it has nothing to admit: no pipeline probe (shared/platform/pipeline.py).
     settings = importlib.import_module(f"services.{service.value}.config").Settings(run_workers=True, max_pipeline_delay_ms=0)

@@ -273,12 +273,12 @@ class AdmissionControl:
             why = f"the service is overloaded (it runs {lag_s * 1000:.0f} ms behind, over {self.max_lag_s * 1000:.0f} ms)"
             await self._refuse(why, scope, receive, send)
             return
-        if (
-            self.pipeline is not None
-            and scope["method"] not in self.READS
-            and (behind_s := self.pipeline.behind_s() or 0) > self.max_delay_s
-        ):
-            why = f"the services downstream are behind ({behind_s:.1f} s, over {self.max_delay_s:.1f} s): writes wait"
+        late = self.pipeline.late() if self.pipeline is not None and scope["method"] not in self.READS else None
+        if late is not None and late.overloaded(self.max_delay_s):
+            why = (
+                f"the services downstream are behind ({late.events} events, the oldest {late.delay_s:.1f} s old, "
+                f"over {self.max_delay_s:.1f} s): writes wait"
+            )
             await self._refuse(why, scope, receive, send)
             return
         self.in_flight += 1

@@ -27,6 +27,11 @@ PIPELINE_DELAY = Gauge(
     " (admission signal for writes)",
     ["service"],
 )
+PIPELINE_BACKLOG = Gauge(
+    "clusnet_pipeline_backlog_events",
+    "Events of this service's stream that the latest running consumer group (see clusnet_pipeline_delay_seconds) has not applied",
+    ["service"],
+)
 EVENT_LOOP_LAG = Gauge(
     "clusnet_event_loop_lag_seconds", "How late the API process's event loop ran its latest timer (admission signal)", ["service"]
 )

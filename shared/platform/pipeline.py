@@ -1,20 +1,23 @@
-"""How far behind this deployment's consumers run on a service's own stream, in seconds: the
-admission signal that sees past the API (`http.AdmissionControl`).
+"""How far behind this deployment's consumers run on a service's own stream: the admission
+signal that sees past the API (`http.AdmissionControl`).
 
 A service's API can accept writes faster than the consumers downstream (another service's
 follow-ups, the notifications and their webhooks) can apply them. Then the queue does not form in
 the API, where its own signals (requests in progress, its event loop's lag) would see it, but in
 Kafka: every accepted write waits longer for its effects. Refusing writes while the pipeline is
-behind keeps the accepted ones fast and tells clients when to come back.
+overloaded keeps the accepted ones fast and tells clients when to come back.
 
-Delay, not a count of events: 1,000 events are 0.1 s for a consumer applying 10,000 a second and
-seconds for one applying webhooks. Kafka keeps no time per offset that is cheap to ask for, so the
-probe remembers when each partition's end offset moved (`EndHistory`): the oldest event a group
-has not applied was appended by the first moment the end passed the group's committed offset.
+Overload is late AND far behind (`Lateness.overloaded`). A delay: 1,000 events are 0.1 s for a
+consumer applying 10,000 a second and seconds for one applying webhooks. Kafka keeps no time per
+offset that is cheap to ask for, so the probe remembers when each partition's end offset moved
+(`EndHistory`): the oldest event a group has not applied was appended by the first moment the end
+passed the group's committed offset. And a count (MIN_BACKLOG): a consumer with a slow link to its
+database is seconds late on three events, and refusing writes would relieve nothing.
 
-Only groups that are making progress count (`GroupProgress`): a consumer that crashed or whose
-broker is away is an outage, not overload. Its events wait safely in Kafka, alerts and readiness
-report it, and refusing writes would only add a second outage to the first.
+Only partitions whose committed offset moves count (`GroupProgress`): a consumer that crashed (its
+partitions not yet handed over) or whose broker is away is an outage, not overload. Its events
+wait safely in Kafka, alerts and readiness report it, and refusing writes would only add a second
+outage to the first.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 0.25
 HISTORY_S = 60.0  # how far back end offsets are remembered: a delay past it reads as HISTORY_S
-STALLED_AFTER_S = 1.5  # a group whose offsets have not moved for this long is not counted as running
+STALLED_AFTER_S = 1.5  # a partition whose committed offset has not moved for this long does not count
+MIN_BACKLOG = 100  # fewer events waiting than this is never overload, however old the oldest
 FRESH_FOR_S = 2.0  # a measurement older than this is unknown (Kafka away): admission ignores it
 GROUPS_REFRESH_S = 2.0  # how often the deployment's groups and their members are listed again
 
@@ -51,6 +55,10 @@ class EndHistory:
         while len(self.samples) > 1 and self.samples[1][0] < at - HISTORY_S:
             self.samples.popleft()  # the oldest sample stays as the floor of what is known
 
+    @property
+    def end(self) -> int:
+        return self.samples[-1][1] if self.samples else 0
+
     def appended_by(self, offset: int) -> float | None:
         """The first moment the event at `offset` was known to exist (the end had passed it);
         None when it does not exist yet. Before the history starts: its first sample."""
@@ -60,36 +68,59 @@ class EndHistory:
         return None
 
 
-@dataclass
-class GroupProgress:
-    """A consumer group's committed offsets on the stream, and when they last moved. A group
-    counts as running only while they move: one whose process is gone (or was renamed, or is
-    stuck) keeps its offsets forever, and saying so is the job of alerts, not of admission."""
+@dataclass(frozen=True)
+class Lateness:
+    """How late a group (or the pipeline) is: since when its oldest unapplied event waits, and how
+    many events wait."""
 
-    committed: dict[TopicPartition, int] | None = None  # None: not read yet
+    delay_s: float = 0.0
+    events: int = 0
+
+    def overloaded(self, max_delay_s: float) -> bool:
+        """Late and far behind. Late alone is a slow link (a consumer 300 ms from its database
+        takes seconds per batch even for three events), and refusing writes relieves nothing;
+        a queue of events that is also old is load the consumers cannot keep up with."""
+        return self.delay_s > max_delay_s and self.events >= MIN_BACKLOG
+
+
+@dataclass
+class PartitionProgress:
+    committed: int | None = None  # None: not read yet
     moved_at: float = float("-inf")  # never seen moving
 
+
+@dataclass
+class GroupProgress:
+    """A consumer group's committed offsets on the stream, and when each last moved. A partition
+    counts only while its offset moves: one whose consumer is gone (a worker killed, its
+    partitions not yet handed over; a group renamed) or stuck keeps its offset, and saying so is
+    the job of alerts, not of admission."""
+
+    partitions: dict[TopicPartition, PartitionProgress] = field(default_factory=dict)
+
     def update(self, at: float, committed: dict[TopicPartition, int]) -> None:
-        if self.committed is not None and committed != self.committed:
-            self.moved_at = at
-        self.committed = committed
+        for tp, offset in committed.items():
+            progress = self.partitions.setdefault(tp, PartitionProgress())
+            if progress.committed is not None and offset != progress.committed:
+                progress.moved_at = at
+            progress.committed = offset
 
-    def delay_s(self, now: float, ends: dict[TopicPartition, EndHistory]) -> float | None:
-        """How long ago the oldest event this group has not applied was appended (0: caught up);
-        None when the group is not seen running (its offsets still for STALLED_AFTER_S)."""
-        if now - self.moved_at > STALLED_AFTER_S or self.committed is None:
-            return None
-        committed = self.committed
-        oldest = min(
-            (at for tp, history in ends.items() if (at := history.appended_by(committed.get(tp, 0))) is not None),
-            default=None,
-        )
-        return 0.0 if oldest is None else now - oldest
+    def lateness(self, now: float, ends: dict[TopicPartition, EndHistory]) -> Lateness:
+        """Over the partitions seen moving within STALLED_AFTER_S: how long ago the oldest event
+        not applied was appended, and how many wait."""
+        oldest, waiting = now, 0
+        for tp, history in ends.items():
+            progress = self.partitions.get(tp)
+            if progress is None or progress.committed is None or now - progress.moved_at > STALLED_AFTER_S:
+                continue
+            if (at := history.appended_by(progress.committed)) is not None:
+                oldest, waiting = min(oldest, at), waiting + history.end - progress.committed
+        return Lateness(now - oldest, waiting)
 
 
-def slowest(delays: list[float | None]) -> float:
-    """The pipeline is as late as its slowest running group (none running: not late)."""
-    return max((d for d in delays if d is not None), default=0.0)
+def slowest(groups: list[Lateness]) -> Lateness:
+    """The pipeline is as late as its slowest group (none: not late)."""
+    return max(groups, key=lambda g: (g.delay_s, g.events), default=Lateness())
 
 
 class PipelineDelay:
@@ -106,13 +137,13 @@ class PipelineDelay:
         self.groups: dict[str, GroupProgress] = {}
         self.partitions: list[TopicPartition] = []
         self.coordinators: dict[str, int] = {}  # the broker that holds each group's offsets
-        self._delay_s = 0.0
+        self._late = Lateness()
         self._measured_at = float("-inf")
         self._groups_listed_at = float("-inf")
 
-    def behind_s(self) -> float | None:
-        """The latest delay, or None when it is not fresh (Kafka away, probe not started)."""
-        return self._delay_s if time.monotonic() - self._measured_at < FRESH_FOR_S else None
+    def late(self) -> Lateness | None:
+        """The latest measurement, or None when it is not fresh (Kafka away, probe not started)."""
+        return self._late if time.monotonic() - self._measured_at < FRESH_FOR_S else None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -143,9 +174,10 @@ class PipelineDelay:
         for group, progress in self.groups.items():
             offsets = await admin.list_consumer_group_offsets(group, self.coordinators[group], partitions)
             progress.update(now, {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0})
-        self._delay_s = slowest([p.delay_s(now, self.ends) for p in self.groups.values()])
+        self._late = slowest([p.lateness(now, self.ends) for p in self.groups.values()])
         self._measured_at = now
-        metrics.PIPELINE_DELAY.labels(self.service).set(self._delay_s)
+        metrics.PIPELINE_DELAY.labels(self.service).set(self._late.delay_s)
+        metrics.PIPELINE_BACKLOG.labels(self.service).set(self._late.events)
 
     async def _list_groups(self, admin: AIOKafkaAdminClient, now: float) -> None:
         """The topics' partitions and the deployment's groups, again every GROUPS_REFRESH_S

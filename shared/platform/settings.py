@@ -53,8 +53,8 @@ class ServiceSettings(BaseSettings):
     max_pipeline_delay_ms: float = Field(
         default=500,
         ge=0,
-        description="While this deployment's consumers run this far behind on this service's events, writes (not reads) "
-        "are refused at once with 503 + Retry-After (0: off; see shared/platform/pipeline.py)",
+        description="While this deployment's consumers run this far behind on this service's events (and 100 or more "
+        "wait), writes (not reads) are refused at once with 503 + Retry-After (0: off; see shared/platform/pipeline.py)",
     )
     database_pool_size: int = Field(
         default=40,

@@ -225,8 +225,8 @@ class Harness:
         a = self.run.audit
         rows = [
             "| fault | injected | requests in its windows | lost | applied twice | 5xx outside the fault window "
-            "| recovery median (s) | recovery max (s) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| writes refused, downstream behind | recovery median (s) | recovery max (s) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for fault in self.faults:
             injections = [i for i in self.run.injections if i.fault == fault]
@@ -241,14 +241,15 @@ class Harness:
             lost = sum(1 for f in a.lost if inside(f.at))
             twice = sum(1 for f in a.twice if inside(f.at))
             errors = sum(1 for at, _ in self.run.unexpected_5xx if inside(at))
+            waited = sum(1 for x in self.load.ledger.answers if x.backpressure and inside(x.at))
             times = [i.recovery_s for i in injections]
             done = [t for t in times if t is not None]
             median = f"{statistics.median(done):.1f}" if done else "-"
             worst = "not recovered" if None in times else f"{max(done):.1f}"
-            rows.append(f"| {fault} | {len(injections)} | {ops} | {lost} | {twice} | {errors} | {median} | {worst} |")
+            rows.append(f"| {fault} | {len(injections)} | {ops} | {lost} | {twice} | {errors} | {waited} | {median} | {worst} |")
         rows.append(
             f"| **whole run** ({self.run.load_s:.0f} s of load) | {len(self.run.injections)} | {self.run.operations} "
-            f"| {len(a.lost)} | {len(a.twice)} | {len(self.run.unexpected_5xx)} | | |"
+            f"| {len(a.lost)} | {len(a.twice)} | {len(self.run.unexpected_5xx)} | {self.run.backpressure_503} | | |"
         )
         notes = [
             "",

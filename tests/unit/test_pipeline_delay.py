@@ -1,11 +1,19 @@
-"""The pipeline delay's rules (shared/platform/pipeline.py): when an offset was appended, whether
-a group counts as running, and how late it is."""
+"""The pipeline delay's rules (shared/platform/pipeline.py): when an offset was appended, which
+partitions count as running, how late a group is, and when that is overload."""
 
 from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from shared.platform.pipeline import HISTORY_S, STALLED_AFTER_S, EndHistory, GroupProgress, slowest
+from shared.platform.pipeline import (
+    HISTORY_S,
+    MIN_BACKLOG,
+    STALLED_AFTER_S,
+    EndHistory,
+    GroupProgress,
+    Lateness,
+    slowest,
+)
 
 P0, P1 = TopicPartition("t", 0), TopicPartition("t", 1)
 
@@ -23,6 +31,7 @@ def test_an_offset_was_appended_by_the_first_moment_the_end_passed_it() -> None:
     assert h.appended_by(5) == 10.5  # offset 5 is the sixth event: first seen when the end was 8
     assert h.appended_by(11) == 10.75
     assert h.appended_by(12) is None  # not appended yet: nothing to wait for
+    assert h.end == 12
 
 
 def test_the_history_forgets_what_is_older_than_its_window_but_keeps_a_floor() -> None:
@@ -35,36 +44,44 @@ def test_an_unmoved_end_adds_no_sample() -> None:
     assert len(history((0.0, 4), (0.25, 4), (0.5, 4)).samples) == 1
 
 
-def test_a_group_counts_only_after_its_offsets_are_seen_moving() -> None:
+def test_a_partition_counts_only_after_its_offset_is_seen_moving() -> None:
     ends = {P0: history((0.0, 10))}
     group = GroupProgress()
     group.update(1.0, {P0: 2})
-    assert group.delay_s(1.0, ends) is None  # first read: a group left behind looks just like this
+    assert group.lateness(1.0, ends) == Lateness()  # first read: a group left behind looks just like this
     group.update(1.25, {P0: 3})
-    assert group.delay_s(1.25, ends) == 1.25  # running; its oldest unapplied event was there at 0.0
+    assert group.lateness(1.25, ends) == Lateness(delay_s=1.25, events=7)  # oldest unapplied there at 0.0
 
 
-def test_a_group_whose_offsets_stop_moving_stops_counting() -> None:
-    ends = {P0: history((0.0, 10))}
+def test_a_partition_whose_offset_stops_moving_stops_counting() -> None:
+    """A worker killed mid-batch: its partitions wait for the group to hand them over, while the
+    others move on; only the moving ones count."""
+    ends = {P0: history((0.0, 10)), P1: history((0.0, 10))}
     group = GroupProgress()
-    group.update(1.0, {P0: 2})
-    group.update(2.0, {P0: 3})
-    group.update(2.0 + STALLED_AFTER_S, {P0: 3})
-    assert group.delay_s(2.0 + STALLED_AFTER_S, ends) is not None
-    assert group.delay_s(2.1 + STALLED_AFTER_S, ends) is None  # crashed or stuck: an outage, not overload
+    group.update(1.0, {P0: 2, P1: 2})
+    group.update(2.0, {P0: 3, P1: 3})
+    assert group.lateness(2.0 + STALLED_AFTER_S, ends) == Lateness(delay_s=3.5, events=7 + 7)
+    ends[P1].record(4.0, 30)
+    group.update(5.0, {P0: 3, P1: 25})
+    assert group.lateness(5.0, ends) == Lateness(delay_s=1.0, events=5)  # P0 still since 2.0: out
 
 
-def test_a_running_group_is_as_late_as_its_latest_partition_and_zero_when_caught_up() -> None:
+def test_a_group_is_as_late_as_its_oldest_unapplied_event_and_zero_when_caught_up() -> None:
     ends = {P0: history((0.0, 10), (3.0, 20)), P1: history((0.0, 4))}
     group = GroupProgress()
-    group.update(3.0, {P0: 9, P1: 4})
+    group.update(3.0, {P0: 9, P1: 3})
     group.update(3.5, {P0: 12, P1: 4})
-    assert group.delay_s(3.5, ends) == 0.5  # P0's offset 12 appeared by 3.0; P1 is caught up
+    assert group.lateness(3.5, ends) == Lateness(delay_s=0.5, events=8)  # P0's offset 12 appeared by 3.0
     group.update(4.0, {P0: 20, P1: 4})
-    assert group.delay_s(4.0, ends) == 0.0
+    assert group.lateness(4.0, ends) == Lateness(delay_s=0.0, events=0)
 
 
-def test_the_pipeline_is_as_late_as_its_slowest_running_group() -> None:
-    assert slowest([0.2, None, 1.5, 0.0]) == 1.5
-    assert slowest([None, None]) == 0.0
-    assert slowest([]) == 0.0
+def test_overload_is_late_and_far_behind() -> None:
+    assert Lateness(delay_s=2.0, events=MIN_BACKLOG).overloaded(0.5)
+    assert not Lateness(delay_s=2.0, events=MIN_BACKLOG - 1).overloaded(0.5)  # a slow link, not load
+    assert not Lateness(delay_s=0.4, events=10 * MIN_BACKLOG).overloaded(0.5)  # a fast consumer's burst
+
+
+def test_the_pipeline_is_as_late_as_its_slowest_group() -> None:
+    assert slowest([Lateness(0.2, 500), Lateness(1.5, 120), Lateness()]) == Lateness(1.5, 120)
+    assert slowest([]) == Lateness()
