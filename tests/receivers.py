@@ -50,6 +50,7 @@ class Receiver:
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     arrived_at: list[float] = field(default_factory=list)  # time.perf_counter() of each request
+    gate: asyncio.Event | None = None  # when given, every answer waits until it is set (a hanging receiver)
 
     @property
     def url(self) -> str:
@@ -58,6 +59,8 @@ class Receiver:
     async def endpoint(self, request: Request) -> Response:
         self.requests.append(({k.lower(): v for k, v in request.headers.items()}, await request.body()))
         self.arrived_at.append(time.perf_counter())
+        if self.gate is not None:
+            await self.gate.wait()
         status, headers = self.script.pop(0) if self.script else (200, {})
         return Response(status_code=status, headers=headers)
 

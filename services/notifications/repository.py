@@ -138,3 +138,15 @@ async def insert_deliveries(
             "next_attempts": [next_attempt for _, _, next_attempt in subscriptions],
         },
     )
+
+
+async def first_attempts_waiting(session: AsyncSession, up_to: int) -> int:
+    """Deliveries due and not yet tried once, counted up to `up_to` (the count only has to say
+    whether the dispatcher is full; retries wait for their time and do not count)."""
+    due = (
+        select(col(Delivery.id))
+        .where(Delivery.status == DeliveryStatus.pending, Delivery.attempts == 0, col(Delivery.next_attempt_at) <= func.now())
+        .limit(up_to)
+        .subquery()
+    )
+    return (await session.exec(select(func.count()).select_from(due))).one()

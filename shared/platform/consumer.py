@@ -37,7 +37,7 @@ import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
@@ -62,6 +62,7 @@ COMMIT_TIMEOUT_S = 15.0  # aiokafka retries a commit forever while the coordinat
 CLOSE_TIMEOUT_S = 10.0
 PRECHECK_FROM = 50  # records in a partition's batch from which the inbox is asked first (replays)
 MAX_BATCH = 2000  # records per poll: one inbox read, one transaction and one commit per partition's share
+HOLD_S = 0.1  # while the service's work after the consumer has no room: one event per this long
 DATABASE_WAIT_S = 1.0  # between tries while PostgreSQL is away (a dead letter would lose a good event)
 
 
@@ -114,6 +115,7 @@ class EventConsumer(Generic[C]):
         stall_after_s: float = STALL_AFTER_S,
         fast_paths: bool = True,
         precheck_from: int = PRECHECK_FROM,
+        room: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.service = service
         self.make_client = make_client
@@ -130,6 +132,9 @@ class EventConsumer(Generic[C]):
         self.after_commit = after_commit or (lambda: None)
         self.fast_paths = fast_paths  # the routes' bulk handlers; off only to compare with the slow path
         self.precheck_from = precheck_from
+        # How many events the service's own work after this consumer has room for now (the
+        # notifications dispatcher's): past it, events wait in Kafka, where admission sees them.
+        self.room = room
         self.progress = ConsumerProgress()
         self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
 
@@ -163,8 +168,12 @@ class EventConsumer(Generic[C]):
 
     async def _consume(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            take = MAX_BATCH if self.room is None else min(MAX_BATCH, await self.room())
+            if take <= 0:  # full: one event at a time, so the group still moves and polls (see pipeline.py)
+                await asyncio.sleep(HOLD_S)
+                take = 1
             async with asyncio.timeout(self.stall_after_s):  # a poll that never returns is a stall
-                batches = await self.consumer.getmany(timeout_ms=300, max_records=MAX_BATCH)
+                batches = await self.consumer.getmany(timeout_ms=300, max_records=take)
             now = time.monotonic()
             self.progress.last_poll = now
             self._note_assignment(set(self.consumer.assignment()))

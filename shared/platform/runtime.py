@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.contracts.envelope import Event
 from shared.platform import health, migrate
 from shared.platform.auth import TokenVerifier
-from shared.platform.consumer import EventConsumer
+from shared.platform.consumer import MAX_BATCH, EventConsumer
 from shared.platform.db import (
     SessionFactory,
     database_unavailable,
@@ -63,6 +63,7 @@ class Runtime:
     _wakers: list[Callable[[], None]] = field(init=False, default_factory=list)
     # How far behind the deployment's consumers run on this service's events (admission of writes)
     pipeline: PipelineDelay | None = field(init=False, default=None)
+    _room: Callable[[], Awaitable[int]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -161,6 +162,7 @@ class Runtime:
             retry_backoff_s=s.consumer_retry_backoff_s,
             after_commit=self.wake_all,
             stall_after_s=s.consumer_stall_after_s,
+            room=self._intake_room,
         )
 
     async def _run_consumer(self, consumer: EventConsumer) -> None:
@@ -198,6 +200,15 @@ class Runtime:
         PostgreSQL (`OutboxListener`: every commit that wrote outbox rows, in any process, notifies
         it); waking it here as well made a second, empty pass (four round trips) per commit."""
         self.wake_all()
+
+    def limit_intake(self, room: Callable[[], Awaitable[int]]) -> None:
+        """Let this process's consumer take no more events than `room` says there is room for
+        (e.g. the deliveries a dispatcher can send soon): the rest wait in Kafka, where the
+        services upstream see them and refuse writes (shared/platform/pipeline.py)."""
+        self._room = room
+
+    async def _intake_room(self) -> int:
+        return await self._room() if self._room is not None else MAX_BATCH
 
     def on_commit(self, waker: Callable[[], None]) -> None:
         """Also wake `waker` (e.g. a dispatcher) after each commit of this process."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from services.notifications.rules import verify_signature
 from shared.contracts.recommendations import ClusterLinkActivated
 from tests.factories import issued, link_event
 from tests.receivers import smtp_server, webhook_receiver
-from tests.support import Env, eventually, produce, read_topic, running
+from tests.support import Env, eventually, group_lag, produce, read_topic, running
 
 pytestmark = pytest.mark.services
 
@@ -83,6 +84,10 @@ async def _delivered(admin: httpx.AsyncClient, n: int) -> bool:
 
 async def _count(check: Any) -> bool:
     return bool(check())
+
+
+async def _count_async(items: Any, n: int) -> bool:
+    return len(await items) == n
 
 
 async def test_failing_receiver_gets_the_event_once_after_backoff(env: Env) -> None:
@@ -274,5 +279,35 @@ async def test_passes_at_once_send_each_delivery_once(env: Env) -> None:
             await produce(env.kafka, env.topic("recommendations"), [e.to_kafka() for e in events])
             await eventually(lambda: _count(lambda: len(receiver.requests) >= 120), timeout=60, what="120 webhooks")
             await read_topic(env.kafka, env.topic("notifications"), 120)  # 120 notification.delivered, and no more
+        ids = [json.loads(body)["id"] for _, body in receiver.requests]
+        assert sorted(ids) == sorted(str(e.id) for e in events)  # each once, none missing
+
+
+async def test_the_consumer_takes_no_more_events_than_the_dispatcher_has_room_for(env: Env) -> None:
+    """A receiver that hangs: the dispatcher's first attempts wait, the consumer stops running ahead
+    (the events wait in Kafka, where admission upstream sees them), then everything goes out once."""
+    async with smtp_server() as (_, smtp_port), webhook_receiver() as receiver:
+        receiver.gate = asyncio.Event()
+        settings = settings_for(env, smtp_port, dispatch_batch=5, dispatch_passes=1, webhook_timeout_s=60)
+        app = create_app(settings)
+        async with running(app), await env.client(app, "admin") as admin:
+            person = await stakeholder(admin)
+            await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
+            events = [issued(title=f"rec {i}") for i in range(200)]
+            try:
+                await produce(env.kafka, env.topic("recommendations"), [e.to_kafka() for e in events])
+                await eventually(lambda: _count(lambda: len(receiver.requests) >= 5), what="the first pass in the receiver")
+                await asyncio.sleep(2)
+                made = len(await deliveries(admin, limit=200))
+                waiting = await group_lag(env.kafka, settings.consumer_group, [env.topic("recommendations")])
+            finally:
+                receiver.gate.set()  # a failure must not leave the receiver hanging the shutdown
+            # room: 2 rounds of 1 pass x 5, then one event per HOLD_S (0.1 s): about 10 + 20 + 10 in these 2 s
+            assert made <= 2 * 5 + 40 + 10, made
+            assert waiting >= 200 - made > 100, waiting  # they wait in Kafka
+            await eventually(lambda: _count(lambda: len(receiver.requests) >= 200), timeout=60, what="200 webhooks")
+            await eventually(
+                lambda: _count_async(deliveries(admin, status="delivered", limit=200), 200), timeout=30, what="all delivered"
+            )
         ids = [json.loads(body)["id"] for _, body in receiver.requests]
         assert sorted(ids) == sorted(str(e.id) for e in events)  # each once, none missing
