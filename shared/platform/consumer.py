@@ -62,6 +62,7 @@ COMMIT_TIMEOUT_S = 15.0  # aiokafka retries a commit forever while the coordinat
 CLOSE_TIMEOUT_S = 10.0
 PRECHECK_FROM = 50  # records in a partition's batch from which the inbox is asked first (replays)
 MAX_BATCH = 2000  # records per poll: one inbox read, one transaction and one commit per partition's share
+YIELD_EVERY = 100  # records decoded between two turns of the event loop (see `_prepare`)
 DATABASE_WAIT_S = 1.0  # between tries while PostgreSQL is away (a dead letter would lose a good event)
 
 
@@ -77,6 +78,23 @@ class Decoded(Generic[C]):
     event: Event
     payload: Payload
     route: Route[C]
+
+
+@dataclass
+class Undecodable:
+    """A message of a type this service handles that is not a valid event of it."""
+
+    record: ConsumerRecord[Any, Any]
+    reason: str
+
+
+@dataclass
+class Prepared(Generic[C]):
+    """A partition's batch, decoded and not yet applied: in record order, the events to apply
+    and the messages to dead-letter; apart, the replays the inbox already has (undecoded)."""
+
+    decoded: list[Decoded[C] | Undecodable] = field(default_factory=list)
+    replayed: list[ConsumerRecord[Any, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -162,21 +180,51 @@ class EventConsumer(Generic[C]):
             await self._close_client()
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            async with asyncio.timeout(self.stall_after_s):  # a poll that never returns is a stall
-                batches = await self.consumer.getmany(timeout_ms=300, max_records=MAX_BATCH)
-            now = time.monotonic()
-            self.progress.last_poll = now
-            self._note_assignment(set(self.consumer.assignment()))
-            if batches:
-                self.progress.last_record = now
-            for tp, records in batches.items():
-                await self.process_batch(records)
-                self._done[tp] = records[-1].offset + 1
-            if batches:  # one commit for the poll's partitions, after all their effects
-                await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
-            if not batches:
-                await self._check_stalled(now)
+        """Poll, decode, apply, commit: poll n+1 is fetched and decoded while poll n's transactions
+        and offset commit run (`applying`), so that Python's work and PostgreSQL's overlap. Poll n+1
+        is applied only once poll n is committed, so order per partition holds, and its dead
+        letters go out only then, as they would without the overlap."""
+        applying: asyncio.Future[None] | None = None  # the previous poll's effects, then its offset commit
+        try:
+            while not stop.is_set():
+                async with asyncio.timeout(self.stall_after_s):  # a poll that never returns is a stall
+                    batches = await self.consumer.getmany(timeout_ms=300, max_records=MAX_BATCH)
+                now = time.monotonic()
+                self.progress.last_poll = now
+                self._note_assignment(set(self.consumer.assignment()))
+                if batches:
+                    self.progress.last_record = now
+                prepared = [(tp, records, await self._prepare(records)) for tp, records in batches.items()]
+                if applying is not None:
+                    await applying
+                    applying = None
+                if batches:
+                    applying = asyncio.ensure_future(self._apply_poll(prepared))
+                else:
+                    await self._check_stalled(now)
+        except BaseException:
+            if applying is not None:
+                await self._settle(applying)
+            raise
+        if applying is not None:
+            await applying
+
+    async def _apply_poll(self, prepared: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]], Prepared[C]]]) -> None:
+        for tp, records, batch in prepared:
+            await self._apply_batch(batch)
+            self._done[tp] = records[-1].offset + 1
+        # one commit for the poll's partitions, after all their effects
+        await self._commit({tp: records[-1].offset + 1 for tp, records, _ in prepared})
+
+    async def _settle(self, applying: asyncio.Future[None]) -> None:
+        """Let the poll in flight finish (or fail) while another error or a cancellation ends the
+        loop: the error being raised is the one that counts, this one is only logged. A second
+        cancellation while waiting cancels the poll in flight too (its effects then roll back,
+        and its records are redelivered)."""
+        try:
+            await applying
+        except Exception as exc:
+            log.info("%s: the poll in flight failed as the loop ended: %s: %s", self.service, type(exc).__name__, exc)
 
     async def _check_stalled(self, now: float) -> None:
         """Raise ConsumerStalled when records wait (or the lag cannot be seen) and none has come for
@@ -205,19 +253,35 @@ class EventConsumer(Generic[C]):
             log.info("%s: closing the Kafka consumer client failed: %s", self.service, exc)
 
     async def process_batch(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        """Decode, then apply one partition's batch (the loop does both steps apart, overlapped)."""
+        await self._apply_batch(await self._prepare(records))
+
+    async def _prepare(self, records: list[ConsumerRecord[Any, Any]]) -> Prepared[C]:
+        """Route and decode a partition's batch, changing nothing: its dead letters, its counts and
+        its effects come with `_apply_batch`, once the previous poll is committed."""
         routed = [(record, route) for record in records if (route := self._route(record)) is not None]
         # Replays come in full polls; live traffic in small ones, where the read would only cost a
         # round trip (the inbox insert in the transaction catches a duplicate all the same).
         seen = await self._already_applied(routed) if self.fast_paths and len(routed) >= self.precheck_from else set()
-        handled: list[Decoded[C]] = []
-        replayed: list[ConsumerRecord[Any, Any]] = []
-        for record, route in routed:
+        prepared: Prepared[C] = Prepared()
+        for n, (record, route) in enumerate(routed, start=1):
             if seen and _event_id(record) in seen:
-                replayed.append(record)
-            elif (decoded := await self._decode(record, route)) is not None:
-                handled.append(decoded)
-        if replayed:  # short-circuited: no decoding, no transaction, no batch context
-            self._count_duplicates(replayed)
+                prepared.replayed.append(record)
+            else:
+                prepared.decoded.append(self._decode(record, route))
+            if n % YIELD_EVERY == 0:  # let the transaction in flight take its replies as they come
+                await asyncio.sleep(0)
+        return prepared
+
+    async def _apply_batch(self, prepared: Prepared[C]) -> None:
+        handled: list[Decoded[C]] = []
+        for item in prepared.decoded:
+            if isinstance(item, Undecodable):  # in their place in the batch, before its transaction
+                await self._dead_letter(item.record, item.reason, attempts=1)
+            else:
+                handled.append(item)
+        if prepared.replayed:  # short-circuited: no decoding, no transaction, no batch context
+            self._count_duplicates(prepared.replayed)
         if not handled:
             return
         applied: list[bool] = []
@@ -278,14 +342,14 @@ class EventConsumer(Generic[C]):
             metrics.EVENTS_CONSUMED.labels(self.service, event_type or "none", "skipped").inc()
         return route
 
-    async def _decode(self, record: ConsumerRecord[Any, Any], route: Route[C]) -> Decoded[C] | None:
-        """The message decoded against its route's contract; None when it was dead-lettered."""
+    def _decode(self, record: ConsumerRecord[Any, Any], route: Route[C]) -> Decoded[C] | Undecodable:
+        """The message decoded against its route's contract, or why it cannot be (dead-lettered
+        when its batch is applied, never retried)."""
         try:
             event = Event.from_kafka(record.headers, record.value)
             return Decoded(record, event, event.decode(route.payload), route)
         except EventDecodeError as exc:
-            await self._dead_letter(record, f"undecodable: {exc}", attempts=1)
-            return None
+            return Undecodable(record, f"undecodable: {exc}")
 
     async def _apply(self, batch: C, item: Decoded[C]) -> None:
         with applying(item.event):
