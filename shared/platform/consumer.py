@@ -9,7 +9,9 @@ it is rolled back and replayed one event per transaction: a failing handler is r
 number of times, then dead-lettered with the error in headers, and the partition moves on. The
 database being away is not the event's fault: that is waited out, never counted as an attempt.
 Offsets are committed only after all of that, so a crash means redelivery, and the inbox turns
-a redelivery into a no-op.
+a redelivery into a no-op. The loop overlaps two polls: poll n+1 is fetched and decoded while poll
+n's transaction and offset commit run (Python's work and PostgreSQL's at the same time), and is
+applied, dead letters included, only once poll n is committed.
 
 Fast paths (`fast_paths=True`, the default): before decoding, the batch's `ce_id` headers are
 checked against the inbox in one read, and events already applied are counted as duplicates
