@@ -325,7 +325,9 @@ class ReplicaBatch:
     async def begin(cls, session: AsyncSession, sink: EventSink, events: Sequence[Event]) -> ReplicaBatch:
         ids = [uuid.UUID(e.data["recommendation"]["id"]) for e in events if "recommendation" in e.data]
         replicas = await repository.replicas(session, ids)
-        followups = await repository.followups_of_many(session, ids)
+        # A follow-up exists only with its replica (a foreign key): for recommendations not yet
+        # replicated, the common case of a batch of new ones, there is nothing to read.
+        followups = await repository.followups_of_many(session, list(replicas)) if replicas else []
         return cls(session, sink, {rid: replicas.get(rid) for rid in ids}, {(f.recommendation_id, f.city): f for f in followups})
 
     async def replica(self, rec_id: uuid.UUID) -> RecommendationReplica | None:
