@@ -15,7 +15,9 @@ applied, dead letters included, only once poll n is committed.
 
 Fast paths (`fast_paths=True`, the default): before decoding, the batch's `ce_id` headers are
 checked against the inbox in one read, and events already applied are counted as duplicates
-without being decoded (a batch of replays opens no transaction at all); a run of consecutive
+without being decoded (a batch of replays opens no transaction at all). Replays come in runs
+(a new group, a restart's redeliveries), so the read is made for a partition's first batch and
+after a batch that had replays, not for a run of new events; a run of consecutive
 events whose route has a bulk handler is applied by it at once (routing.py). Replays of a failed
 batch, one event per transaction, always take the one-event handlers.
 
@@ -95,6 +97,7 @@ class Prepared(Generic[C]):
     """A partition's batch, decoded and not yet applied: in record order, the events to apply
     and the messages to dead-letter; apart, the replays the inbox already has (undecoded)."""
 
+    partition: TopicPartition
     decoded: list[Decoded[C] | Undecodable] = field(default_factory=list)
     replayed: list[ConsumerRecord[Any, Any]] = field(default_factory=list)
 
@@ -152,6 +155,10 @@ class EventConsumer(Generic[C]):
         self.precheck_from = precheck_from
         self.progress = ConsumerProgress()
         self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
+        # Whether a partition's next batch asks the inbox first: replays come in runs, so after a
+        # batch with events already applied (or before the first batch since the partition was
+        # assigned, when a restart redelivers); a run of new events skips the read.
+        self._replaying: dict[TopicPartition, bool] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until stopped, replacing the Kafka client whenever the watchdog finds it stuck."""
@@ -175,6 +182,7 @@ class EventConsumer(Generic[C]):
                     self.progress.client_restarts += 1
                     await self._close_client()
                     self._done.clear()  # the new client starts from the committed offsets
+                    self._replaying.clear()  # and redelivers what was applied but not committed
                     self.consumer = self.make_client()
                     await asyncio.sleep(0.5)
         finally:
@@ -243,6 +251,7 @@ class EventConsumer(Generic[C]):
     def _note_assignment(self, assigned: set[TopicPartition]) -> None:
         for tp in self.progress.assigned - assigned:  # moved to another instance: its gauge is theirs now
             self._done.pop(tp, None)
+            self._replaying.pop(tp, None)
             with contextlib.suppress(KeyError):  # never measured here
                 metrics.CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
         self.progress.assigned = assigned
@@ -264,8 +273,9 @@ class EventConsumer(Generic[C]):
         routed = [(record, route) for record in records if (route := self._route(record)) is not None]
         # Replays come in full polls; live traffic in small ones, where the read would only cost a
         # round trip (the inbox insert in the transaction catches a duplicate all the same).
-        seen = await self._already_applied(routed) if self.fast_paths and len(routed) >= self.precheck_from else set()
-        prepared: Prepared[C] = Prepared()
+        precheck = self.fast_paths and len(routed) >= self.precheck_from and self._replaying.get(_partition(records), True)
+        seen = await self._already_applied(routed) if precheck else set()
+        prepared: Prepared[C] = Prepared(_partition(records))
         for n, (record, route) in enumerate(routed, start=1):
             if seen and _event_id(record) in seen:
                 prepared.replayed.append(record)
@@ -284,6 +294,7 @@ class EventConsumer(Generic[C]):
                 handled.append(item)
         if prepared.replayed:  # short-circuited: no decoding, no transaction, no batch context
             self._count_duplicates(prepared.replayed)
+        self._replaying[prepared.partition] = bool(prepared.replayed)
         if not handled:
             return
         applied: list[bool] = []
@@ -310,6 +321,8 @@ class EventConsumer(Generic[C]):
             return
         self.after_commit()
         self.progress.applied += sum(applied)
+        if not all(applied):  # replays the pre-check did not look for (or came meanwhile): look next time
+            self._replaying[prepared.partition] = True
         outcomes = Counter(
             (item.event.type, "applied" if first else "duplicate") for item, first in zip(handled, applied, strict=True)
         )
@@ -460,6 +473,11 @@ def _event_id(record: ConsumerRecord[Any, Any]) -> uuid.UUID | None:
             except ValueError:
                 return None
     return None
+
+
+def _partition(records: list[ConsumerRecord[Any, Any]]) -> TopicPartition:
+    """The partition of a batch (the records of one fetch, all of one partition)."""
+    return TopicPartition(records[0].topic, records[0].partition)
 
 
 def _runs(items: list[Decoded[C]]) -> list[list[Decoded[C]]]:

@@ -210,3 +210,74 @@ async def _committed(env: Env, group: str, topic: str) -> int | None:
 
 async def _is(value: Awaitable[int | None], expected: int) -> bool:
     return await value == expected
+
+
+class CountingPrechecks(EventConsumer[AsyncSession]):
+    """Counts the inbox pre-reads (`_already_applied`) the consumer makes."""
+
+    prechecks = 0
+
+    async def _already_applied(self, routed: Any) -> set[uuid.UUID]:
+        self.prechecks += 1
+        return await super()._already_applied(routed)
+
+
+async def test_the_inbox_is_asked_first_only_while_replays_come(env: Env) -> None:
+    """The pre-read of the inbox pays for replays only: made for a partition's first batch and after
+    a batch that had replays, not during a run of new events. A replay it did not look for is
+    still caught by the inbox insert, and makes the next batch look."""
+    settings = env.settings(Settings)
+    await ensure_database(settings.database_url)
+    await asyncio.to_thread(migrate.upgrade, settings.database_url, MIGRATIONS)
+    await ensure_topics(env.kafka, env.prefix)
+    topic = env.topic("recommendations")
+    key = uuid.uuid4()  # one partition
+    runs = [[issued(key, title=f"run {r} event {i}") for i in range(5)] for r in range(2)]
+    applied: list[uuid.UUID] = []
+
+    async def begin(session: AsyncSession, sink: EventSink, events: Sequence[Event]) -> AsyncSession:
+        return session
+
+    async def handler(_: AsyncSession, payload: RecommendationIssued, event: Event) -> None:
+        applied.append(event.id)
+
+    router: Router[AsyncSession] = Router(begin)
+    router.add(RecommendationIssued, handler)
+    engine = make_engine(settings.database_url)
+    dlq = make_producer(env.kafka, "test-dlq")
+    await dlq.start()
+    consumer = CountingPrechecks(
+        service="test",
+        make_client=lambda: make_consumer(env.kafka, f"{env.prefix}-precheck", [topic]),
+        bootstrap=env.kafka,
+        dlq_producer=dlq,
+        session_factory=make_session_factory(engine),
+        inbox_model=Inbox,
+        router=router,
+        sink=NO_EVENTS,
+        precheck_from=1,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    seen: list[int] = []  # pre-reads made after each batch
+
+    async def consumed(batch: list[Event], past: int) -> None:
+        await _produce_at_once(env, topic, [e.to_kafka() for e in batch])
+        await eventually(lambda: _true(sum(consumer._done.values()) == past), what=f"{past} messages consumed")
+        seen.append(consumer.prechecks)
+
+    try:
+        await consumed(runs[0], 5)  # new, the partition's first batch: looked
+        await consumed(runs[1], 10)  # new after new: not looked
+        await consumed(runs[0], 15)  # replays, not looked for: caught by the inbox insert
+        await consumed(runs[1], 20)  # replays after replays: looked, short-circuited
+    finally:
+        stop.set()
+        await task
+        await dlq.stop()
+    async with make_session_factory(engine)() as session:
+        inbox = (await session.execute(select(func.count()).select_from(Inbox))).scalar()
+    await engine.dispose()
+    assert seen == [1, 1, 1, 2]
+    assert applied == [e.id for e in runs[0] + runs[1]], "each event applied once, in order"
+    assert inbox == 10 and consumer.progress.applied == 10
