@@ -417,8 +417,8 @@ async def apply_new_recommendations(batch: ReplicaBatch, items: list[tuple[Recom
         history.append(_history_row(followup_id, actor, "opened", followup["implementation_status"], now))
         if rec.due_date:  # so that `as_of` can replay the due date too
             history.append(_history_row(followup_id, actor, "due_date", rec.due_date, now))
-        # Built from values of the right types already (the row's and the validated event's):
-        # validating them again would change nothing but the time taken.
+        # Validated, though the values are of the right types already: pydantic's validation (in
+        # Rust) takes half the time of its `model_construct` (in Python), 6 µs against 11 here.
         fields: dict[str, Any] = {k: v for k, v in followup.items() if k in STATE_FIELDS}
         fields |= {
             "recommendation_version": rec.version,
@@ -426,9 +426,9 @@ async def apply_new_recommendations(batch: ReplicaBatch, items: list[tuple[Recom
             "seminar_id": rec.seminar.id,
             "dimension": rec.dimension,
         }
-        payload = FollowUpOpened.model_construct(followup=FollowUpState.model_construct(**fields), actor=actor)
+        payload = FollowUpOpened.model_validate({"followup": fields, "actor": actor})
         opened.append(
-            Event.model_construct(  # what `Event.of` makes, with the values it would validate already typed
+            Event(  # what `Event.of` makes, with the ids and clock drawn for the whole run
                 id=event_id,
                 type=OPENED,
                 source=SOURCE,
