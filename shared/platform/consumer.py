@@ -206,8 +206,8 @@ class EventConsumer(Generic[C]):
                     self.progress.last_record = now
                 prepared = [(tp, records, await self._prepare(records)) for tp, records in batches.items()]
                 if applying is not None:
-                    await applying
-                    applying = None
+                    previous, applying = applying, None  # its error, if any, is raised here, once
+                    await previous
                 if batches:
                     applying = asyncio.ensure_future(self._apply_poll(prepared))
                 else:
@@ -222,7 +222,10 @@ class EventConsumer(Generic[C]):
     async def _apply_poll(self, prepared: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]], Prepared[C]]]) -> None:
         for tp, records, batch in prepared:
             await self._apply_batch(batch)
-            self._done[tp] = records[-1].offset + 1
+            if tp in self.progress.assigned:  # else moved to another instance meanwhile: its state is theirs
+                self._done[tp] = records[-1].offset + 1
+            else:
+                self._replaying.pop(tp, None)
         # one commit for the poll's partitions, after all their effects
         await self._commit({tp: records[-1].offset + 1 for tp, records, _ in prepared})
 
