@@ -43,11 +43,11 @@ from shared.contracts.followups import (
     Verification,
 )
 from shared.contracts.recommendations import ClusterLinkState, RecommendationState
-from shared.platform import tracing
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
+from shared.platform.ids import uuid4s
 from shared.platform.outbox import EventSink, commit
-from shared.platform.routing import applying
+from shared.platform.routing import applying, emitted_traceparent
 
 SOURCE = source_of("evaluations")
 CITY_FIELDS = ("responsible_body", "owner", "planned_completion", "notes")
@@ -325,7 +325,9 @@ class ReplicaBatch:
     async def begin(cls, session: AsyncSession, sink: EventSink, events: Sequence[Event]) -> ReplicaBatch:
         ids = [uuid.UUID(e.data["recommendation"]["id"]) for e in events if "recommendation" in e.data]
         replicas = await repository.replicas(session, ids)
-        followups = await repository.followups_of_many(session, ids)
+        # A follow-up exists only with its replica (a foreign key): for recommendations not yet
+        # replicated, the common case of a batch of new ones, there is nothing to read.
+        followups = await repository.followups_of_many(session, list(replicas)) if replicas else []
         return cls(session, sink, {rid: replicas.get(rid) for rid in ids}, {(f.recommendation_id, f.city): f for f in followups})
 
     async def replica(self, rec_id: uuid.UUID) -> RecommendationReplica | None:
@@ -405,28 +407,37 @@ async def apply_new_recommendations(batch: ReplicaBatch, items: list[tuple[Recom
     new = [item for item, fast in zip(items, is_new, strict=True) if fast]
     others = [item for item, fast in zip(items, is_new, strict=True) if not fast]
     await batch.session.flush()  # what the batch added before this run is written first, as it would be
+    now = datetime.now(UTC)  # one clock reading for the run: the rows all commit together anyway
+    ids = uuid4s(2 * len(new))  # each follow-up's id and its event's, from one system call
     replicas, followups, history, opened = [], [], [], []
-    for rec, actor, event in new:
-        followup_id = uuid.uuid4()
-        followup = _followup_row(followup_id, rec)
+    for (rec, actor, event), followup_id, event_id in zip(new, ids[::2], ids[1::2], strict=True):
+        followup = _followup_row(followup_id, rec, now)
         replicas.append(_replica_row(rec))
         followups.append(followup)
-        history.append(_history_row(followup_id, actor, "opened", followup["implementation_status"]))
+        history.append(_history_row(followup_id, actor, "opened", followup["implementation_status"], now))
         if rec.due_date:  # so that `as_of` can replay the due date too
-            history.append(_history_row(followup_id, actor, "due_date", rec.due_date))
-        # Built from values of the right types already (the row's and the validated event's):
-        # validating them again would change nothing but the time taken.
-        fields: dict[str, Any] = {k: v for k, v in followup.items() if k in FollowUpState.model_fields}
+            history.append(_history_row(followup_id, actor, "due_date", rec.due_date, now))
+        # Validated, though the values are of the right types already: pydantic's validation (in
+        # Rust) takes half the time of its `model_construct` (in Python), 6 µs against 11 here.
+        fields: dict[str, Any] = {k: v for k, v in followup.items() if k in STATE_FIELDS}
         fields |= {
             "recommendation_version": rec.version,
             "recommendation_title": rec.title,
             "seminar_id": rec.seminar.id,
             "dimension": rec.dimension,
         }
-        state = FollowUpState.model_construct(**fields)
-        with applying(event):  # the emitted event continues the consumed event's trace
-            payload = FollowUpOpened.model_construct(followup=state, actor=actor)
-            opened.append(Event.of(payload, source=SOURCE, subject=str(state.id), traceparent=tracing.current_child()))
+        payload = FollowUpOpened.model_validate({"followup": fields, "actor": actor})
+        opened.append(
+            Event(  # what `Event.of` makes, with the ids and clock drawn for the whole run
+                id=event_id,
+                type=OPENED,
+                source=SOURCE,
+                subject=str(followup_id),
+                time=now,
+                data=payload.model_dump(mode="json"),
+                traceparent=emitted_traceparent(event),  # the emitted event continues the consumed event's trace
+            )
+        )
         del batch.replicas[rec.id]  # now in the database: a later event of this batch reads it from there
     await repository.insert_many(batch.session, RecommendationReplica, replicas)
     await repository.insert_many(batch.session, FollowUp, followups)
@@ -435,6 +446,10 @@ async def apply_new_recommendations(batch: ReplicaBatch, items: list[tuple[Recom
     for rec, actor, event in others:
         with applying(event):
             await apply_recommendation(batch, rec, actor)
+
+
+STATE_FIELDS = frozenset(FollowUpState.model_fields)  # once: the class attribute is computed on each access
+OPENED = FollowUpOpened.versioned_type()
 
 
 def _replica_row(rec: RecommendationState) -> dict[str, object]:
@@ -456,9 +471,8 @@ def _replica_row(rec: RecommendationState) -> dict[str, object]:
     }
 
 
-def _followup_row(followup_id: uuid.UUID, rec: RecommendationState) -> dict[str, object]:
+def _followup_row(followup_id: uuid.UUID, rec: RecommendationState, now: datetime) -> dict[str, object]:
     """A new follow-up with FollowUp's defaults (the model's, so both paths agree)."""
-    now = datetime.now(UTC)
     return {
         **NEW_FOLLOWUP_DEFAULTS,
         "id": followup_id,
@@ -470,10 +484,10 @@ def _followup_row(followup_id: uuid.UUID, rec: RecommendationState) -> dict[str,
     }
 
 
-def _history_row(followup_id: uuid.UUID, actor: Actor, name: str, new: object) -> dict[str, object]:
+def _history_row(followup_id: uuid.UUID, actor: Actor, name: str, new: object, now: datetime) -> dict[str, object]:
     return {
         "followup_id": followup_id,
-        "at": datetime.now(UTC),
+        "at": now,
         "actor_id": actor.id,
         "actor_role": actor.role,
         "field": name,

@@ -9,11 +9,15 @@ it is rolled back and replayed one event per transaction: a failing handler is r
 number of times, then dead-lettered with the error in headers, and the partition moves on. The
 database being away is not the event's fault: that is waited out, never counted as an attempt.
 Offsets are committed only after all of that, so a crash means redelivery, and the inbox turns
-a redelivery into a no-op.
+a redelivery into a no-op. The loop overlaps two polls: poll n+1 is fetched and decoded while poll
+n's transaction and offset commit run (Python's work and PostgreSQL's at the same time), and is
+applied, dead letters included, only once poll n is committed.
 
 Fast paths (`fast_paths=True`, the default): before decoding, the batch's `ce_id` headers are
 checked against the inbox in one read, and events already applied are counted as duplicates
-without being decoded (a batch of replays opens no transaction at all); a run of consecutive
+without being decoded (a batch of replays opens no transaction at all). Replays come in runs
+(a new group, a restart's redeliveries), so the read is made for a partition's first batch and
+after a batch that had replays, not for a run of new events; a run of consecutive
 events whose route has a bulk handler is applied by it at once (routing.py). Replays of a failed
 batch, one event per transaction, always take the one-event handlers.
 
@@ -63,6 +67,7 @@ CLOSE_TIMEOUT_S = 10.0
 PRECHECK_FROM = 50  # records in a partition's batch from which the inbox is asked first (replays)
 MAX_BATCH = 2000  # records per poll: one inbox read, one transaction and one commit per partition's share
 HOLD_S = 0.1  # while the service's work after the consumer has no room: one event per this long
+YIELD_EVERY = 100  # records decoded between two turns of the event loop (see `_prepare`)
 DATABASE_WAIT_S = 1.0  # between tries while PostgreSQL is away (a dead letter would lose a good event)
 
 
@@ -78,6 +83,24 @@ class Decoded(Generic[C]):
     event: Event
     payload: Payload
     route: Route[C]
+
+
+@dataclass
+class Undecodable:
+    """A message of a type this service handles that is not a valid event of it."""
+
+    record: ConsumerRecord[Any, Any]
+    reason: str
+
+
+@dataclass
+class Prepared(Generic[C]):
+    """A partition's batch, decoded and not yet applied: in record order, the events to apply
+    and the messages to dead-letter; apart, the replays the inbox already has (undecoded)."""
+
+    partition: TopicPartition
+    decoded: list[Decoded[C] | Undecodable] = field(default_factory=list)
+    replayed: list[ConsumerRecord[Any, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -137,6 +160,10 @@ class EventConsumer(Generic[C]):
         self.room = room
         self.progress = ConsumerProgress()
         self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
+        # Whether a partition's next batch asks the inbox first: replays come in runs, so after a
+        # batch with events already applied (or before the first batch since the partition was
+        # assigned, when a restart redelivers); a run of new events skips the read.
+        self._replaying: dict[TopicPartition, bool] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until stopped, replacing the Kafka client whenever the watchdog finds it stuck."""
@@ -160,6 +187,7 @@ class EventConsumer(Generic[C]):
                     self.progress.client_restarts += 1
                     await self._close_client()
                     self._done.clear()  # the new client starts from the committed offsets
+                    self._replaying.clear()  # and redelivers what was applied but not committed
                     self.consumer = self.make_client()
                     await asyncio.sleep(0.5)
         finally:
@@ -167,25 +195,59 @@ class EventConsumer(Generic[C]):
             await self._close_client()
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            take = MAX_BATCH if self.room is None else min(MAX_BATCH, await self.room())
-            if take <= 0:  # full: one event at a time, so the group still moves and polls (see pipeline.py)
-                await asyncio.sleep(HOLD_S)
-                take = 1
-            async with asyncio.timeout(self.stall_after_s):  # a poll that never returns is a stall
-                batches = await self.consumer.getmany(timeout_ms=300, max_records=take)
-            now = time.monotonic()
-            self.progress.last_poll = now
-            self._note_assignment(set(self.consumer.assignment()))
-            if batches:
-                self.progress.last_record = now
-            for tp, records in batches.items():
-                await self.process_batch(records)
+        """Poll, decode, apply, commit: poll n+1 is fetched and decoded while poll n's transactions
+        and offset commit run (`applying`), so that Python's work and PostgreSQL's overlap. Poll n+1
+        is applied only once poll n is committed, so order per partition holds, and its dead
+        letters go out only then, as they would without the overlap."""
+        applying: asyncio.Future[None] | None = None  # the previous poll's effects, then its offset commit
+        try:
+            while not stop.is_set():
+                # (the room is asked while the previous poll may still be applying: one poll over it at most)
+                take = MAX_BATCH if self.room is None else min(MAX_BATCH, await self.room())
+                if take <= 0:  # full: one event at a time, so the group still moves and polls (see pipeline.py)
+                    await asyncio.sleep(HOLD_S)
+                    take = 1
+                async with asyncio.timeout(self.stall_after_s):  # a poll that never returns is a stall
+                    batches = await self.consumer.getmany(timeout_ms=300, max_records=take)
+                now = time.monotonic()
+                self.progress.last_poll = now
+                self._note_assignment(set(self.consumer.assignment()))
+                if batches:
+                    self.progress.last_record = now
+                prepared = [(tp, records, await self._prepare(records)) for tp, records in batches.items()]
+                if applying is not None:
+                    previous, applying = applying, None  # its error, if any, is raised here, once
+                    await previous
+                if batches:
+                    applying = asyncio.ensure_future(self._apply_poll(prepared))
+                else:
+                    await self._check_stalled(now)
+        except BaseException:
+            if applying is not None:
+                await self._settle(applying)
+            raise
+        if applying is not None:
+            await applying
+
+    async def _apply_poll(self, prepared: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]], Prepared[C]]]) -> None:
+        for tp, records, batch in prepared:
+            await self._apply_batch(batch)
+            if tp in self.progress.assigned:  # else moved to another instance meanwhile: its state is theirs
                 self._done[tp] = records[-1].offset + 1
-            if batches:  # one commit for the poll's partitions, after all their effects
-                await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
-            if not batches:
-                await self._check_stalled(now)
+            else:
+                self._replaying.pop(tp, None)
+        # one commit for the poll's partitions, after all their effects
+        await self._commit({tp: records[-1].offset + 1 for tp, records, _ in prepared})
+
+    async def _settle(self, applying: asyncio.Future[None]) -> None:
+        """Let the poll in flight finish (or fail) while another error or a cancellation ends the
+        loop: the error being raised is the one that counts, this one is only logged. A second
+        cancellation while waiting cancels the poll in flight too (its effects then roll back,
+        and its records are redelivered)."""
+        try:
+            await applying
+        except Exception as exc:
+            log.info("%s: the poll in flight failed as the loop ended: %s: %s", self.service, type(exc).__name__, exc)
 
     async def _check_stalled(self, now: float) -> None:
         """Raise ConsumerStalled when records wait (or the lag cannot be seen) and none has come for
@@ -202,6 +264,7 @@ class EventConsumer(Generic[C]):
     def _note_assignment(self, assigned: set[TopicPartition]) -> None:
         for tp in self.progress.assigned - assigned:  # moved to another instance: its gauge is theirs now
             self._done.pop(tp, None)
+            self._replaying.pop(tp, None)
             with contextlib.suppress(KeyError):  # never measured here
                 metrics.CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
         self.progress.assigned = assigned
@@ -214,19 +277,37 @@ class EventConsumer(Generic[C]):
             log.info("%s: closing the Kafka consumer client failed: %s", self.service, exc)
 
     async def process_batch(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        """Decode, then apply one partition's batch (the loop does both steps apart, overlapped)."""
+        await self._apply_batch(await self._prepare(records))
+
+    async def _prepare(self, records: list[ConsumerRecord[Any, Any]]) -> Prepared[C]:
+        """Route and decode a partition's batch, changing nothing: its dead letters, its counts and
+        its effects come with `_apply_batch`, once the previous poll is committed."""
         routed = [(record, route) for record in records if (route := self._route(record)) is not None]
         # Replays come in full polls; live traffic in small ones, where the read would only cost a
         # round trip (the inbox insert in the transaction catches a duplicate all the same).
-        seen = await self._already_applied(routed) if self.fast_paths and len(routed) >= self.precheck_from else set()
-        handled: list[Decoded[C]] = []
-        replayed: list[ConsumerRecord[Any, Any]] = []
-        for record, route in routed:
+        precheck = self.fast_paths and len(routed) >= self.precheck_from and self._replaying.get(_partition(records), True)
+        seen = await self._already_applied(routed) if precheck else set()
+        prepared: Prepared[C] = Prepared(_partition(records))
+        for n, (record, route) in enumerate(routed, start=1):
             if seen and _event_id(record) in seen:
-                replayed.append(record)
-            elif (decoded := await self._decode(record, route)) is not None:
-                handled.append(decoded)
-        if replayed:  # short-circuited: no decoding, no transaction, no batch context
-            self._count_duplicates(replayed)
+                prepared.replayed.append(record)
+            else:
+                prepared.decoded.append(self._decode(record, route))
+            if n % YIELD_EVERY == 0:  # let the transaction in flight take its replies as they come
+                await asyncio.sleep(0)
+        return prepared
+
+    async def _apply_batch(self, prepared: Prepared[C]) -> None:
+        handled: list[Decoded[C]] = []
+        for item in prepared.decoded:
+            if isinstance(item, Undecodable):  # in their place in the batch, before its transaction
+                await self._dead_letter(item.record, item.reason, attempts=1)
+            else:
+                handled.append(item)
+        if prepared.replayed:  # short-circuited: no decoding, no transaction, no batch context
+            self._count_duplicates(prepared.replayed)
+        self._replaying[prepared.partition] = bool(prepared.replayed)
         if not handled:
             return
         applied: list[bool] = []
@@ -253,6 +334,8 @@ class EventConsumer(Generic[C]):
             return
         self.after_commit()
         self.progress.applied += sum(applied)
+        if not all(applied):  # replays the pre-check did not look for (or came meanwhile): look next time
+            self._replaying[prepared.partition] = True
         outcomes = Counter(
             (item.event.type, "applied" if first else "duplicate") for item, first in zip(handled, applied, strict=True)
         )
@@ -287,14 +370,14 @@ class EventConsumer(Generic[C]):
             metrics.EVENTS_CONSUMED.labels(self.service, event_type or "none", "skipped").inc()
         return route
 
-    async def _decode(self, record: ConsumerRecord[Any, Any], route: Route[C]) -> Decoded[C] | None:
-        """The message decoded against its route's contract; None when it was dead-lettered."""
+    def _decode(self, record: ConsumerRecord[Any, Any], route: Route[C]) -> Decoded[C] | Undecodable:
+        """The message decoded against its route's contract, or why it cannot be (dead-lettered
+        when its batch is applied, never retried)."""
         try:
             event = Event.from_kafka(record.headers, record.value)
             return Decoded(record, event, event.decode(route.payload), route)
         except EventDecodeError as exc:
-            await self._dead_letter(record, f"undecodable: {exc}", attempts=1)
-            return None
+            return Undecodable(record, f"undecodable: {exc}")
 
     async def _apply(self, batch: C, item: Decoded[C]) -> None:
         with applying(item.event):
@@ -403,6 +486,11 @@ def _event_id(record: ConsumerRecord[Any, Any]) -> uuid.UUID | None:
             except ValueError:
                 return None
     return None
+
+
+def _partition(records: list[ConsumerRecord[Any, Any]]) -> TopicPartition:
+    """The partition of a batch (the records of one fetch, all of one partition)."""
+    return TopicPartition(records[0].topic, records[0].partition)
 
 
 def _runs(items: list[Decoded[C]]) -> list[list[Decoded[C]]]:

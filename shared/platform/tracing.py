@@ -84,6 +84,11 @@ def enable_export(service: str, exporter: SpanExporter | None = None) -> bool:
     return True
 
 
+def recording() -> bool:
+    """Whether spans are recorded (export is on); when not, a span is only a new span id."""
+    return _tracer is not None
+
+
 def disable_export() -> None:
     global _tracer, _provider
     if _provider is not None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,7 +26,7 @@ from shared.platform.kafka import ensure_topics, make_consumer, make_producer
 from shared.platform.outbox import EventSink
 from shared.platform.routing import Router
 from tests.factories import issued
-from tests.support import Env, eventually, produce, read_topic
+from tests.support import Env, eventually, partitions_of, produce, read_topic
 
 pytestmark = pytest.mark.services
 
@@ -105,3 +107,177 @@ async def test_a_failing_handler_is_isolated_from_its_batch(env: Env) -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+class CountingRouter(Router[AsyncSession]):
+    """A router that counts the messages the consumer has routed, i.e. taken up for decoding."""
+
+    routed = 0
+
+    def route(self, event_type: str | None) -> Any:
+        self.routed += 1
+        return super().route(event_type)
+
+
+async def test_the_next_poll_is_decoded_meanwhile_but_takes_effect_only_after_the_commit(env: Env) -> None:
+    """Poll n+1 is fetched and decoded while poll n's transaction runs (so Python and PostgreSQL work
+    at once), but nothing of it happens before poll n is committed: no effect, no dead letter, no
+    offset; then everything, in order."""
+    settings = env.settings(Settings)
+    await ensure_database(settings.database_url)
+    await asyncio.to_thread(migrate.upgrade, settings.database_url, MIGRATIONS)
+    await ensure_topics(env.kafka, env.prefix)
+    topic, group = env.topic("recommendations"), f"{env.prefix}-pipeline"
+    key = uuid.uuid4()  # one key, one partition: the order is the partition's
+    first, later = issued(key, title="held"), [issued(key, title=f"later {i}") for i in range(2)]
+    poison = (str(key).encode(), b'{"not": "a recommendation"}', issued(key).to_kafka()[2])
+    held, release = asyncio.Event(), asyncio.Event()
+    applied: list[uuid.UUID] = []
+
+    async def begin(session: AsyncSession, sink: EventSink, events: Sequence[Event]) -> AsyncSession:
+        return session
+
+    async def handler(_: AsyncSession, payload: RecommendationIssued, event: Event) -> None:
+        if event.id == first.id:
+            held.set()
+            await release.wait()  # poll n's transaction stays open (its inbox row uncommitted)
+        applied.append(event.id)
+
+    router = CountingRouter(begin)
+    router.add(RecommendationIssued, handler)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    dlq = make_producer(env.kafka, "test-dlq")
+    await dlq.start()
+    consumer = EventConsumer(
+        service="test",
+        make_client=lambda: make_consumer(env.kafka, group, [topic]),
+        bootstrap=env.kafka,
+        dlq_producer=dlq,
+        session_factory=sessions,
+        inbox_model=Inbox,
+        router=router,
+        sink=NO_EVENTS,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await produce(env.kafka, topic, [first.to_kafka()])
+        await asyncio.wait_for(held.wait(), 20)
+        await _produce_at_once(env, topic, [later[0].to_kafka(), poison, later[1].to_kafka()])  # so: one poll
+        await eventually(lambda: _true(router.routed == 4), what="the next poll routed and decoded")
+        await asyncio.sleep(0.5)  # were anything of it to happen before the commit, it would have by now
+        assert applied == [], "nothing of the next poll applied"
+        assert await _committed(env, group, topic) is None, "no offset committed"
+        assert await read_topic(env.kafka, topic + ".dlq", 0, settle=0.5) == [], "its poison not dead-lettered yet"
+        async with sessions() as session:
+            assert (await session.execute(select(func.count()).select_from(Inbox))).scalar() == 0
+        release.set()
+        await eventually(lambda: _true(len(applied) == 3), what="everything applied")
+        await eventually(lambda: _is(_committed(env, group, topic), 4), what="the offsets committed")
+        dead = await read_topic(env.kafka, topic + ".dlq", 1)
+    finally:
+        release.set()
+        stop.set()
+        await task
+        await dlq.stop()
+        await engine.dispose()
+    assert applied == [first.id, later[0].id, later[1].id], "in the partition's order"
+    assert [r.value for r in dead] == [poison[1]]
+
+
+async def _produce_at_once(env: Env, topic: str, messages: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+    """Send the messages as one producer batch: the broker appends them together, a fetch reads them together."""
+    producer = make_producer(env.kafka, "tests")
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, value=value, key=key, headers=headers) for key, value, headers in messages]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def _committed(env: Env, group: str, topic: str) -> int | None:
+    """The group's committed offset for the topic's partition that has the records (None: none)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=env.kafka, group_id=group, enable_auto_commit=False)
+    await reader.start()
+    try:
+        offsets = [await reader.committed(TopicPartition(topic, p)) for p in await partitions_of(env.kafka, topic)]
+    finally:
+        await reader.stop()
+    return max((o for o in offsets if o is not None), default=None)
+
+
+async def _is(value: Awaitable[int | None], expected: int) -> bool:
+    return await value == expected
+
+
+class CountingPrechecks(EventConsumer[AsyncSession]):
+    """Counts the inbox pre-reads (`_already_applied`) the consumer makes."""
+
+    prechecks = 0
+
+    async def _already_applied(self, routed: Any) -> set[uuid.UUID]:
+        self.prechecks += 1
+        return await super()._already_applied(routed)
+
+
+async def test_the_inbox_is_asked_first_only_while_replays_come(env: Env) -> None:
+    """The pre-read of the inbox pays for replays only: made for a partition's first batch and after
+    a batch that had replays, not during a run of new events. A replay it did not look for is
+    still caught by the inbox insert, and makes the next batch look."""
+    settings = env.settings(Settings)
+    await ensure_database(settings.database_url)
+    await asyncio.to_thread(migrate.upgrade, settings.database_url, MIGRATIONS)
+    await ensure_topics(env.kafka, env.prefix)
+    topic = env.topic("recommendations")
+    key = uuid.uuid4()  # one partition
+    runs = [[issued(key, title=f"run {r} event {i}") for i in range(5)] for r in range(2)]
+    applied: list[uuid.UUID] = []
+
+    async def begin(session: AsyncSession, sink: EventSink, events: Sequence[Event]) -> AsyncSession:
+        return session
+
+    async def handler(_: AsyncSession, payload: RecommendationIssued, event: Event) -> None:
+        applied.append(event.id)
+
+    router: Router[AsyncSession] = Router(begin)
+    router.add(RecommendationIssued, handler)
+    engine = make_engine(settings.database_url)
+    dlq = make_producer(env.kafka, "test-dlq")
+    await dlq.start()
+    consumer = CountingPrechecks(
+        service="test",
+        make_client=lambda: make_consumer(env.kafka, f"{env.prefix}-precheck", [topic]),
+        bootstrap=env.kafka,
+        dlq_producer=dlq,
+        session_factory=make_session_factory(engine),
+        inbox_model=Inbox,
+        router=router,
+        sink=NO_EVENTS,
+        precheck_from=1,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    seen: list[int] = []  # pre-reads made after each batch
+
+    async def consumed(batch: list[Event], past: int) -> None:
+        await _produce_at_once(env, topic, [e.to_kafka() for e in batch])
+        await eventually(lambda: _true(sum(consumer._done.values()) == past), what=f"{past} messages consumed")
+        seen.append(consumer.prechecks)
+
+    try:
+        await consumed(runs[0], 5)  # new, the partition's first batch: looked
+        await consumed(runs[1], 10)  # new after new: not looked
+        await consumed(runs[0], 15)  # replays, not looked for: caught by the inbox insert
+        await consumed(runs[1], 20)  # replays after replays: looked, short-circuited
+    finally:
+        stop.set()
+        await task
+        await dlq.stop()
+    async with make_session_factory(engine)() as session:
+        inbox = (await session.execute(select(func.count()).select_from(Inbox))).scalar()
+    await engine.dispose()
+    assert seen == [1, 1, 1, 2]
+    assert applied == [e.id for e in runs[0] + runs[1]], "each event applied once, in order"
+    assert inbox == 10 and consumer.progress.applied == 10
