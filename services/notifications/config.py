@@ -23,6 +23,12 @@ class Settings(ServiceSettings):
     retry_cap_s: float = Field(default=6 * 3600.0, gt=0, description="No retry waits longer than this")
     max_attempts: int = Field(default=8, ge=1, le=50, description="Then the delivery is dead (about 15 hours with the defaults)")
     dispatch_interval_s: float = Field(default=1.0, gt=0)
+    dispatch_late_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="While a first attempt has waited this long, the consumer takes no more events (they wait in Kafka, "
+        "where admission upstream sees them)",
+    )
     dispatch_batch: int = Field(default=50, ge=1)
     dispatch_passes: int = Field(
         default=4,

@@ -42,14 +42,16 @@ class Dispatcher:
         self._wake.set()
 
     async def room(self) -> int:
-        """How many more events the consumer may turn into deliveries now: the passes' next two
-        rounds, minus the first attempts already waiting. A consumer that ran ahead filled the
-        table faster than webhooks went out (440 waiting, the oldest 3.4 s, at 500 issues/s), where
-        nothing upstream could see it; held back, the events wait in Kafka and writes upstream are
-        refused instead (shared/platform/pipeline.py)."""
+        """How many more events the consumer may turn into deliveries now (`rules.intake_room`):
+        the passes' next two rounds, none while the oldest first attempt waits over
+        `dispatch_late_s`. A consumer that ran ahead filled the table faster than webhooks went out
+        (440 waiting, the oldest 3.4 s, at 500 issues/s), where nothing upstream could see it;
+        held back, the events wait in Kafka and writes upstream are refused instead
+        (shared/platform/pipeline.py)."""
         ahead = 2 * self.settings.dispatch_passes * self.settings.dispatch_batch
         async with self.sessions() as session:
-            return ahead - await repository.first_attempts_waiting(session, ahead)
+            waiting, oldest_wait_s = await repository.first_attempts_waiting(session, ahead)
+        return rules.intake_room(waiting, oldest_wait_s, ahead, self.settings.dispatch_late_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         # Several passes at once: a pass spends most of its time waiting (on its receivers, then

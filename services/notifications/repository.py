@@ -140,13 +140,17 @@ async def insert_deliveries(
     )
 
 
-async def first_attempts_waiting(session: AsyncSession, up_to: int) -> int:
-    """Deliveries due and not yet tried once, counted up to `up_to` (the count only has to say
-    whether the dispatcher is full; retries wait for their time and do not count)."""
+async def first_attempts_waiting(session: AsyncSession, up_to: int) -> tuple[int, float]:
+    """Deliveries due and not yet tried once (counted up to `up_to`: the count only has to say
+    whether the dispatcher is full), and how long the oldest of them has waited, in seconds.
+    Retries wait for their time and do not count."""
     due = (
-        select(col(Delivery.id))
+        select(col(Delivery.next_attempt_at))
         .where(Delivery.status == DeliveryStatus.pending, Delivery.attempts == 0, col(Delivery.next_attempt_at) <= func.now())
+        .order_by(col(Delivery.next_attempt_at))
         .limit(up_to)
         .subquery()
     )
-    return (await session.exec(select(func.count()).select_from(due))).one()
+    oldest_wait = func.coalesce(func.extract("epoch", func.now() - func.min(due.c.next_attempt_at)), 0)
+    count, wait = (await session.exec(select(func.count(), oldest_wait).select_from(due))).one()
+    return count, float(wait)

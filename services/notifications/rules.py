@@ -107,6 +107,13 @@ def retry_delay(attempt: int, base_s: float, cap_s: float, retry_after_s: float 
     return min(delay, cap_s)
 
 
+def intake_room(waiting: int, oldest_wait_s: float, ahead: int, late_s: float) -> int:
+    """How many more events the consumer may turn into deliveries: up to `ahead` first attempts
+    waiting, and none while the oldest has waited over `late_s` (the dispatcher is behind: a
+    queue of webhooks that are already late only grows their lateness)."""
+    return 0 if oldest_wait_s > late_s else max(0, ahead - waiting)
+
+
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """Retry-After is seconds or an HTTP date (RFC 9110)."""
     if not value:

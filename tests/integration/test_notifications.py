@@ -304,7 +304,7 @@ async def test_the_consumer_takes_no_more_events_than_the_dispatcher_has_room_fo
                 receiver.gate.set()  # a failure must not leave the receiver hanging the shutdown
             # room: 2 rounds of 1 pass x 5, then one event per HOLD_S (0.1 s): about 10 + 20 + 10 in these 2 s
             assert made <= 2 * 5 + 40 + 10, made
-            assert waiting >= 200 - made > 100, waiting  # they wait in Kafka
+            assert waiting > 100, waiting  # the others wait in Kafka (the consumer still takes one each HOLD_S)
             await eventually(lambda: _count(lambda: len(receiver.requests) >= 200), timeout=60, what="200 webhooks")
             await eventually(
                 lambda: _count_async(deliveries(admin, status="delivered", limit=200), 200), timeout=30, what="all delivered"
