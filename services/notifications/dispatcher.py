@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -29,6 +31,7 @@ from shared.platform.outbox import EventSink, commit
 
 log = logging.getLogger(__name__)
 SOURCE = source_of("notifications")
+RATE_WINDOW_S = 2.0  # the dispatcher's recent rate, which sizes the consumer's room
 
 
 class Dispatcher:
@@ -37,21 +40,31 @@ class Dispatcher:
         self.sessions = sessions
         self.sink = sink
         self._wake = asyncio.Event()
+        self._sent: deque[tuple[float, int]] = deque()  # (when, attempts) of the recent passes
 
     def wake(self) -> None:
         self._wake.set()
 
     async def room(self) -> int:
-        """How many more events the consumer may turn into deliveries now (`rules.intake_room`):
-        the passes' next two rounds, none while the oldest first attempt waits over
-        `dispatch_late_s`. A consumer that ran ahead filled the table faster than webhooks went out
-        (440 waiting, the oldest 3.4 s, at 500 issues/s), where nothing upstream could see it;
-        held back, the events wait in Kafka and writes upstream are refused instead
-        (shared/platform/pipeline.py)."""
-        ahead = 2 * self.settings.dispatch_passes * self.settings.dispatch_batch
+        """How many more events the consumer may turn into deliveries now: as many first attempts
+        as the dispatcher sends in `dispatch_late_s` at its recent rate, and none while the oldest
+        has waited longer (`rules.intake_ahead`, `rules.intake_room`). A consumer that ran ahead
+        filled the table faster than webhooks went out (440 waiting, the oldest 3.4 s, at 500
+        issues/s), where nothing upstream could see it; held back, the events wait in Kafka and
+        writes upstream are refused instead (shared/platform/pipeline.py)."""
+        s = self.settings
+        most = 2 * s.dispatch_passes * s.dispatch_batch
+        ahead = rules.intake_ahead(self.sent_per_s(), s.dispatch_late_s, least=s.dispatch_batch, most=most)
         async with self.sessions() as session:
             waiting, oldest_wait_s = await repository.first_attempts_waiting(session, ahead)
-        return rules.intake_room(waiting, oldest_wait_s, ahead, self.settings.dispatch_late_s)
+        return rules.intake_room(waiting, oldest_wait_s, ahead, s.dispatch_late_s)
+
+    def sent_per_s(self) -> float:
+        """Attempts finished per second over the last RATE_WINDOW_S."""
+        now = time.monotonic()
+        while self._sent and self._sent[0][0] < now - RATE_WINDOW_S:
+            self._sent.popleft()
+        return sum(n for _, n in self._sent) / RATE_WINDOW_S
 
     async def run(self, stop: asyncio.Event) -> None:
         # Several passes at once: a pass spends most of its time waiting (on its receivers, then
@@ -90,6 +103,7 @@ class Dispatcher:
             for delivery, (outcome, sub) in zip(due, outcomes, strict=True):
                 self._record(session, delivery, sub, outcome)
             await commit(session, self.sink)
+            self._sent.append((time.monotonic(), len(due)))
             return len(due)
 
     async def _attempt(

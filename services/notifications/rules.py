@@ -107,6 +107,13 @@ def retry_delay(attempt: int, base_s: float, cap_s: float, retry_after_s: float 
     return min(delay, cap_s)
 
 
+def intake_ahead(sent_per_s: float, late_s: float, least: int, most: int) -> int:
+    """How many first attempts may wait: what the dispatcher sends in `late_s` at its recent rate,
+    at least one batch (a burst after a quiet hour must start somewhere), at most `most`. A fixed
+    number would be a different wait on every machine and under every load."""
+    return max(least, min(most, int(sent_per_s * late_s)))
+
+
 def intake_room(waiting: int, oldest_wait_s: float, ahead: int, late_s: float) -> int:
     """How many more events the consumer may turn into deliveries: up to `ahead` first attempts
     waiting, and none while the oldest has waited over `late_s` (the dispatcher is behind: a

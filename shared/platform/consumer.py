@@ -158,6 +158,7 @@ class EventConsumer(Generic[C]):
         # How many events the service's own work after this consumer has room for now (the
         # notifications dispatcher's): past it, events wait in Kafka, where admission sees them.
         self.room = room
+        self._held_turn = 0
         self.progress = ConsumerProgress()
         self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
         # Whether a partition's next batch asks the inbox first: replays come in runs, so after a
@@ -203,12 +204,12 @@ class EventConsumer(Generic[C]):
         try:
             while not stop.is_set():
                 # (the room is asked while the previous poll may still be applying: one poll over it at most)
-                take = MAX_BATCH if self.room is None else min(MAX_BATCH, await self.room())
-                if take <= 0:  # full: one event at a time, so the group still moves and polls (see pipeline.py)
+                take, only = MAX_BATCH if self.room is None else min(MAX_BATCH, await self.room()), []
+                if take <= 0:  # full: one event of one partition at a time, in turn (see `_next_held`)
                     await asyncio.sleep(HOLD_S)
-                    take = 1
+                    take, only = 1, self._next_held()
                 async with asyncio.timeout(self.stall_after_s):  # a poll that never returns is a stall
-                    batches = await self.consumer.getmany(timeout_ms=300, max_records=take)
+                    batches = await self.consumer.getmany(*only, timeout_ms=300, max_records=take)
                 now = time.monotonic()
                 self.progress.last_poll = now
                 self._note_assignment(set(self.consumer.assignment()))
@@ -228,6 +229,16 @@ class EventConsumer(Generic[C]):
             raise
         if applying is not None:
             await applying
+
+    def _next_held(self) -> list[TopicPartition]:
+        """The partition whose turn it is while the consumer is held: each keeps moving (slowly),
+        so the group reads as running and late, not as stopped, to admission upstream
+        (shared/platform/pipeline.py ignores a partition whose offset stands still)."""
+        assigned = sorted(self.progress.assigned)
+        if not assigned:
+            return []
+        self._held_turn = (self._held_turn + 1) % len(assigned)
+        return [assigned[self._held_turn]]
 
     async def _apply_poll(self, prepared: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]], Prepared[C]]]) -> None:
         for tp, records, batch in prepared:
