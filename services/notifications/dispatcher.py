@@ -40,6 +40,7 @@ class Dispatcher:
         self.sessions = sessions
         self.sink = sink
         self._wake = asyncio.Event()
+        self._more = asyncio.Event()  # set while passes find full batches: the helper passes run
         self._sent: deque[tuple[float, int]] = deque()  # (when, attempts) of the recent passes
 
     def wake(self) -> None:
@@ -67,25 +68,45 @@ class Dispatcher:
         return sum(n for _, n in self._sent) / RATE_WINDOW_S
 
     async def run(self, stop: asyncio.Event) -> None:
-        # Several passes at once: a pass spends most of its time waiting (on its receivers, then
-        # on its commit), and one at a time held webhooks to about 100 a second while deliveries
-        # piled up behind it. Webhooks were never sent in order (a pass sends its rows at once).
+        # Several passes at once when there is more than a batch to send: a pass spends most of its
+        # time waiting (on its receivers, then on its commit), and one at a time held webhooks to
+        # about 100 a second while deliveries piled up behind it. Only then: at a trickle, four
+        # passes woken by every commit raced for the same rows and added ~50 ms to each webhook.
+        # Webhooks were never sent in order (a pass sends its rows at once).
         async with httpx.AsyncClient(follow_redirects=False) as http:
-            await asyncio.gather(*(self._passes(http, stop) for _ in range(self.settings.dispatch_passes)))
+            helpers = (self._helper_passes(http, stop) for _ in range(self.settings.dispatch_passes - 1))
+            await asyncio.gather(self._passes(http, stop), *helpers)
 
     async def _passes(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        """The first pass loop: after every commit that made deliveries, and every interval."""
         while not stop.is_set():
             self._wake.clear()  # before the pass: a wake that comes during it is not lost
-            try:
-                sent = await self.dispatch_due(http)
-            except Exception:
-                log.exception("dispatch pass failed; retrying")
-                sent = 0
-            if sent < self.settings.dispatch_batch:
+            if await self._pass(http) < self.settings.dispatch_batch:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.settings.dispatch_interval_s)
                 except TimeoutError:
                     pass
+
+    async def _helper_passes(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        """The other pass loops: only while a pass found a full batch (more rows are due)."""
+        while not stop.is_set():
+            try:  # not a bare wait: the loop must see `stop` (a shutdown waited 10 s for it)
+                await asyncio.wait_for(self._more.wait(), timeout=self.settings.dispatch_interval_s)
+            except TimeoutError:
+                continue
+            await self._pass(http)
+
+    async def _pass(self, http: httpx.AsyncClient) -> int:
+        try:
+            sent = await self.dispatch_due(http)
+        except Exception:
+            log.exception("dispatch pass failed; retrying")
+            sent = 0
+        if sent == self.settings.dispatch_batch:
+            self._more.set()
+        else:
+            self._more.clear()
+        return sent
 
     async def dispatch_due(self, http: httpx.AsyncClient) -> int:
         async with self.sessions() as session:
