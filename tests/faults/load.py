@@ -217,16 +217,20 @@ class Load:
         self.ledger.updates.append(CityUpdate(tag=tag, followup_id=followup_id, at=time.monotonic(), certain=certain))
 
     async def followup_of(self, rec: Rec) -> str | None:
+        """The follow-up's id, read from the evaluations database; None when it is not there yet or
+        the database cannot say now (a fault is under way: the load goes on with something else).
+        asyncpg's InterfaceError too: a 10-minute run once died of its InternalClientError."""
+        unreadable = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
         try:
             conn = await asyncpg.connect(self.system.database("evaluations"), timeout=5)
-        except (OSError, asyncpg.PostgresError):
+        except unreadable:
             return None
         try:
-            found = await conn.fetchval("SELECT id FROM followup WHERE recommendation_id = $1", uuid.UUID(rec.id))
-        except (OSError, asyncpg.PostgresError):
+            found = await conn.fetchval("SELECT id FROM followup WHERE recommendation_id = $1", uuid.UUID(rec.id), timeout=5)
+        except unreadable:
             return None
         finally:
-            await conn.close()
+            conn.terminate()  # a closing handshake on a broken connection can fail or hang too
         return str(found) if found else None
 
     async def send_poison(self) -> str:

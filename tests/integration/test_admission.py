@@ -30,20 +30,7 @@ async def test_flood_past_the_limit_is_refused_at_once_and_accepted_requests_are
     await load_demo_data(settings)
     app = create_app(settings)
     async with running(app), await env.client(app, "lead_partner") as lead:
-        seminar = (
-            await lead.post(
-                "/seminars",
-                json={"host_city": "leipzig", "theme": "Flood", "cluster": "leipzig-biocluster", "held_on": "2026-01-01"},
-            )
-        ).json()
-        ids = []
-        for i in range(FLOOD):  # one at a time: within the limit, all accepted
-            draft = await lead.post(
-                f"/seminars/{seminar['id']}/recommendations",
-                json={"title": f"flood {i}", "text": "Issue me.", "dimension": "processes"},
-            )
-            assert draft.status_code == 201, draft.text
-            ids.append(draft.json()["id"])
+        ids = await drafts_of_a_seminar(lead, "Flood", FLOOD)  # one at a time: within the limit, all accepted
 
         refused_before = await refused_count(lead)
         answers = await asyncio.gather(*(lead.post(f"/recommendations/{rec_id}/issue") for rec_id in ids))
@@ -62,6 +49,21 @@ async def test_flood_past_the_limit_is_refused_at_once_and_accepted_requests_are
         assert await refused_count(lead) - refused_before == statuses[503]  # /metrics is exempt, and counts them
 
 
+async def drafts_of_a_seminar(lead: httpx.AsyncClient, theme: str, count: int) -> list[str]:
+    """A seminar in Leipzig and `count` draft recommendations of it, made one at a time: their ids."""
+    body = {"host_city": "leipzig", "theme": theme, "cluster": "leipzig-biocluster", "held_on": "2026-01-01"}
+    seminar = (await lead.post("/seminars", json=body)).json()
+    ids = []
+    for i in range(count):
+        draft = await lead.post(
+            f"/seminars/{seminar['id']}/recommendations",
+            json={"title": f"{theme} {i}", "text": "Issue me.", "dimension": "processes"},
+        )
+        assert draft.status_code == 201, draft.text
+        ids.append(draft.json()["id"])
+    return ids
+
+
 async def refused_count(client: httpx.AsyncClient) -> float:
     metrics = (await client.get("/metrics")).text
     line = 'clusnet_http_requests_refused_total{service="recommendations"} '
@@ -77,21 +79,7 @@ async def test_writes_are_refused_while_the_consumers_downstream_run_behind_and_
     await load_demo_data(settings)
     app = create_app(settings)
     async with running(app), await env.client(app, "lead_partner") as lead:
-        seminar = (
-            await lead.post(
-                "/seminars",
-                json={"host_city": "leipzig", "theme": "Backlog", "cluster": "leipzig-biocluster", "held_on": "2026-01-01"},
-            )
-        ).json()
-        drafts = [
-            (
-                await lead.post(
-                    f"/seminars/{seminar['id']}/recommendations",
-                    json={"title": f"late {i}", "text": "Issue me.", "dimension": "processes"},
-                )
-            ).json()["id"]
-            for i in range(40)
-        ]
+        drafts = await drafts_of_a_seminar(lead, "Backlog", 40)
         topic = env.topic("recommendations")
         await eventually(lambda: message_count(env.kafka, topic), what="the seminar's event on the topic")
         async with (
