@@ -33,8 +33,8 @@ class Settings(ServiceSettings):
     dispatch_passes: int = Field(
         default=4,
         ge=1,
-        description="Dispatch passes at once per process: one waits on its receivers and its commit while the others "
-        "send (rows are locked with SKIP LOCKED, so none is sent twice)",
+        description="Dispatch passes at once per process while passes find full batches: one waits on its receivers "
+        "and its commit while the others send (rows are locked with SKIP LOCKED, so none is sent twice)",
     )
     digest_interval_s: float = Field(default=300.0, gt=0)
     # Where people open what an email is about, and where its one-click unsubscribe link points

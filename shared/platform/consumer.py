@@ -66,7 +66,9 @@ COMMIT_TIMEOUT_S = 15.0  # aiokafka retries a commit forever while the coordinat
 CLOSE_TIMEOUT_S = 10.0
 PRECHECK_FROM = 50  # records in a partition's batch from which the inbox is asked first (replays)
 MAX_BATCH = 2000  # records per poll: one inbox read, one transaction and one commit per partition's share
-HOLD_S = 0.1  # while the service's work after the consumer has no room: one event per this long
+# While the service's work after the consumer has no room: one event per this long, each partition
+# in turn, so each moves within pipeline.STALLED_AFTER_S (1.5 s) for up to 15 assigned partitions.
+HOLD_S = 0.1
 YIELD_EVERY = 100  # records decoded between two turns of the event loop (see `_prepare`)
 DATABASE_WAIT_S = 1.0  # between tries while PostgreSQL is away (a dead letter would lose a good event)
 

@@ -226,13 +226,14 @@ class AdmissionControl:
     """Bounds the work this process takes on; past it, answers 503 with Retry-After at once (pure
     ASGI, before any work). Three signals: more than `limit` requests in progress; the event loop
     running more than `max_lag_ms` late (see `EventLoopLag`) with `LAG_PRESSURE` requests or more
-    in progress; and, for writes only, the consumers downstream running more than
-    `max_pipeline_delay_ms` behind on this service's events (`pipeline.PipelineDelay`: the queue
-    that forms past the API, which the first two cannot see). Under more load than the process can
-    take, a queue only grows: every request waits behind the backlog and the client's timeouts fire
-    after the work was done. Refusing the excess keeps the accepted requests fast and tells clients
-    to come back. Operations endpoints (health, readiness, metrics) and event streams (long-lived by
-    design) are never refused nor counted. A limit (or lag) of 0 admits everything."""
+    in progress; and, for writes only, the consumers downstream overloaded: more than
+    `max_pipeline_delay_ms` behind on this service's events with `pipeline.MIN_BACKLOG` waiting
+    (`pipeline.PipelineDelay`: the queue that forms past the API, which the first two cannot see).
+    Under more load than the process can take, a queue only grows: every request waits behind the
+    backlog and the client's timeouts fire after the work was done. Refusing the excess keeps the
+    accepted requests fast and tells clients to come back. Operations endpoints (health, readiness,
+    metrics) and event streams (long-lived by design) are never refused nor counted. A limit (or
+    lag, or delay) of 0 admits everything."""
 
     EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
     READS = frozenset({"GET", "HEAD", "OPTIONS"})  # add nothing to the pipeline: never refused for its delay
