@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations.config import Settings
@@ -27,6 +28,8 @@ from shared.platform.outbox import EventSink
 from shared.platform.routing import Router
 from tests.factories import issued
 from tests.support import Env, eventually, partitions_of, produce, read_topic
+
+E = TypeVar("E", bound=EventConsumer[Any])
 
 pytestmark = pytest.mark.services
 
@@ -74,17 +77,8 @@ async def test_a_failing_handler_is_isolated_from_its_batch(env: Env) -> None:
     engine = make_engine(settings.database_url)
     dlq = make_producer(env.kafka, "test-dlq")
     await dlq.start()
-    consumer = EventConsumer(
-        service="test",
-        make_client=lambda: make_consumer(env.kafka, f"{env.prefix}-test", [topic]),
-        bootstrap=env.kafka,
-        dlq_producer=dlq,
-        session_factory=make_session_factory(engine),
-        inbox_model=Inbox,
-        router=router,
-        sink=NO_EVENTS,
-        max_attempts=3,
-        retry_backoff_s=0.01,
+    consumer = consumer_under_test(
+        EventConsumer, env, f"{env.prefix}-test", topic, engine, dlq, router, max_attempts=3, retry_backoff_s=0.01
     )
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
@@ -149,16 +143,7 @@ async def test_the_next_poll_is_decoded_meanwhile_but_takes_effect_only_after_th
     sessions = make_session_factory(engine)
     dlq = make_producer(env.kafka, "test-dlq")
     await dlq.start()
-    consumer = EventConsumer(
-        service="test",
-        make_client=lambda: make_consumer(env.kafka, group, [topic]),
-        bootstrap=env.kafka,
-        dlq_producer=dlq,
-        session_factory=sessions,
-        inbox_model=Inbox,
-        router=router,
-        sink=NO_EVENTS,
-    )
+    consumer = consumer_under_test(EventConsumer, env, group, topic, engine, dlq, router)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:
@@ -246,17 +231,7 @@ async def test_the_inbox_is_asked_first_only_while_replays_come(env: Env) -> Non
     engine = make_engine(settings.database_url)
     dlq = make_producer(env.kafka, "test-dlq")
     await dlq.start()
-    consumer = CountingPrechecks(
-        service="test",
-        make_client=lambda: make_consumer(env.kafka, f"{env.prefix}-precheck", [topic]),
-        bootstrap=env.kafka,
-        dlq_producer=dlq,
-        session_factory=make_session_factory(engine),
-        inbox_model=Inbox,
-        router=router,
-        sink=NO_EVENTS,
-        precheck_from=1,
-    )
+    consumer = consumer_under_test(CountingPrechecks, env, f"{env.prefix}-precheck", topic, engine, dlq, router, precheck_from=1)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     seen: list[int] = []  # pre-reads made after each batch
@@ -281,3 +256,27 @@ async def test_the_inbox_is_asked_first_only_while_replays_come(env: Env) -> Non
     assert seen == [1, 1, 1, 2]
     assert applied == [e.id for e in runs[0] + runs[1]], "each event applied once, in order"
     assert inbox == 10 and consumer.progress.applied == 10
+
+
+def consumer_under_test(
+    cls: type[E],
+    env: Env,
+    group: str,
+    topic: str,
+    engine: AsyncEngine,
+    dlq: AIOKafkaProducer,
+    router: Router[Any],
+    **options: Any,
+) -> E:
+    """A consumer of `topic` in `group`, on the evaluations inbox, emitting nothing."""
+    return cls(
+        service="test",
+        make_client=lambda: make_consumer(env.kafka, group, [topic]),
+        bootstrap=env.kafka,
+        dlq_producer=dlq,
+        session_factory=make_session_factory(engine),
+        inbox_model=Inbox,
+        router=router,
+        sink=NO_EVENTS,
+        **options,
+    )
