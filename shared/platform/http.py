@@ -227,7 +227,8 @@ class AdmissionControl:
     ASGI, before any work). Three signals: more than `limit` requests in progress; the event loop
     running more than `max_lag_ms` late (see `EventLoopLag`) with `LAG_PRESSURE` requests or more
     in progress; and, for writes only, the consumers downstream overloaded: more than
-    `max_pipeline_delay_ms` behind on this service's events with `pipeline.MIN_BACKLOG` waiting
+    `max_pipeline_delay_ms` behind on this service's events (the oldest unapplied event's age, or
+    the time the waiting ones take to apply) with `pipeline.MIN_BACKLOG` waiting
     (`pipeline.PipelineDelay`: the queue that forms past the API, which the first two cannot see).
     Under more load than the process can take, a queue only grows: every request waits behind the
     backlog and the client's timeouts fire after the work was done. Refusing the excess keeps the
@@ -278,7 +279,7 @@ class AdmissionControl:
         if late is not None and late.overloaded(self.max_delay_s):
             why = (
                 f"the services downstream are behind ({late.events} events, the oldest {late.delay_s:.1f} s old, "
-                f"over {self.max_delay_s:.1f} s): writes wait"
+                f"about {late.drain_s:.1f} s to apply them, over {self.max_delay_s:.1f} s): writes wait"
             )
             await self._refuse(why, scope, receive, send)
             return

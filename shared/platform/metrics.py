@@ -32,6 +32,12 @@ PIPELINE_BACKLOG = Gauge(
     "Events of this service's stream that the latest running consumer group (see clusnet_pipeline_delay_seconds) has not applied",
     ["service"],
 )
+PIPELINE_DRAIN = Gauge(
+    "clusnet_pipeline_drain_seconds",
+    "How long that group takes to apply the events waiting, at the rate it has applied them over the last 1.5 s"
+    " (admission signal for writes, with the delay)",
+    ["service"],
+)
 EVENT_LOOP_LAG = Gauge(
     "clusnet_event_loop_lag_seconds", "How late the API process's event loop ran its latest timer (admission signal)", ["service"]
 )

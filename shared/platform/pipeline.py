@@ -7,12 +7,16 @@ the API, where its own signals (requests in progress, its event loop's lag) woul
 Kafka: every accepted write waits longer for its effects. Refusing writes while the pipeline is
 overloaded keeps the accepted ones fast and tells clients when to come back.
 
-Overload is late AND far behind (`Lateness.overloaded`). A delay: 1,000 events are 0.1 s for a
-consumer applying 10,000 a second and seconds for one applying webhooks. Kafka keeps no time per
-offset that is cheap to ask for, so the probe remembers when each partition's end offset moved
-(`EndHistory`): the oldest event a group has not applied was appended by the first moment the end
-passed the group's committed offset. And a count (MIN_BACKLOG): a consumer with a slow link to its
-database is seconds late on three events, and refusing writes would relieve nothing.
+Overload is far behind AND late, or far behind AND slow to drain (`Lateness.overloaded`). A
+delay: 1,000 events are 0.1 s for a consumer applying 10,000 a second and seconds for one applying
+webhooks. Kafka keeps no time per offset that is cheap to ask for, so the probe remembers when each
+partition's end offset moved (`EndHistory`): the oldest event a group has not applied was appended
+by the first moment the end passed the group's committed offset. A drain time: the events waiting
+divided by the rate the group has been applying them at (`PartitionProgress.rate`), which says a
+queue is too long as soon as it forms, where the oldest event's age says so only once it has aged
+(at 500 issues a second that was 300 to 400 accepted writes, seconds of webhooks, later). And a
+count (MIN_BACKLOG): a consumer with a slow link to its database is seconds late on three events,
+and refusing writes would relieve nothing.
 
 Only partitions whose committed offset moves count (`GroupProgress`): a consumer that crashed (its
 partitions not yet handed over) or whose broker is away is an outage, not overload. Its events
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 PROBE_INTERVAL_S = 0.25
 HISTORY_S = 60.0  # how far back end offsets are remembered: a delay past it reads as HISTORY_S
 STALLED_AFTER_S = 1.5  # a partition whose committed offset has not moved for this long does not count
+RATE_WINDOW_S = STALLED_AFTER_S  # a counted partition has moved within it, so its rate is known
 MIN_BACKLOG = 100  # fewer events waiting than this is never overload, however old the oldest
 FRESH_FOR_S = 2.0  # a measurement older than this is unknown (Kafka away): admission ignores it
 GROUPS_REFRESH_S = 2.0  # how often the deployment's groups and their members are listed again
@@ -75,18 +80,49 @@ class Lateness:
 
     delay_s: float = 0.0
     events: int = 0
+    drain_s: float = 0.0  # how long the waiting events take at the rate the group applies them
+
+    @property
+    def wait_s(self) -> float:
+        """How long a write accepted now waits for its effects, as far as can be told: its
+        predecessors' drain time, or the oldest one's age when that says more."""
+        return max(self.delay_s, self.drain_s)
 
     def overloaded(self, max_delay_s: float) -> bool:
-        """Late and far behind. Late alone is a slow link (a consumer 300 ms from its database
-        takes seconds per batch even for three events), and refusing writes relieves nothing;
-        a queue of events that is also old is load the consumers cannot keep up with."""
-        return self.delay_s > max_delay_s and self.events >= MIN_BACKLOG
+        """Far behind, and late or slow to drain. Late alone is a slow link (a consumer 300 ms
+        from its database takes seconds per batch even for three events), and refusing writes
+        relieves nothing; a queue of events that is also old, or that the group will take longer
+        than the delay to apply, is load the consumers cannot keep up with."""
+        return self.wait_s > max_delay_s and self.events >= MIN_BACKLOG
 
 
 @dataclass
 class PartitionProgress:
     committed: int | None = None  # None: not read yet
     moved_at: float = float("-inf")  # never seen moving
+    recent: deque[tuple[float, int]] = field(default_factory=deque)  # (time, committed) over RATE_WINDOW_S
+
+    def record(self, at: float, offset: int) -> None:
+        if self.committed is not None and offset != self.committed:
+            self.moved_at = at
+        self.committed = offset
+        self.recent.append((at, offset))
+        while len(self.recent) > 1 and self.recent[1][0] <= at - RATE_WINDOW_S:
+            self.recent.popleft()  # the last sample before the window stays: where the window starts from
+
+    def rate(self) -> float:
+        """Events applied per second within RATE_WINDOW_S, counted from the last moment before it
+        started moving there: a partition that stood idle and then took a burst is as fast as it
+        has been since the burst began, not that fast spread over the idle time."""
+        if not self.recent:
+            return 0.0
+        start_at, start = self.recent[0]
+        for at, offset in self.recent:
+            if offset != start:
+                break
+            start_at = at
+        last_at, last = self.recent[-1]
+        return (last - start) / (last_at - start_at) if last_at > start_at and last > start else 0.0
 
 
 @dataclass
@@ -100,27 +136,26 @@ class GroupProgress:
 
     def update(self, at: float, committed: dict[TopicPartition, int]) -> None:
         for tp, offset in committed.items():
-            progress = self.partitions.setdefault(tp, PartitionProgress())
-            if progress.committed is not None and offset != progress.committed:
-                progress.moved_at = at
-            progress.committed = offset
+            self.partitions.setdefault(tp, PartitionProgress()).record(at, offset)
 
     def lateness(self, now: float, ends: dict[TopicPartition, EndHistory]) -> Lateness:
         """Over the partitions seen moving within STALLED_AFTER_S: how long ago the oldest event
-        not applied was appended, and how many wait."""
-        oldest, waiting = now, 0
+        not applied was appended, how many wait, and how long the group takes to apply them at
+        its recent rate (its partitions are applied side by side: their rates add up)."""
+        oldest, waiting, rate = now, 0, 0.0
         for tp, history in ends.items():
             progress = self.partitions.get(tp)
             if progress is None or progress.committed is None or now - progress.moved_at > STALLED_AFTER_S:
                 continue
+            rate += progress.rate()
             if (at := history.appended_by(progress.committed)) is not None:
                 oldest, waiting = min(oldest, at), waiting + history.end - progress.committed
-        return Lateness(now - oldest, waiting)
+        return Lateness(now - oldest, waiting, waiting / rate if rate else 0.0)
 
 
 def slowest(groups: list[Lateness]) -> Lateness:
     """The pipeline is as late as its slowest group (none: not late)."""
-    return max(groups, key=lambda g: (g.delay_s, g.events), default=Lateness())
+    return max(groups, key=lambda g: (g.wait_s, g.events), default=Lateness())
 
 
 class PipelineDelay:
@@ -178,6 +213,7 @@ class PipelineDelay:
         self._measured_at = now
         metrics.PIPELINE_DELAY.labels(self.service).set(self._late.delay_s)
         metrics.PIPELINE_BACKLOG.labels(self.service).set(self._late.events)
+        metrics.PIPELINE_DRAIN.labels(self.service).set(self._late.drain_s)
 
     async def _list_groups(self, admin: AIOKafkaAdminClient, now: float) -> None:
         """The topics' partitions and the deployment's groups, again every GROUPS_REFRESH_S

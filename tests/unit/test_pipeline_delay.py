@@ -8,10 +8,12 @@ from aiokafka import TopicPartition
 from shared.platform.pipeline import (
     HISTORY_S,
     MIN_BACKLOG,
+    RATE_WINDOW_S,
     STALLED_AFTER_S,
     EndHistory,
     GroupProgress,
     Lateness,
+    PartitionProgress,
     slowest,
 )
 
@@ -50,7 +52,7 @@ def test_a_partition_counts_only_after_its_offset_is_seen_moving() -> None:
     group.update(1.0, {P0: 2})
     assert group.lateness(1.0, ends) == Lateness()  # first read: a group left behind looks just like this
     group.update(1.25, {P0: 3})
-    assert group.lateness(1.25, ends) == Lateness(delay_s=1.25, events=7)  # oldest unapplied there at 0.0
+    assert group.lateness(1.25, ends) == Lateness(delay_s=1.25, events=7, drain_s=1.75)  # oldest there at 0.0; 4 a second
 
 
 def test_a_partition_whose_offset_stops_moving_stops_counting() -> None:
@@ -60,10 +62,10 @@ def test_a_partition_whose_offset_stops_moving_stops_counting() -> None:
     group = GroupProgress()
     group.update(1.0, {P0: 2, P1: 2})
     group.update(2.0, {P0: 3, P1: 3})
-    assert group.lateness(2.0 + STALLED_AFTER_S, ends) == Lateness(delay_s=3.5, events=7 + 7)
+    assert group.lateness(2.0 + STALLED_AFTER_S, ends) == Lateness(delay_s=3.5, events=7 + 7, drain_s=7.0)
     ends[P1].record(4.0, 30)
     group.update(5.0, {P0: 3, P1: 25})
-    assert group.lateness(5.0, ends) == Lateness(delay_s=1.0, events=5)  # P0 still since 2.0: out
+    assert group.lateness(5.0, ends) == Lateness(delay_s=1.0, events=5, drain_s=5 / (22 / 3))  # P0 still since 2.0: out
 
 
 def test_a_group_is_as_late_as_its_oldest_unapplied_event_and_zero_when_caught_up() -> None:
@@ -71,7 +73,7 @@ def test_a_group_is_as_late_as_its_oldest_unapplied_event_and_zero_when_caught_u
     group = GroupProgress()
     group.update(3.0, {P0: 9, P1: 3})
     group.update(3.5, {P0: 12, P1: 4})
-    assert group.lateness(3.5, ends) == Lateness(delay_s=0.5, events=8)  # P0's offset 12 appeared by 3.0
+    assert group.lateness(3.5, ends) == Lateness(delay_s=0.5, events=8, drain_s=1.0)  # offset 12 there by 3.0; 8 a second
     group.update(4.0, {P0: 20, P1: 4})
     assert group.lateness(4.0, ends) == Lateness(delay_s=0.0, events=0)
 
@@ -85,3 +87,33 @@ def test_overload_is_late_and_far_behind() -> None:
 def test_the_pipeline_is_as_late_as_its_slowest_group() -> None:
     assert slowest([Lateness(0.2, 500), Lateness(1.5, 120), Lateness()]) == Lateness(1.5, 120)
     assert slowest([]) == Lateness()
+
+
+def test_a_partition_is_as_fast_as_it_has_been_since_it_began_moving_within_the_window() -> None:
+    progress = PartitionProgress()
+    for at, offset in ((0.0, 0), (0.25, 0), (0.5, 0), (0.75, 50), (1.0, 100)):
+        progress.record(at, offset)
+    assert progress.rate() == 200.0  # 100 events since 0.5, not 100 over the whole second
+    progress.record(1.0 + RATE_WINDOW_S, 100)
+    assert progress.rate() == 0.0  # the window holds no move any more
+    still = PartitionProgress()
+    still.record(0.0, 7)
+    assert still.rate() == 0.0
+
+
+def test_a_group_drains_at_the_sum_of_its_partitions_rates() -> None:
+    ends = {P0: history((0.0, 300)), P1: history((0.0, 300))}
+    group = GroupProgress()
+    group.update(0.0, {P0: 0, P1: 100})
+    group.update(0.5, {P0: 50, P1: 150})  # 100 a second each
+    late = group.lateness(0.5, ends)
+    assert (late.events, late.drain_s) == (250 + 150, 2.0)  # 400 waiting at 200 a second
+
+
+def test_a_queue_that_takes_too_long_to_drain_is_overload_before_it_has_aged() -> None:
+    young_but_long = Lateness(delay_s=0.2, events=MIN_BACKLOG, drain_s=1.5)
+    assert young_but_long.overloaded(0.5)
+    assert young_but_long.wait_s == 1.5
+    assert not Lateness(delay_s=0.2, events=MIN_BACKLOG - 1, drain_s=30.0).overloaded(0.5)  # a slow link, not load
+    assert not Lateness(delay_s=0.2, events=10 * MIN_BACKLOG, drain_s=0.1).overloaded(0.5)  # a fast consumer's burst
+    assert slowest([Lateness(0.6, 500, 0.1), Lateness(0.2, 150, 1.2)]) == Lateness(0.2, 150, 1.2)
