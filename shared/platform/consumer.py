@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 import uuid
 from collections import Counter
@@ -51,6 +50,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from shared.contracts import topics
 from shared.contracts.envelope import Event, EventDecodeError, Payload
 from shared.platform import metrics
+from shared.platform.consumer_watch import LAG_PROBE_S, STALL_AFTER_S, ConsumerProgress, ConsumerStalled, measure_lag
 from shared.platform.db import SessionFactory, database_unavailable
 from shared.platform.inbox import InboxFields, already_applied, first_deliveries, first_delivery
 from shared.platform.kafka import broker_reachable, start_with_retry
@@ -59,9 +59,6 @@ from shared.platform.periodic import every
 from shared.platform.routing import C, Route, Router, applying
 
 log = logging.getLogger(__name__)
-LAG_PROBE_S = 1.0
-LAG_PROBE_TIMEOUT_S = 5.0  # the probe's own requests must not hang for aiokafka's 40 s
-STALL_AFTER_S = 20.0  # behind (or blind) for this long with the broker up: a new client
 COMMIT_TIMEOUT_S = 15.0  # aiokafka retries a commit forever while the coordinator is away
 CLOSE_TIMEOUT_S = 10.0
 PRECHECK_FROM = 50  # records in a partition's batch from which the inbox is asked first (replays)
@@ -71,10 +68,6 @@ MAX_BATCH = 2000  # records per poll: one inbox read, one transaction and one co
 HOLD_S = 0.1
 YIELD_EVERY = 100  # records decoded between two turns of the event loop (see `_prepare`)
 DATABASE_WAIT_S = 1.0  # between tries while PostgreSQL is away (a dead letter would lose a good event)
-
-
-class ConsumerStalled(Exception):
-    """The Kafka client makes no progress although it should: the watchdog replaces it."""
 
 
 @dataclass
@@ -103,23 +96,6 @@ class Prepared(Generic[C]):
     partition: TopicPartition
     decoded: list[Decoded[C] | Undecodable] = field(default_factory=list)
     replayed: list[ConsumerRecord[Any, Any]] = field(default_factory=list)
-
-
-@dataclass
-class ConsumerProgress:
-    """What readiness and metrics look at: real progress, not the client's private state."""
-
-    assigned: set[TopicPartition] = field(default_factory=set)
-    last_poll: float = 0.0
-    last_record: float = 0.0  # when the last non-empty batch arrived (or the client started)
-    applied: int = 0
-    skipped: int = 0
-    dead_lettered: int = 0
-    lag: int | None = None  # the last measured total lag, None while it cannot be measured
-    lag_measured_at: float = 0.0
-    lag_unknown_since: float | None = None
-    lag_unknown_reason: str = ""
-    client_restarts: int = 0
 
 
 class EventConsumer(Generic[C]):
@@ -263,16 +239,10 @@ class EventConsumer(Generic[C]):
             log.info("%s: the poll in flight failed as the loop ended: %s: %s", self.service, type(exc).__name__, exc)
 
     async def _check_stalled(self, now: float) -> None:
-        """Raise ConsumerStalled when records wait (or the lag cannot be seen) and none has come for
-        `stall_after_s` although the broker accepts connections."""
-        p = self.progress
-        if now - p.last_record < self.stall_after_s:
-            return
-        behind = p.lag is not None and p.lag > 0 and now - p.lag_measured_at < 3 * LAG_PROBE_S + LAG_PROBE_TIMEOUT_S
-        blind = p.lag_unknown_since is not None and now - p.lag_unknown_since >= self.stall_after_s
-        if (behind or blind) and await broker_reachable(self.bootstrap):
-            why = f"{p.lag} message(s) behind" if behind else f"lag unknown ({p.lag_unknown_reason})"
-            raise ConsumerStalled(f"{why} and no record for {now - p.last_record:.0f}s while the broker is reachable")
+        """The watchdog (see the module's docstring): raise ConsumerStalled when the progress says
+        stalled although the broker accepts connections."""
+        if (why := self.progress.stalled(now, self.stall_after_s)) and await broker_reachable(self.bootstrap):
+            raise ConsumerStalled(why)
 
     def _note_assignment(self, assigned: set[TopicPartition]) -> None:
         for tp in self.progress.assigned - assigned:  # moved to another instance: its gauge is theirs now
@@ -457,36 +427,7 @@ class EventConsumer(Generic[C]):
             log.info("%s: commit refused after rebalance: %s", self.service, exc)
 
     async def _record_lag(self) -> None:
-        """Lag = the partition's end (asked of the broker: the client's cached highwater stops
-        moving while a batch is being processed) minus the next offset still to *process*.
-        When the broker cannot answer, the lag is unknown: NaN and lag_unknown=1, never 0."""
-        assigned = list(self.progress.assigned or self.consumer.assignment())
-        try:
-            async with asyncio.timeout(LAG_PROBE_TIMEOUT_S):
-                ends = await self.consumer.end_offsets(assigned) if assigned else {}
-                for tp in assigned:
-                    if tp not in self._done:
-                        self._done[tp] = await self.consumer.committed(tp) or 0
-        except Exception as exc:  # timeout, broker away, client closed: all mean "cannot measure"
-            self._lag_unknown(assigned, f"{type(exc).__name__}: {exc}"[:200] if str(exc) else type(exc).__name__)
-            return
-        if not assigned and not await broker_reachable(self.bootstrap):
-            self._lag_unknown(assigned, "Kafka unreachable and no partitions assigned")
-            return
-        lags = {tp: max(ends[tp] - self._done[tp], 0) for tp in assigned}
-        for tp, lag in lags.items():
-            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(lag)
-        metrics.CONSUMER_LAG_UNKNOWN.labels(self.service).set(0)
-        p = self.progress
-        p.lag, p.lag_measured_at, p.lag_unknown_since, p.lag_unknown_reason = sum(lags.values()), time.monotonic(), None, ""
-
-    def _lag_unknown(self, assigned: list[TopicPartition], reason: str) -> None:
-        for tp in assigned:
-            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(math.nan)
-        metrics.CONSUMER_LAG_UNKNOWN.labels(self.service).set(1)
-        p = self.progress
-        p.lag, p.lag_unknown_reason = None, reason
-        p.lag_unknown_since = p.lag_unknown_since or time.monotonic()
+        await measure_lag(self.service, self.bootstrap, self.consumer, self.progress, self._done)
 
 
 def _event_id(record: ConsumerRecord[Any, Any]) -> uuid.UUID | None:

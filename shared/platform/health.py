@@ -8,7 +8,7 @@ import time
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.platform.consumer import ConsumerProgress
+from shared.platform.consumer_watch import ConsumerProgress
 from shared.platform.http import ReadinessCheck
 from shared.platform.kafka import broker_reachable
 
