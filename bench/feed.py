@@ -13,6 +13,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import Row
+from bench.services import SCALE, start, token
 from shared.platform import auth
 from shared.platform.db import with_database
 from shared.platform.kafka import ensure_topics, make_producer, partitions_of
@@ -59,10 +60,9 @@ async def _raw(kafka: str, topic: str, count: int) -> float:
     return count / elapsed
 
 
-async def bench_feed(kafka: str, pg: str, start: Any, token: Any, scale: float) -> tuple[list[Row], dict[str, Any]]:
-    """`start` and `token` are run_all's helpers (a service process on a prefix; a token); `scale` is BENCH_SCALE."""
+async def bench_feed(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]]:
     prefix = f"bf{uuid.uuid4().hex[:6]}"
-    one, many, clients = max(100, int(20_000 * scale)), max(100, int(5_000 * scale)), 20
+    one, many, clients = max(100, int(20_000 * SCALE)), max(100, int(5_000 * SCALE)), 20
     await ensure_topics(kafka, prefix)
     topic = f"{prefix}.recommendations"
     await _produce(kafka, topic, one)

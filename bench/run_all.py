@@ -10,15 +10,12 @@ bench/results/latest.{json,md}; the README holds the latest table.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,11 +24,13 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func
 from sqlmodel import select
 
-from bench.common import Load, Row, closed_loop, cpu_of, percentile, pids_named, rss_mb, write
+from bench.chain import arrivals, cpu_by_part, drain, open_loop, running_chain
+from bench.common import Load, Row, closed_loop, percentile, rss_mb, write
 from bench.feed import bench_feed
+from bench.services import SCALE, drafts, n, start, token
+from bench.stages import bench_stages
 from provision import kafka_bootstrap, postgres_url
-from provision.processes import ServiceProcess, launch_worker, service_env, start_service, wait_ready
-from provision.system import free_port, stop_process
+from provision.system import free_port
 from services.evaluations import handlers as evaluation_handlers
 from services.evaluations.config import Settings as EvaluationsSettings
 from services.evaluations.main import create_app as evaluations_app
@@ -39,66 +38,18 @@ from services.notifications import handlers as notification_handlers
 from services.notifications.config import Settings as NotificationsSettings
 from services.notifications.main import create_app as notifications_app
 from services.notifications.models import Channel, Delivery, Stakeholder, Subscription
-from services.recommendations import service as rec_service
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import build_runtime
-from services.recommendations.models import Outbox, RecommendationDraft, Seminar
-from services.recommendations.seed import SEED_ACTOR, load_demo_data
-from shared.contracts.common import Dimension
+from services.recommendations.models import Outbox
+from services.recommendations.seed import load_demo_data
 from shared.platform import auth
 from shared.platform.consumer import EventConsumer
-from shared.platform.db import ensure_database, make_engine, make_session_factory, with_database
+from shared.platform.db import ensure_database, with_database
 from shared.platform.kafka import ensure_topics, make_consumer, make_producer
 from shared.platform.outbox import OutboxRelay, add_event
 from shared.platform.process import tune_garbage_collector
 from tests.factories import issued
-from tests.receivers import webhook_receiver
 from tests.sheetfiles import recommendation_rows, xlsx
-
-SCALE = float(os.environ.get("BENCH_SCALE", "1"))
-LOGS = Path(tempfile.mkdtemp(prefix="clusnet-bench-"))
-# Row 4's workers run below the APIs' CPU priority (`clusnet worker --nice`), as docs/scaling.md
-# advises on a shared host: at equal priority an API starved by six busy processes on two cores
-# answered even its refusals seconds late. BENCH_WORKER_NICE=0 measures without it.
-WORKER_NICE = int(os.environ.get("BENCH_WORKER_NICE", "10"))
-
-
-def n(count: int) -> int:
-    return max(10, int(count * SCALE))
-
-
-async def token(auth_url: str, role: auth.Role) -> str:
-    engine = make_engine(auth_url, pool_size=1)
-    async with make_session_factory(engine)() as session:
-        text = (await auth.create_token(session, role))[1]
-    await engine.dispose()
-    return text
-
-
-async def drafts(settings: RecommendationsSettings, count: int) -> list[str]:
-    """`count` draft recommendations, ready to be issued (written through the service code)."""
-    await load_demo_data(settings)
-    runtime = build_runtime(settings.model_copy(update={"run_workers": False}))
-    await runtime.start()
-    ids = []
-    async with runtime.sessions() as session:
-        seminar = (await session.exec(select(Seminar))).first()
-        assert seminar is not None
-        for i in range(count):
-            draft = RecommendationDraft(title=f"bench {i}", text="A recommendation to issue.", dimension=Dimension.processes)
-            ids.append(str((await rec_service.stage_draft(session, seminar.id, draft, SEED_ACTOR)).id))
-        await session.commit()
-    await runtime.stop()
-    return ids
-
-
-def start(name: str, kafka: str, pg: str, prefix: str, **env: str) -> ServiceProcess:
-    svc = start_service(
-        name, free_port(), service_env(name, kafka, pg, prefix, TOPIC_PREFIX=prefix, LOG_LEVEL="WARNING", **env), LOGS
-    )
-    wait_ready([svc])
-    return svc
-
 
 # 1. issue throughput ----------------------------------------------------------------------
 ISSUE_ROUNDS = 8  # alternating rounds (ours, bare, ours, bare…): the machine's speed moves minute to minute
@@ -159,11 +110,11 @@ async def bench_issue(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
             for r in range(ISSUE_ROUNDS):
                 measured: dict[str, Any] = {}
                 for side, (client, pid, work) in sides.items():
-                    cpu_before = _cpu_by_part({"api": pid})
+                    cpu_before = cpu_by_part({"api": pid})
                     load = await closed_loop(client, work(r), concurrency)
                     loads[side].append(load)
                     spent = {
-                        k: round((v - cpu_before[k]) * 1000 / load.requests, 2) for k, v in _cpu_by_part({"api": pid}).items()
+                        k: round((v - cpu_before[k]) * 1000 / load.requests, 2) for k, v in cpu_by_part({"api": pid}).items()
                     }
                     measured[side] = {**load.summary(), "cpu_ms_per_request": spent}
                 measured["ratio"] = round(measured["ours"]["rps"] / measured["bare"]["rps"], 3)
@@ -192,22 +143,6 @@ async def bench_issue(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
 
 
 CPU_PARTS = ("api", "postgresql", "kafka", "client")
-
-
-def _descendants() -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:  # gone meanwhile
-                pass
-    found: set[int] = set()
-    frontier = {os.getpid()}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def _cpu_text(ms: dict[str, float]) -> str:
@@ -536,103 +471,77 @@ async def bench_notifications(kafka: str, pg: str) -> tuple[list[Row], dict[str,
 # 4 + 5. end-to-end latency and memory ----------------------------------------------------
 async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]]:
     """Open loop: one `POST /recommendations/{id}/issue` every 1/rate s, whatever the answers' speed,
-    from a lean client (raw HTTP/1.1 on kept-alive sockets; its CPU share is measured). Each
-    service runs as an API process (RUN_WORKERS=false) and a `clusnet worker` process. Each rate's
-    row counts the issues accepted (200), refused (503/429 with Retry-After), failed otherwise,
-    and, once the pipeline has drained, the webhooks received and never received."""
+    from a lean client (raw HTTP/1.1 on kept-alive sockets; its CPU share is measured), through
+    the chain as production runs it (bench/chain.py). Each rate's row counts the issues accepted
+    (200), refused (503/429 with Retry-After), failed otherwise, and, once the pipeline has
+    drained, the webhooks received and never received."""
     prefix, seconds = f"be{uuid.uuid4().hex[:6]}", max(2.0, 6 * SCALE)
     rates = tuple(int(r) for r in os.environ.get("BENCH_RATES", "50,200,500").split(","))
-    rec_settings = RecommendationsSettings(
-        database_url=with_database(pg, f"{prefix}_recommendations"),
-        auth_database_url=with_database(pg, f"{prefix}_auth"),
-        kafka_bootstrap_servers=kafka,
-        topic_prefix=prefix,
-    )
-    warm_up, *ids = await drafts(rec_settings, 1 + int(sum(r * seconds for r in rates)))
-    workers: dict[str, subprocess.Popen[bytes]] = {}
-    services: dict[str, ServiceProcess] = {}
-    for name in ("recommendations", "evaluations", "notifications"):
-        env = service_env(name, kafka, pg, prefix, TOPIC_PREFIX=prefix, LOG_LEVEL="WARNING")
-        workers[name] = launch_worker(name, env, LOGS / f"{name}-worker.log", nice=WORKER_NICE)
-        services[name] = start(name, kafka, pg, prefix, RUN_WORKERS="false")
-    pids = {**{f"{n} api": s.process.pid for n, s in services.items()}, **{f"{n} worker": w.pid for n, w in workers.items()}}
-    memory: dict[str, dict[str, float]] = {name: {"idle_mb": rss_mb(pid), "peak_mb": 0.0} for name, pid in pids.items()}
     rows: list[Row] = []
     details: dict[str, Any] = {}
-    try:
-        async with webhook_receiver() as receiver:
-            await _subscribe_webhook(services["notifications"], with_database(pg, f"{prefix}_auth"), receiver.url)
-            lead = await token(rec_settings.auth_database_url, auth.Role.lead_partner)
-            client = LeanClient("127.0.0.1", services["recommendations"].port, lead)
-            # One issue through the whole chain first: the workers' consumers have joined their groups.
-            assert await client.post(f"/recommendations/{warm_up}/issue") == 200
-            await _drain(receiver, {warm_up}, quiet_s=120)
-            assert warm_up in _arrivals(receiver), "the warm-up webhook never came"
-            offset = 0
-            for rate in rates:
-                batch = ids[offset : offset + int(rate * seconds)]
-                offset += len(batch)
-                cpu, wall = time.process_time(), time.perf_counter()
-                cpu_before = _cpu_by_part(pids)
-                sent, answers, answer_ms = await _open_loop(client, batch, rate, pids, memory)
-                client_cpu = (time.process_time() - cpu) / (time.perf_counter() - wall)
-                accepted = {i: at for i, at in sent.items() if answers[i] == 200}
-                refused = sum(1 for a in answers.values() if a in (429, 503))
-                failed = len(batch) - len(accepted) - refused
-                await _drain(receiver, set(accepted))
-                cpu_ms = {
-                    part: round((spent - cpu_before[part]) * 1000 / max(len(accepted), 1), 2)
-                    for part, spent in _cpu_by_part(pids).items()
-                }
-                print(f"  {rate}/s: CPU ms per accepted issue: {cpu_ms}", flush=True)
-                arrivals = _arrivals(receiver)
-                latencies = [(arrivals[i] - accepted[i]) * 1000 for i in accepted if i in arrivals]
-                never = len(accepted) - len(latencies)
-                p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
-                api = [answer_ms[i] for i in accepted]
-                refusal = [answer_ms[i] for i in answers if answers[i] in (429, 503)]
-                details[f"e2e_{rate}"] = {
-                    "api_p50_ms": round(percentile(api, 50), 1),
-                    "api_p99_ms": round(percentile(api, 99), 1),
-                    "refusal_p99_ms": round(percentile(refusal, 99), 1),
-                    "issues": len(batch),
-                    "accepted": len(accepted),
-                    "refused": refused,
-                    "failed": failed,
-                    "received": len(latencies),
-                    "never_received": never,
-                    "p50_ms": round(p50, 1),
-                    "p95_ms": round(p95, 1),
-                    "p99_ms": round(p99, 1),
-                    "client_cpu_share": round(client_cpu, 3),
-                    "cpu_ms_per_issue": cpu_ms,
-                    "failures": dict(client.errors),
-                }
-                target, met = {
-                    50: ("p99 < 50 ms", p99 < 50 and never == 0),
-                    200: ("p99 < 100 ms", p99 < 100 and never == 0),
-                    500: ("excess refused, every accepted delivered, p99 < 1 s", p99 < 1000 and never == 0 and failed == 0),
-                }.get(rate, ("—", None))
-                rows.append(
-                    Row(
-                        f"4. end to end, HTTP issue → signed webhook, {rate}/s for {seconds:.0f} s",
-                        f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms of the accepted; {len(batch)} sent: "
-                        f"{len(accepted)} accepted (answer p50 {percentile(api, 50):.0f} / p99 {percentile(api, 99):.0f} ms), "
-                        f"{refused} refused (p99 {percentile(refusal, 99):.0f} ms), {failed} failed {client.errors or ''}; "
-                        f"{len(latencies)} received, "
-                        f"{never} never received (client + receiver: {client_cpu:.0%} of a core)",
-                        "—",
-                        "—",
-                        target,
-                        met,
-                    )
+    async with running_chain(kafka, pg, prefix, int(sum(r * seconds for r in rates))) as chain:
+        pids, receiver, client, ids = chain.pids, chain.receiver, chain.client, chain.drafts
+        memory: dict[str, dict[str, float]] = {name: {"idle_mb": rss_mb(pid), "peak_mb": 0.0} for name, pid in pids.items()}
+        offset = 0
+        for rate in rates:
+            batch = ids[offset : offset + int(rate * seconds)]
+            offset += len(batch)
+            cpu, wall = time.process_time(), time.perf_counter()
+            cpu_before = cpu_by_part(pids)
+            sent, answers, answer_ms = await open_loop(client, batch, rate, pids, memory)
+            client_cpu = (time.process_time() - cpu) / (time.perf_counter() - wall)
+            accepted = {i: at for i, at in sent.items() if answers[i] == 200}
+            refused = sum(1 for a in answers.values() if a in (429, 503))
+            failed = len(batch) - len(accepted) - refused
+            await drain(receiver, set(accepted))
+            cpu_ms = {
+                part: round((spent - cpu_before[part]) * 1000 / max(len(accepted), 1), 2)
+                for part, spent in cpu_by_part(pids).items()
+            }
+            print(f"  {rate}/s: CPU ms per accepted issue: {cpu_ms}", flush=True)
+            arrived = arrivals(receiver)
+            latencies = [(arrived[i] - accepted[i]) * 1000 for i in accepted if i in arrived]
+            never = len(accepted) - len(latencies)
+            p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
+            api = [answer_ms[i] for i in accepted]
+            refusal = [answer_ms[i] for i in answers if answers[i] in (429, 503)]
+            details[f"e2e_{rate}"] = {
+                "api_p50_ms": round(percentile(api, 50), 1),
+                "api_p99_ms": round(percentile(api, 99), 1),
+                "refusal_p99_ms": round(percentile(refusal, 99), 1),
+                "issues": len(batch),
+                "accepted": len(accepted),
+                "refused": refused,
+                "failed": failed,
+                "received": len(latencies),
+                "never_received": never,
+                "p50_ms": round(p50, 1),
+                "p95_ms": round(p95, 1),
+                "p99_ms": round(p99, 1),
+                "client_cpu_share": round(client_cpu, 3),
+                "cpu_ms_per_issue": cpu_ms,
+                "failures": dict(client.errors),
+            }
+            target, met = {
+                50: ("p99 < 50 ms", p99 < 50 and never == 0),
+                200: ("p99 < 100 ms", p99 < 100 and never == 0),
+                500: ("excess refused, every accepted delivered, p99 < 1 s", p99 < 1000 and never == 0 and failed == 0),
+            }.get(rate, ("—", None))
+            rows.append(
+                Row(
+                    f"4. end to end, HTTP issue → signed webhook, {rate}/s for {seconds:.0f} s",
+                    f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms of the accepted; {len(batch)} sent: "
+                    f"{len(accepted)} accepted (answer p50 {percentile(api, 50):.0f} / p99 {percentile(api, 99):.0f} ms), "
+                    f"{refused} refused (p99 {percentile(refusal, 99):.0f} ms), {failed} failed {client.errors or ''}; "
+                    f"{len(latencies)} received, "
+                    f"{never} never received (client + receiver: {client_cpu:.0%} of a core)",
+                    "—",
+                    "—",
+                    target,
+                    met,
                 )
-                client.errors.clear()
-    finally:
-        for svc in services.values():
-            svc.stop()
-        for process in workers.values():
-            stop_process(process)
+            )
+            client.errors.clear()
     for name, m in memory.items():
         rows.append(
             Row(
@@ -648,134 +557,9 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
     return rows, details
 
 
-class LeanClient:
-    """A minimal HTTP/1.1 client for the load: pre-built request bytes on kept-alive sockets, only
-    the status line and Content-Length read back. httpx costs far more CPU per request, and the
-    generator shares the 2 cores with the system it measures."""
-
-    def __init__(self, host: str, port: int, bearer: str) -> None:
-        self.host, self.port = host, port
-        self.head = f"Host: {host}:{port}\r\nAuthorization: Bearer {bearer}\r\nContent-Length: 0\r\n\r\n".encode()
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self.errors: dict[str, int] = {}  # why requests failed without an answer
-
-    async def post(self, path: str) -> int:
-        """The answer's status (0 when no answer came). A kept-alive socket the server closed
-        meanwhile (idle timeout) answers nothing at all: the request is sent again on a new one."""
-        for attempt in (1, 2):
-            reused = bool(self.idle) and attempt == 1
-            try:
-                reader, writer = self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
-            except OSError as exc:
-                self._failed(exc)
-                return 0
-            try:
-                writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + self.head)
-                status_line = await reader.readline()
-                if not status_line and reused:
-                    writer.close()
-                    continue
-                status = int(status_line.split(b" ", 2)[1])
-                length, keep = 0, True
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.partition(b":")
-                    if name.lower() == b"content-length":
-                        length = int(value)
-                    elif name.lower() == b"connection" and b"close" in value.lower():
-                        keep = False
-                await reader.readexactly(length)
-            except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
-                writer.close()
-                self._failed(exc)
-                return 0
-            if keep:
-                self.idle.append((reader, writer))
-            else:
-                writer.close()
-            return status
-        return 0
-
-    def _failed(self, exc: BaseException) -> None:
-        self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
-
-
-async def _drain(receiver: Any, accepted: set[str], quiet_s: float = 10.0, cap_s: float = 180.0) -> None:
-    """Wait until every accepted issue's webhook arrived, or nothing has arrived for `quiet_s`
-    (the lag has drained: what is missing now was never delivered), at most `cap_s`."""
-    deadline, last_count, last_change = time.monotonic() + cap_s, -1, time.monotonic()
-    while time.monotonic() < deadline:
-        arrived = _arrivals(receiver)
-        if accepted <= arrived.keys():
-            return
-        if len(arrived) != last_count:
-            last_count, last_change = len(arrived), time.monotonic()
-        elif time.monotonic() - last_change > quiet_s:
-            return
-        await asyncio.sleep(0.1)
-
-
-def _arrivals(receiver: Any) -> dict[str, float]:
-    """Recommendation id → when its webhook arrived."""
-    return {
-        json.loads(body)["data"]["recommendation"]["id"]: at
-        for (_, body), at in zip(receiver.requests, receiver.arrived_at, strict=False)
-    }
-
-
-def _cpu_by_part(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each service process in `pids`, this run's PostgreSQL and Kafka,
-    and this process (the load client, and in row 4 the webhook receiver): where a request's cost
-    goes. PostgreSQL and Kafka are counted among this process's descendants only: other work on
-    the machine may run its own (a backend that exited is in its postmaster's children time)."""
-    ours = _descendants()
-    parts = {name: cpu_of([pid]) for name, pid in pids.items()}
-    parts["postgresql"] = cpu_of([pid for pid in pids_named("postgres") if pid in ours])
-    parts["kafka"] = cpu_of([pid for pid in pids_named("java") if pid in ours])
-    parts["client"] = time.process_time()
-    return parts
-
-
-async def _subscribe_webhook(notifications: ServiceProcess, auth_url: str, url: str) -> None:
-    admin = {"Authorization": f"Bearer {await token(auth_url, auth.Role.admin)}"}
-    async with httpx.AsyncClient(base_url=notifications.url, headers=admin) as c:
-        person = (await c.post("/stakeholders", json={"name": "Bench", "email": "bench@clusnet.example"})).json()
-        answer = await c.post(
-            "/subscriptions",
-            json={"stakeholder_id": person["id"], "channel": "webhook", "url": url, "event_types": ["recommendation.issued"]},
-        )
-        assert answer.status_code == 201, answer.text
-
-
-async def _open_loop(
-    client: LeanClient, batch: list[str], rate: int, pids: dict[str, int], memory: dict[str, dict[str, float]]
-) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
-    """Issue one recommendation every 1/rate seconds, whatever the answers' speed (open loop);
-    answer when each was sent, each answer's status and how long it took (ms)."""
-    sent: dict[str, float] = {}
-    answers: dict[str, int] = {}
-    answered: dict[str, float] = {}
-
-    async def issue(rec_id: str) -> None:
-        answers[rec_id] = await client.post(f"/recommendations/{rec_id}/issue")
-        answered[rec_id] = time.perf_counter()
-
-    tasks = []
-    started = time.perf_counter()
-    for i, rec_id in enumerate(batch):
-        delay = started + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        sent[rec_id] = time.perf_counter()
-        tasks.append(asyncio.create_task(issue(rec_id)))
-        if i % max(1, rate // 2) == 0:
-            for name, pid in pids.items():
-                memory[name]["peak_mb"] = max(memory[name]["peak_mb"], rss_mb(pid))
-    await asyncio.gather(*tasks)
-    return sent, answers, {i: (answered[i] - sent[i]) * 1000 for i in sent}
-
-
 async def main(only: list[str]) -> None:
-    """Run every benchmark, or those named on the command line (issue relay consumer import end_to_end)."""
+    """Run every benchmark, or those named on the command line: issue relay consumer notifications
+    import feed stages end_to_end."""
     rows: list[Row] = []
     details: dict[str, Any] = {"scale": SCALE}
     with postgres_url() as pg, kafka_bootstrap() as kafka:
@@ -790,8 +574,13 @@ async def main(only: list[str]) -> None:
             details.update(more)
         if not only or "feed" in only:
             print("running bench_feed…", flush=True)
-            feed_rows, more = await bench_feed(kafka, pg, start, token, SCALE)
+            feed_rows, more = await bench_feed(kafka, pg)
             rows += feed_rows
+            details.update(more)
+        if not only or "stages" in only:
+            print("running bench_stages…", flush=True)
+            stage_rows, more = await bench_stages(kafka, pg)
+            rows += stage_rows
             details.update(more)
         if not only or "end_to_end" in only:
             print("running bench_end_to_end…", flush=True)
