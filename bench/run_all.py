@@ -243,7 +243,7 @@ async def bench_relay(kafka: str, pg: str) -> tuple[Row, dict[str, Any]]:
         run_workers=False,
     )
     runtime = build_runtime(settings)
-    tune_garbage_collector()  # as `clusnet worker` does (the raw producer shares this process)
+    tune_garbage_collector(worker=True)  # as `clusnet worker` does (the raw producer shares this process)
     await runtime.start()
     await ensure_topics(kafka, prefix)
     topic = f"{prefix}.recommendations"
@@ -318,7 +318,7 @@ async def bench_consumer(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]
         run_workers=False,
     )
     app = evaluations_app(settings)
-    tune_garbage_collector()  # as `clusnet worker` does once the application is built
+    tune_garbage_collector(worker=True)  # as `clusnet worker` does once the application is built
     runtime = app.state.runtime
     await runtime.start()
     dlq = make_producer(kafka, "bench-dlq")
@@ -430,7 +430,7 @@ async def bench_notifications(kafka: str, pg: str) -> tuple[list[Row], dict[str,
             run_workers=False,
         )
         runtime = notifications_app(settings).state.runtime
-        tune_garbage_collector()  # as `clusnet worker` does once the application is built
+        tune_garbage_collector(worker=True)  # as `clusnet worker` does once the application is built
         await runtime.start()
         async with runtime.sessions() as session:
             person = Stakeholder(name="Bench", email="bench@clusnet.example")

@@ -177,7 +177,7 @@ def worker(
 
     async def main() -> None:
         fastapi_app = module.create_app(settings)
-        tune_garbage_collector()  # after the application is built: see the function
+        tune_garbage_collector(worker=True)  # after the application is built: see the function
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
