@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -91,11 +90,12 @@ class Undecodable:
 @dataclass
 class Prepared(Generic[C]):
     """A partition's batch, decoded and not yet applied: in record order, the events to apply
-    and the messages to dead-letter; apart, the replays the inbox already has (undecoded)."""
+    and the messages to dead-letter; apart, the routes of the replays the inbox already has
+    (undecoded: only counted)."""
 
     partition: TopicPartition
     decoded: list[Decoded[C] | Undecodable] = field(default_factory=list)
-    replayed: list[ConsumerRecord[Any, Any]] = field(default_factory=list)
+    replayed: list[Route[C]] = field(default_factory=list)
 
 
 class EventConsumer(Generic[C]):
@@ -270,11 +270,12 @@ class EventConsumer(Generic[C]):
         # Replays come in full polls; live traffic in small ones, where the read would only cost a
         # round trip (the inbox insert in the transaction catches a duplicate all the same).
         precheck = self.fast_paths and len(routed) >= self.precheck_from and self._replaying.get(_partition(records), True)
-        seen = await self._already_applied(routed) if precheck else set()
+        ids = [_event_id(record) for record, _ in routed] if precheck else []
+        seen = await self._already_applied(ids) if precheck else set()
         prepared: Prepared[C] = Prepared(_partition(records))
         for n, (record, route) in enumerate(routed, start=1):
-            if seen and _event_id(record) in seen:
-                prepared.replayed.append(record)
+            if seen and ids[n - 1] in seen:
+                prepared.replayed.append(route)
             else:
                 prepared.decoded.append(self._decode(record, route))
             if n % YIELD_EVERY == 0:  # let the transaction in flight take its replies as they come
@@ -325,24 +326,25 @@ class EventConsumer(Generic[C]):
         for (event_type, outcome), count in outcomes.items():
             metrics.EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc(count)
 
-    async def _already_applied(self, routed: list[tuple[ConsumerRecord[Any, Any], Route[C]]]) -> set[uuid.UUID]:
-        """The ids (read from the headers, undecoded) of the batch's events the inbox already has,
+    async def _already_applied(self, ids: list[str | None]) -> set[str]:
+        """Which of the batch's event ids (the `ce_id` headers, undecoded) the inbox already has,
         in one read. Safe outside the effect's transaction: the inbox only grows, and an event
         applied elsewhere meanwhile is still caught by the insert in that transaction. When the
-        database cannot answer, nothing is assumed seen: the normal path waits the outage out."""
-        ids = [event_id for record, _ in routed if (event_id := _event_id(record)) is not None]
-        if not ids:
+        database cannot answer, or an id is not a UUID (a poison message's header), nothing is
+        assumed seen: the normal path waits an outage out and dead-letters the poison."""
+        known = [event_id for event_id in ids if event_id is not None]
+        if not known:
             return set()
         try:
             async with self.session_factory() as session:
-                return await already_applied(session, self.inbox, ids)
+                return await already_applied(session, self.inbox, known)
         except Exception as exc:
             log.info("%s: inbox pre-check failed (%s); the batch takes the normal path", self.service, type(exc).__name__)
             return set()
 
-    def _count_duplicates(self, records: list[ConsumerRecord[Any, Any]]) -> None:
-        for event_type, count in Counter(Event.type_of(r.headers) or "none" for r in records).items():
-            metrics.EVENTS_CONSUMED.labels(self.service, event_type, "duplicate").inc(count)
+    def _count_duplicates(self, routes: list[Route[C]]) -> None:
+        for route, count in Counter(routes).items():  # a route is one event type and version
+            metrics.EVENTS_CONSUMED.labels(self.service, route.payload.versioned_type(), "duplicate").inc(count)
 
     def _route(self, record: ConsumerRecord[Any, Any]) -> Route[C] | None:
         """The record's route; None (counted as skipped) when this service does not handle its type."""
@@ -430,15 +432,14 @@ class EventConsumer(Generic[C]):
         await measure_lag(self.service, self.bootstrap, self.consumer, self.progress, self._done)
 
 
-def _event_id(record: ConsumerRecord[Any, Any]) -> uuid.UUID | None:
-    """The `ce_id` header as a UUID, without decoding the message; None when absent or malformed
-    (such a message takes the normal path, where decoding dead-letters it)."""
+def _event_id(record: ConsumerRecord[Any, Any]) -> str | None:
+    """The `ce_id` header as text, without decoding the message; None when absent (such a message
+    takes the normal path, where decoding dead-letters it). Compared as text with the inbox's ids,
+    which PostgreSQL prints in the canonical form the services write; any other spelling only
+    misses the pre-check, and the inbox insert catches the duplicate."""
     for key, value in record.headers:
         if key == "ce_id":
-            try:
-                return uuid.UUID(value.decode())
-            except ValueError:
-                return None
+            return value.decode(errors="replace")
     return None
 
 

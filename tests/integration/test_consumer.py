@@ -202,9 +202,9 @@ class CountingPrechecks(EventConsumer[AsyncSession]):
 
     prechecks = 0
 
-    async def _already_applied(self, routed: Any) -> set[uuid.UUID]:
+    async def _already_applied(self, ids: list[str | None]) -> set[str]:
         self.prechecks += 1
-        return await super()._already_applied(routed)
+        return await super()._already_applied(ids)
 
 
 async def test_the_inbox_is_asked_first_only_while_replays_come(env: Env) -> None:
