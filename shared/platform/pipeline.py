@@ -154,8 +154,9 @@ class GroupProgress:
 
 
 def slowest(groups: list[Lateness]) -> Lateness:
-    """The pipeline is as late as its slowest group (none: not late)."""
-    return max(groups, key=lambda g: (g.wait_s, g.events), default=Lateness())
+    """The pipeline is as late as its slowest group far behind, or else its slowest group (none:
+    not late): a group three events behind but slow must not hide another that is overloaded."""
+    return max(groups, key=lambda g: (g.events >= MIN_BACKLOG, g.wait_s, g.events), default=Lateness())
 
 
 class PipelineDelay:

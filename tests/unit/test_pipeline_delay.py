@@ -117,3 +117,6 @@ def test_a_queue_that_takes_too_long_to_drain_is_overload_before_it_has_aged() -
     assert not Lateness(delay_s=0.2, events=MIN_BACKLOG - 1, drain_s=30.0).overloaded(0.5)  # a slow link, not load
     assert not Lateness(delay_s=0.2, events=10 * MIN_BACKLOG, drain_s=0.1).overloaded(0.5)  # a fast consumer's burst
     assert slowest([Lateness(0.6, 500, 0.1), Lateness(0.2, 150, 1.2)]) == Lateness(0.2, 150, 1.2)
+    slow_link, overloaded = Lateness(5.0, 3, 9.0), Lateness(0.2, 300, 0.8)
+    assert slowest([slow_link, overloaded]) == overloaded  # the one that is load, not the slowest
+    assert slowest([slow_link, Lateness(0.1, 2)]) == slow_link
