@@ -14,7 +14,7 @@ from email.message import EmailMessage
 import uvicorn
 from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -57,7 +57,11 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
     async def endpoint(self, request: Request) -> Response:
-        self.requests.append(({k.lower(): v for k, v in request.headers.items()}, await request.body()))
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the sender died mid-request (a worker killed by the fault harness): nothing came
+            return Response(status_code=400)
+        self.requests.append(({k.lower(): v for k, v in request.headers.items()}, body))
         self.arrived_at.append(time.perf_counter())
         if self.gate is not None:
             await self.gate.wait()
