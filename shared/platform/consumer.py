@@ -271,7 +271,7 @@ class EventConsumer(Generic[C]):
         # round trip (the inbox insert in the transaction catches a duplicate all the same).
         precheck = self.fast_paths and len(routed) >= self.precheck_from and self._replaying.get(_partition(records), True)
         ids = [_event_id(record) for record, _ in routed] if precheck else []
-        seen = await self._already_applied(ids) if precheck else set()
+        seen = await self._already_applied(ids) if ids else set()
         prepared: Prepared[C] = Prepared(_partition(records))
         for n, (record, route) in enumerate(routed, start=1):
             if seen and ids[n - 1] in seen:

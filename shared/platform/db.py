@@ -27,10 +27,11 @@ def to_json(value: object) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
 
 
-def any_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+def any_of(column: Any, values: Sequence[Any], element_type: Any = None) -> ColumnElement[bool]:
     """`column = ANY($1)`: one array parameter for a whole batch's values, where `IN (…)` binds one
-    parameter per value (each run through SQLAlchemy's bind processor, and a statement per count)."""
-    return column == func.any(bindparam(None, list(values), type_=ARRAY(column.type)))
+    parameter per value (each run through SQLAlchemy's bind processor, and a statement per count).
+    `element_type` when the values are not of the column's Python type (UUIDs given as text)."""
+    return column == func.any(bindparam(None, list(values), type_=ARRAY(element_type or column.type)))
 
 
 async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.envelope import Event
+from shared.platform.db import any_of
 
 
 class InboxFields(SQLModel):
@@ -58,5 +59,5 @@ async def already_applied(session: AsyncSession, inbox_model: type[InboxFields],
     one primary-key read for a whole batch, one array parameter, PostgreSQL parsing and printing
     the UUIDs (in Python that was a quarter of a replay's CPU). A malformed id fails the read."""
     id_column = col(inbox_model.event_id)
-    as_text = bindparam("ids", ids, type_=ARRAY(PG_UUID(as_uuid=False)))
-    return set((await session.execute(select(cast(id_column, Text)).where(id_column == func.any(as_text)))).scalars().all())
+    query = select(cast(id_column, Text)).where(any_of(id_column, ids, PG_UUID(as_uuid=False)))
+    return set((await session.execute(query)).scalars().all())
