@@ -31,7 +31,6 @@ from tests.receivers import Receiver, webhook_receiver
 class Chain:
     """The running chain: its processes by part name, the receiver, the client, the drafts to issue."""
 
-    services: dict[str, ServiceProcess]
     pids: dict[str, int]  # "<service> api" and "<service> worker"
     receiver: Receiver
     client: LeanClient
@@ -64,7 +63,7 @@ async def running_chain(kafka: str, pg: str, prefix: str, count: int) -> AsyncIt
             assert await client.post(f"/recommendations/{warm_up}/issue") == 200
             await drain(receiver, {warm_up}, quiet_s=120)
             assert warm_up in arrivals(receiver), "the warm-up webhook never came"
-            yield Chain(services, pids, receiver, client, ids)
+            yield Chain(pids, receiver, client, ids)
     finally:
         for svc in services.values():
             svc.stop()
