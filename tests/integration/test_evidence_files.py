@@ -21,14 +21,17 @@ PNG = bytes.fromhex(
 
 
 def docx() -> bytes:
+    """A minimal Word document. Its entries carry a fixed date: a zip records each entry's time
+    (to two seconds), so two calls a second apart would otherwise give different bytes."""
     out = io.BytesIO()
+    parts = {
+        "[Content_Types].xml": '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        "_rels/.rels": "<Relationships/>",
+        "word/document.xml": "<w:document/>",
+    }
     with zipfile.ZipFile(out, "w") as z:
-        z.writestr(
-            "[Content_Types].xml",
-            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
-        )
-        z.writestr("_rels/.rels", "<Relationships/>")
-        z.writestr("word/document.xml", "<w:document/>")
+        for name, text in parts.items():
+            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text)
     return out.getvalue()
 
 
