@@ -26,6 +26,7 @@ from sqlmodel import select
 
 from bench.chain import arrivals, cpu_by_part, drain, open_loop, running_chain
 from bench.common import Load, Row, closed_loop, percentile, rss_mb, write
+from bench.dispatch import bench_dispatch
 from bench.feed import bench_feed
 from bench.services import SCALE, drafts, n, start, token
 from bench.stages import bench_stages
@@ -559,11 +560,11 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
 
 async def main(only: list[str]) -> None:
     """Run every benchmark, or those named on the command line: issue relay consumer notifications
-    import feed stages end_to_end."""
+    dispatch import feed stages end_to_end."""
     rows: list[Row] = []
     details: dict[str, Any] = {"scale": SCALE}
     with postgres_url() as pg, kafka_bootstrap() as kafka:
-        for bench in (bench_issue, bench_relay, bench_consumer, bench_notifications, bench_import):
+        for bench in (bench_issue, bench_relay, bench_consumer, bench_notifications, bench_dispatch, bench_import):
             if only and bench.__name__.removeprefix("bench_") not in only:
                 continue
             print(f"running {bench.__name__}…", flush=True)

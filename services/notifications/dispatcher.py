@@ -17,12 +17,11 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications import channels, repository, rules
 from services.notifications.config import Settings
-from services.notifications.models import Channel, Delivery, DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
+from services.notifications.models import Channel, Delivery, DeliveryAttempt, DeliveryStatus, Subscription
 from shared.contracts.envelope import Event, source_of
 from shared.contracts.notifications import NotificationDelivered, NotificationFailed
 from shared.platform import metrics
@@ -110,37 +109,23 @@ class Dispatcher:
 
     async def dispatch_due(self, http: httpx.AsyncClient) -> int:
         async with self.sessions() as session:
-            query = (
-                select(Delivery)
-                .where(Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= datetime.now(UTC))
-                .order_by(col(Delivery.next_attempt_at))
-                .limit(self.settings.dispatch_batch)
-                .with_for_update(skip_locked=True)
-            )
-            due = list((await session.exec(query)).all())
+            due = await repository.lock_due_deliveries(session, datetime.now(UTC), self.settings.dispatch_batch)
             if not due:
                 return 0
-            outcomes = await asyncio.gather(*(self._attempt(session, http, d) for d in due))
-            for delivery, (outcome, sub) in zip(due, outcomes, strict=True):
-                self._record(session, delivery, sub, outcome)
+            outcomes = await asyncio.gather(*(self._attempt(http, d) for d in due))
+            for d, outcome in zip(due, outcomes, strict=True):
+                self._record(session, d.delivery, d.subscription, outcome)
             await commit(session, self.sink)
             self._sent.append((time.monotonic(), len(due)))
             return len(due)
 
-    async def _attempt(
-        self, session: AsyncSession, http: httpx.AsyncClient, delivery: Delivery
-    ) -> tuple[channels.Outcome, Subscription]:
-        sub = await session.get(Subscription, delivery.subscription_id)
-        assert sub is not None
+    async def _attempt(self, http: httpx.AsyncClient, due: repository.DueDelivery) -> channels.Outcome:
+        sub, delivery = due.subscription, due.delivery
         if not sub.active:
-            return channels.Outcome(
-                ok=False, duration_ms=0, error=f"subscription disabled: {sub.disabled_reason}", gone=True
-            ), sub
+            return channels.Outcome(ok=False, duration_ms=0, error=f"subscription disabled: {sub.disabled_reason}", gone=True)
         if delivery.channel == Channel.webhook:
-            return await channels.send_webhook(http, self.settings, sub, delivery), sub
-        stakeholder = await session.get(Stakeholder, delivery.stakeholder_id)
-        assert stakeholder is not None
-        return await channels.send_email(self.settings, stakeholder, delivery, sub), sub
+            return await channels.send_webhook(http, self.settings, sub, delivery)
+        return await channels.send_email(self.settings, due.stakeholder, delivery, sub)
 
     def _record(self, session: AsyncSession, delivery: Delivery, sub: Subscription, outcome: channels.Outcome) -> None:
         now = datetime.now(UTC)

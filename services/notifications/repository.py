@@ -154,3 +154,29 @@ async def first_attempts_waiting(session: AsyncSession, up_to: int) -> tuple[int
     oldest_wait = func.coalesce(func.extract("epoch", func.now() - func.min(due.c.next_attempt_at)), 0)
     count, wait = (await session.exec(select(func.count(), oldest_wait).select_from(due))).one()
     return count, float(wait)
+
+
+@dataclass
+class DueDelivery:
+    """A delivery to attempt now, locked for this pass, with what sending it needs."""
+
+    delivery: Delivery
+    subscription: Subscription
+    stakeholder: Stakeholder
+
+
+async def lock_due_deliveries(session: AsyncSession, now: datetime, limit: int) -> list[DueDelivery]:
+    """Up to `limit` pending deliveries due by `now`, oldest first, locked (FOR UPDATE SKIP LOCKED:
+    several passes and instances share the due rows without sending one twice), each with its
+    subscription and stakeholder from the same read. Getting those one delivery at a time was a
+    round trip each: fifty per full pass. Only the deliveries are locked."""
+    query = (
+        select(Delivery, Subscription, Stakeholder)
+        .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
+        .join(Stakeholder, col(Stakeholder.id) == col(Delivery.stakeholder_id))
+        .where(Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= now)
+        .order_by(col(Delivery.next_attempt_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Delivery)
+    )
+    return [DueDelivery(*row) for row in (await session.exec(query)).all()]

@@ -65,6 +65,9 @@ MAX_BATCH = 2000  # records per poll: one inbox read, one transaction and one co
 # While the service's work after the consumer has no room: one event per this long, each partition
 # in turn, so each moves within pipeline.STALLED_AFTER_S (1.5 s) for up to 15 assigned partitions.
 HOLD_S = 0.1
+# How long an answer of `room` holds while the consumer spends it: at 50 events a second, polls of
+# one or two events each asked the dispatcher's table again (a transaction of three round trips).
+ROOM_FRESH_S = 0.25
 YIELD_EVERY = 100  # records decoded between two turns of the event loop (see `_prepare`)
 DATABASE_WAIT_S = 1.0  # between tries while PostgreSQL is away (a dead letter would lose a good event)
 
@@ -135,7 +138,7 @@ class EventConsumer(Generic[C]):
         self.precheck_from = precheck_from
         # How many events the service's own work after this consumer has room for now (the
         # notifications dispatcher's): past it, events wait in Kafka, where admission sees them.
-        self.room = room
+        self.room = None if room is None else IntakeRoom(room)
         self._held_turn = 0
         self.progress = ConsumerProgress()
         self._done: dict[TopicPartition, int] = {}  # next offset to process, per partition
@@ -182,7 +185,7 @@ class EventConsumer(Generic[C]):
         try:
             while not stop.is_set():
                 # (the room is asked while the previous poll may still be applying: one poll over it at most)
-                take, only = MAX_BATCH if self.room is None else min(MAX_BATCH, await self.room()), []
+                take, only = MAX_BATCH if self.room is None else min(MAX_BATCH, await self.room.left()), []
                 if take <= 0:  # full: one event of one partition at a time, in turn (see `_next_held`)
                     await asyncio.sleep(HOLD_S)
                     take, only = 1, self._next_held()
@@ -193,6 +196,8 @@ class EventConsumer(Generic[C]):
                 self._note_assignment(set(self.consumer.assignment()))
                 if batches:
                     self.progress.last_record = now
+                    if self.room is not None:
+                        self.room.spend(sum(len(records) for records in batches.values()))
                 prepared = [(tp, records, await self._prepare(records)) for tp, records in batches.items()]
                 if applying is not None:
                     previous, applying = applying, None  # its error, if any, is raised here, once
@@ -441,6 +446,26 @@ def _event_id(record: ConsumerRecord[Any, Any]) -> str | None:
         if key == "ce_id":
             return value.decode(errors="replace")
     return None
+
+
+class IntakeRoom:
+    """The room the work after a consumer has (`ask`), spent as the consumer takes events and asked
+    again once spent or ROOM_FRESH_S old. The consumer never takes more than one answer allowed;
+    an answer of none is asked again before every poll."""
+
+    def __init__(self, ask: Callable[[], Awaitable[int]]) -> None:
+        self.ask = ask
+        self._left = 0
+        self._asked_at = float("-inf")
+
+    async def left(self) -> int:
+        now = time.monotonic()
+        if self._left <= 0 or now - self._asked_at > ROOM_FRESH_S:
+            self._left, self._asked_at = await self.ask(), now
+        return self._left
+
+    def spend(self, events: int) -> None:
+        self._left -= events
 
 
 def _partition(records: list[ConsumerRecord[Any, Any]]) -> TopicPartition:
