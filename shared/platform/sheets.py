@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.utils import get_column_letter
-
 from shared.platform.errors import Invalid
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -123,6 +120,9 @@ def write_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def write_xlsx(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str = "Sheet1") -> bytes:
     """An XLSX with one sheet; every cell is written as a value (a string is never a formula)."""
+    from openpyxl import Workbook  # here, not at the top: see `_read_xlsx`
+    from openpyxl.utils import get_column_letter
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])
     for i, name in enumerate(columns, start=1):
@@ -178,6 +178,10 @@ def _read_csv(data: bytes, max_rows: int) -> Table:
 
 
 def _read_xlsx(data: bytes, max_rows: int) -> Table:
+    # openpyxl is imported on the first spreadsheet, not with the API: it is 6 MiB of every API
+    # process's memory (bench row 5, target < 120 MiB) for an import or export now and then.
+    from openpyxl import load_workbook
+
     _check_zip(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
