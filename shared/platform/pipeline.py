@@ -81,6 +81,7 @@ class Lateness:
     delay_s: float = 0.0
     events: int = 0
     drain_s: float = 0.0  # how long the waiting events take at the rate the group applies them
+    rate: float = 0.0  # events the group applies per second (over RATE_WINDOW_S)
 
     @property
     def wait_s(self) -> float:
@@ -94,6 +95,14 @@ class Lateness:
         relieves nothing; a queue of events that is also old, or that the group will take longer
         than the delay to apply, is load the consumers cannot keep up with."""
         return self.wait_s > max_delay_s and self.events >= MIN_BACKLOG
+
+    def room(self, max_delay_s: float) -> int | None:
+        """How many more events may join the queue before it holds more than the group applies
+        in `max_delay_s` at its rate (or MIN_BACKLOG, when that is more: fewer is never overload).
+        None while the group applies nothing: no rate to bound by (idle, or not measured)."""
+        if not self.rate:
+            return None
+        return max(0, max(MIN_BACKLOG, int(self.rate * max_delay_s)) - self.events)
 
 
 @dataclass
@@ -150,7 +159,7 @@ class GroupProgress:
             rate += progress.rate()
             if (at := history.appended_by(progress.committed)) is not None:
                 oldest, waiting = min(oldest, at), waiting + history.end - progress.committed
-        return Lateness(now - oldest, waiting, waiting / rate if rate else 0.0)
+        return Lateness(now - oldest, waiting, waiting / rate if rate else 0.0, rate)
 
 
 def slowest(groups: list[Lateness]) -> Lateness:
@@ -174,12 +183,28 @@ class PipelineDelay:
         self.partitions: list[TopicPartition] = []
         self.coordinators: dict[str, int] = {}  # the broker that holds each group's offsets
         self._late = Lateness()
+        self._groups_late: list[Lateness] = []
         self._measured_at = float("-inf")
         self._groups_listed_at = float("-inf")
 
     def late(self) -> Lateness | None:
-        """The latest measurement, or None when it is not fresh (Kafka away, probe not started)."""
+        """The latest measurement, or None when it is not fresh (Kafka away, probe not started).
+        The same object until the next measurement."""
         return self._late if time.monotonic() - self._measured_at < FRESH_FOR_S else None
+
+    def room(self, max_delay_s: float) -> int | None:
+        """As of the latest measurement, how many more events the pipeline has room for: the
+        least of its groups' (`Lateness.room`); None when no group bounds it or it is not fresh."""
+        if self.late() is None:
+            return None
+        return min((r for g in self._groups_late if (r := g.room(max_delay_s)) is not None), default=None)
+
+    def note(self, groups: list[Lateness], at: float) -> None:
+        """Record a measurement of every group (`measure`; tests give their own)."""
+        self._groups_late, self._late, self._measured_at = groups, slowest(groups), at
+        metrics.PIPELINE_DELAY.labels(self.service).set(self._late.delay_s)
+        metrics.PIPELINE_BACKLOG.labels(self.service).set(self._late.events)
+        metrics.PIPELINE_DRAIN.labels(self.service).set(self._late.drain_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -210,11 +235,7 @@ class PipelineDelay:
         for group, progress in self.groups.items():
             offsets = await admin.list_consumer_group_offsets(group, self.coordinators[group], partitions)
             progress.update(now, {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0})
-        self._late = slowest([p.lateness(now, self.ends) for p in self.groups.values()])
-        self._measured_at = now
-        metrics.PIPELINE_DELAY.labels(self.service).set(self._late.delay_s)
-        metrics.PIPELINE_BACKLOG.labels(self.service).set(self._late.events)
-        metrics.PIPELINE_DRAIN.labels(self.service).set(self._late.drain_s)
+        self.note([p.lateness(now, self.ends) for p in self.groups.values()], now)
 
     async def _list_groups(self, admin: AIOKafkaAdminClient, now: float) -> None:
         """The topics' partitions and the deployment's groups, again every GROUPS_REFRESH_S

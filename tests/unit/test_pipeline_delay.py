@@ -52,7 +52,9 @@ def test_a_partition_counts_only_after_its_offset_is_seen_moving() -> None:
     group.update(1.0, {P0: 2})
     assert group.lateness(1.0, ends) == Lateness()  # first read: a group left behind looks just like this
     group.update(1.25, {P0: 3})
-    assert group.lateness(1.25, ends) == Lateness(delay_s=1.25, events=7, drain_s=1.75)  # oldest there at 0.0; 4 a second
+    assert group.lateness(1.25, ends) == Lateness(
+        delay_s=1.25, events=7, drain_s=1.75, rate=4.0
+    )  # oldest there at 0.0; 4 a second
 
 
 def test_a_partition_whose_offset_stops_moving_stops_counting() -> None:
@@ -62,10 +64,12 @@ def test_a_partition_whose_offset_stops_moving_stops_counting() -> None:
     group = GroupProgress()
     group.update(1.0, {P0: 2, P1: 2})
     group.update(2.0, {P0: 3, P1: 3})
-    assert group.lateness(2.0 + STALLED_AFTER_S, ends) == Lateness(delay_s=3.5, events=7 + 7, drain_s=7.0)
+    assert group.lateness(2.0 + STALLED_AFTER_S, ends) == Lateness(delay_s=3.5, events=7 + 7, drain_s=7.0, rate=2.0)
     ends[P1].record(4.0, 30)
     group.update(5.0, {P0: 3, P1: 25})
-    assert group.lateness(5.0, ends) == Lateness(delay_s=1.0, events=5, drain_s=5 / (22 / 3))  # P0 still since 2.0: out
+    assert group.lateness(5.0, ends) == Lateness(
+        delay_s=1.0, events=5, drain_s=5 / (22 / 3), rate=22 / 3
+    )  # P0 still since 2.0: out
 
 
 def test_a_group_is_as_late_as_its_oldest_unapplied_event_and_zero_when_caught_up() -> None:
@@ -73,9 +77,10 @@ def test_a_group_is_as_late_as_its_oldest_unapplied_event_and_zero_when_caught_u
     group = GroupProgress()
     group.update(3.0, {P0: 9, P1: 3})
     group.update(3.5, {P0: 12, P1: 4})
-    assert group.lateness(3.5, ends) == Lateness(delay_s=0.5, events=8, drain_s=1.0)  # offset 12 there by 3.0; 8 a second
+    # offset 12 there by 3.0; 8 a second
+    assert group.lateness(3.5, ends) == Lateness(delay_s=0.5, events=8, drain_s=1.0, rate=8.0)
     group.update(4.0, {P0: 20, P1: 4})
-    assert group.lateness(4.0, ends) == Lateness(delay_s=0.0, events=0)
+    assert group.lateness(4.0, ends) == Lateness(delay_s=0.0, events=0, rate=12.0)  # caught up, still applying
 
 
 def test_overload_is_late_and_far_behind() -> None:
@@ -120,3 +125,10 @@ def test_a_queue_that_takes_too_long_to_drain_is_overload_before_it_has_aged() -
     slow_link, overloaded = Lateness(5.0, 3, 9.0), Lateness(0.2, 300, 0.8)
     assert slowest([slow_link, overloaded]) == overloaded  # the one that is load, not the slowest
     assert slowest([slow_link, Lateness(0.1, 2)]) == slow_link
+
+
+def test_the_room_is_what_the_group_applies_in_the_delay_less_what_waits() -> None:
+    assert Lateness(delay_s=0.1, events=40, rate=1000.0).room(0.5) == 500 - 40
+    assert Lateness(delay_s=0.1, events=40, rate=60.0).room(0.5) == MIN_BACKLOG - 40  # never below the floor
+    assert Lateness(delay_s=0.4, events=MIN_BACKLOG + 20, rate=100.0).room(0.5) == 0
+    assert Lateness(delay_s=0.0, events=0, rate=0.0).room(0.5) is None  # applies nothing: no rate to bound by
