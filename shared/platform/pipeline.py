@@ -18,6 +18,10 @@ queue is too long as soon as it forms, where the oldest event's age says so only
 count (MIN_BACKLOG): a consumer with a slow link to its database is seconds late on three events,
 and refusing writes would relieve nothing.
 
+Between two measurements, an API admits no more writes than the last one left room for
+(`Lateness.room`: what the slowest group applies in the allowed delay, less what waits), so the
+queue does not grow past the limit while nobody looks.
+
 Only partitions whose committed offset moves count (`GroupProgress`): a consumer that crashed (its
 partitions not yet handed over) or whose broker is away is an outage, not overload. Its events
 wait safely in Kafka, alerts and readiness report it, and refusing writes would only add a second
