@@ -176,8 +176,8 @@ class TokenVerifier:
     """Verifies bearer tokens against the token database, trusting a verified one for `ttl_s`.
 
     Requests that find the same token unverified at once share one read: when a busy client's
-    entry expired, its 32 requests in progress each read the token, on 32 connections of a pool
-    of 5, the other 27 opened and closed for it, every `ttl_s` (3 % of the issue API's CPU)."""
+    entry expired, its 32 requests in progress each read the token, on the pool's 5 connections
+    and up to 20 more opened for it and closed after, every `ttl_s` (3 % of the issue API's CPU)."""
 
     def __init__(self, sessions: SessionFactory, ttl_s: float) -> None:
         self.sessions = sessions
