@@ -17,14 +17,11 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from bench.common import Row
-from bench.services import n
+from bench.services import n, notifications_runtime
 from services.notifications import channels
 from services.notifications.config import Settings as NotificationsSettings
 from services.notifications.dispatcher import Dispatcher
-from services.notifications.main import create_app as notifications_app
 from services.notifications.models import Channel, Delivery, DeliveryStatus, Stakeholder, Subscription
-from shared.platform.db import with_database
-from shared.platform.process import tune_garbage_collector
 from tests.factories import issued
 from tests.receivers import Receiver, webhook_receiver
 
@@ -33,17 +30,7 @@ INSERT_CHUNK = 1000
 
 async def bench_dispatch(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]]:
     prefix, count = f"bd{uuid.uuid4().hex[:6]}", n(4000)
-    settings = NotificationsSettings(
-        database_url=with_database(pg, f"{prefix}_notifications"),
-        auth_database_url=with_database(pg, f"{prefix}_auth"),
-        kafka_bootstrap_servers=kafka,
-        topic_prefix=prefix,
-        run_workers=False,
-        webhook_allow_loopback=True,
-    )
-    runtime = notifications_app(settings).state.runtime
-    tune_garbage_collector(worker=True)  # as `clusnet worker` does once the application is built
-    await runtime.start()
+    settings, runtime = await notifications_runtime(kafka, pg, prefix, f"{prefix}_notifications", webhook_allow_loopback=True)
     try:
         async with webhook_receiver() as receiver:
             deliveries = await _due_deliveries(runtime, receiver.url, count)

@@ -28,7 +28,7 @@ from bench.chain import arrivals, cpu_by_part, drain, open_loop, running_chain
 from bench.common import Load, Row, closed_loop, percentile, rss_mb, write
 from bench.dispatch import bench_dispatch
 from bench.feed import bench_feed
-from bench.services import SCALE, drafts, n, start, token
+from bench.services import SCALE, drafts, n, notifications_runtime, start, token
 from bench.stages import bench_stages
 from provision import kafka_bootstrap, postgres_url
 from provision.system import free_port
@@ -36,8 +36,6 @@ from services.evaluations import handlers as evaluation_handlers
 from services.evaluations.config import Settings as EvaluationsSettings
 from services.evaluations.main import create_app as evaluations_app
 from services.notifications import handlers as notification_handlers
-from services.notifications.config import Settings as NotificationsSettings
-from services.notifications.main import create_app as notifications_app
 from services.notifications.models import Channel, Delivery, Stakeholder, Subscription
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import build_runtime
@@ -423,16 +421,7 @@ async def bench_notifications(kafka: str, pg: str) -> tuple[list[Row], dict[str,
     await producer.stop()
     rates = {}
     for path in ("fast", "slow"):
-        settings = NotificationsSettings(
-            database_url=with_database(pg, f"{prefix}_{path}_notifications"),
-            auth_database_url=with_database(pg, f"{prefix}_auth"),
-            kafka_bootstrap_servers=kafka,
-            topic_prefix=prefix,
-            run_workers=False,
-        )
-        runtime = notifications_app(settings).state.runtime
-        tune_garbage_collector(worker=True)  # as `clusnet worker` does once the application is built
-        await runtime.start()
+        _, runtime = await notifications_runtime(kafka, pg, prefix, f"{prefix}_{path}_notifications")
         async with runtime.sessions() as session:
             person = Stakeholder(name="Bench", email="bench@clusnet.example")
             session.add(person)

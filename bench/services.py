@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import select
 
 from provision.processes import ServiceProcess, service_env, start_service, wait_ready
 from provision.system import free_port
+from services.notifications.config import Settings as NotificationsSettings
+from services.notifications.main import create_app as notifications_app
 from services.recommendations import service as rec_service
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import build_runtime
@@ -18,7 +21,9 @@ from services.recommendations.models import RecommendationDraft, Seminar
 from services.recommendations.seed import SEED_ACTOR, load_demo_data
 from shared.contracts.common import Dimension
 from shared.platform import auth
-from shared.platform.db import make_engine, make_session_factory
+from shared.platform.db import make_engine, make_session_factory, with_database
+from shared.platform.process import tune_garbage_collector
+from shared.platform.runtime import Runtime
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 LOGS = Path(tempfile.mkdtemp(prefix="clusnet-bench-"))
@@ -63,3 +68,22 @@ def start(name: str, kafka: str, pg: str, prefix: str, **env: str) -> ServicePro
     )
     wait_ready([svc])
     return svc
+
+
+async def notifications_runtime(
+    kafka: str, pg: str, prefix: str, database: str, **overrides: Any
+) -> tuple[NotificationsSettings, Runtime]:
+    """The notifications service's runtime on `database`, started without its workers, and the
+    garbage collector tuned as `clusnet worker` tunes it once the application is built."""
+    settings = NotificationsSettings(
+        database_url=with_database(pg, database),
+        auth_database_url=with_database(pg, f"{prefix}_auth"),
+        kafka_bootstrap_servers=kafka,
+        topic_prefix=prefix,
+        run_workers=False,
+        **overrides,
+    )
+    runtime = notifications_app(settings).state.runtime
+    tune_garbage_collector(worker=True)
+    await runtime.start()
+    return settings, runtime
