@@ -51,6 +51,7 @@ class Receiver:
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     arrived_at: list[float] = field(default_factory=list)  # time.perf_counter() of each request
     gate: asyncio.Event | None = None  # when given, every answer waits until it is set (a hanging receiver)
+    delay_s: float = 0.0  # every answer waits this long (a slow receiver)
 
     @property
     def url(self) -> str:
@@ -65,6 +66,8 @@ class Receiver:
         self.arrived_at.append(time.perf_counter())
         if self.gate is not None:
             await self.gate.wait()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         status, headers = self.script.pop(0) if self.script else (200, {})
         return Response(status_code=status, headers=headers)
 

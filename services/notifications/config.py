@@ -30,6 +30,12 @@ class Settings(ServiceSettings):
         "where admission upstream sees them)",
     )
     dispatch_batch: int = Field(default=50, ge=1)
+    dispatch_wait_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How long a pass waits for its slowest receiver: one still unanswered then is left to answer by "
+        "itself (recorded when it does), and its subscription waits out of the passes meanwhile",
+    )
     dispatch_passes: int = Field(
         default=4,
         ge=1,

@@ -6,6 +6,13 @@ attempt, the next try (exponential backoff with jitter, Retry-After honoured) or
 (`delivered`, or `dead` after `max_attempts` or a 410), and the notification.* event, all in
 the same transaction. A crash after sending but before the commit sends that row again: the
 webhook-id stays the same, so receivers can drop the repeat (at-least-once, as the spec says).
+
+A pass waits for its receivers `dispatch_wait_s` at most. A send still unanswered then (a receiver
+that hangs) goes on by itself: its delivery's next attempt is set past the webhook timeout, so no
+pass takes it meanwhile, and its answer is recorded in a transaction of its own when it comes.
+Until then its subscription is left out of the passes and of the room the consumer is given: one
+subscriber's hanging endpoint held every pass for the whole timeout, the other subscribers'
+webhooks with it, then the consumer, then (through admission) everyone's writes.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +39,7 @@ from shared.platform.outbox import EventSink, commit
 log = logging.getLogger(__name__)
 SOURCE = source_of("notifications")
 RATE_WINDOW_S = 2.0  # the dispatcher's recent rate, which sizes the consumer's room
+LINGER_MARGIN_S = 5.0  # past the webhook timeout: a send left to itself has answered or failed by then
 
 
 class Dispatcher:
@@ -41,6 +50,9 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._more = asyncio.Event()  # set while passes find full batches: the helper passes run
         self._sent: deque[tuple[float, int]] = deque()  # (when, attempts) of the recent passes
+        # Sends that outlived their pass, by subscription: left out of the passes until they answer
+        self._lingering: dict[uuid.UUID, set[asyncio.Task[channels.Outcome]]] = {}
+        self._recording: set[asyncio.Task[None]] = set()  # their late answers being recorded
 
     def wake(self) -> None:
         self._wake.set()
@@ -56,7 +68,7 @@ class Dispatcher:
         most = 2 * s.dispatch_passes * s.dispatch_batch
         ahead = rules.intake_ahead(self.sent_per_s(), s.dispatch_late_s, least=s.dispatch_batch, most=most)
         async with self.sessions() as session:
-            waiting, oldest_wait_s = await repository.first_attempts_waiting(session, ahead)
+            waiting, oldest_wait_s = await repository.first_attempts_waiting(session, ahead, skip=self._lingering.keys())
         return rules.intake_room(waiting, oldest_wait_s, ahead, s.dispatch_late_s)
 
     def sent_per_s(self) -> float:
@@ -74,7 +86,13 @@ class Dispatcher:
         # Webhooks were never sent in order (a pass sends its rows at once).
         async with httpx.AsyncClient(follow_redirects=False) as http:
             helpers = (self._helper_passes(http, stop) for _ in range(self.settings.dispatch_passes - 1))
-            await asyncio.gather(self._passes(http, stop), *helpers)
+            try:
+                await asyncio.gather(self._passes(http, stop), *helpers)
+            finally:  # sends left to themselves stop too: their deliveries' next attempt comes after the timeout
+                for sends in list(self._lingering.values()):
+                    for send in sends:
+                        send.cancel()
+                await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def _passes(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:
         """The first pass loop: after every commit that made deliveries, and every interval."""
@@ -109,15 +127,62 @@ class Dispatcher:
 
     async def dispatch_due(self, http: httpx.AsyncClient) -> int:
         async with self.sessions() as session:
-            due = await repository.lock_due_deliveries(session, datetime.now(UTC), self.settings.dispatch_batch)
+            now = datetime.now(UTC)
+            due = await repository.lock_due_deliveries(session, now, self.settings.dispatch_batch, skip=self._lingering.keys())
             if not due:
                 return 0
-            outcomes = await asyncio.gather(*(self._attempt(http, d) for d in due))
-            for d, outcome in zip(due, outcomes, strict=True):
-                self._record(session, d.delivery, d.subscription, outcome)
-            await commit(session, self.sink)
-            self._sent.append((time.monotonic(), len(due)))
+            sends = [asyncio.ensure_future(self._attempt(http, d)) for d in due]
+            await asyncio.wait(sends, timeout=self.settings.dispatch_wait_s)
+            left = [(d, send) for d, send in zip(due, sends, strict=True) if not send.done()]
+            try:
+                for d, send in zip(due, sends, strict=True):
+                    if send.done():
+                        self._record(session, d.delivery, d.subscription, send.result())
+                for d, _ in left:  # no pass takes it before its send has answered or failed
+                    d.delivery.next_attempt_at = now + timedelta(seconds=self.settings.webhook_timeout_s + LINGER_MARGIN_S)
+                await commit(session, self.sink)
+            except BaseException:
+                for _, send in left:
+                    send.cancel()
+                raise
+            for d, send in left:
+                self._linger(d, send)
+            self._sent.append((time.monotonic(), len(due) - len(left)))
             return len(due)
+
+    def _linger(self, due: repository.DueDelivery, send: asyncio.Task[channels.Outcome]) -> None:
+        """Leave `send` to answer by itself; record its answer then, in a transaction of its own."""
+        subscription_id, delivery_id = due.subscription.id, due.delivery.id
+        self._lingering.setdefault(subscription_id, set()).add(send)
+        log.info(
+            "a send to subscription %s is unanswered after %.1f s: left to answer by itself",
+            *(subscription_id, self.settings.dispatch_wait_s),
+        )
+
+        def answered(done: asyncio.Task[channels.Outcome]) -> None:
+            sends = self._lingering.get(subscription_id, set())
+            sends.discard(done)
+            if not sends:
+                self._lingering.pop(subscription_id, None)
+            if not done.cancelled():
+                recording = asyncio.ensure_future(self._record_late(delivery_id, done))
+                self._recording.add(recording)
+                recording.add_done_callback(self._recording.discard)
+
+        send.add_done_callback(answered)
+
+    async def _record_late(self, delivery_id: uuid.UUID, send: asyncio.Task[channels.Outcome]) -> None:
+        try:
+            outcome = send.result()
+            async with self.sessions() as session:
+                due = await repository.lock_delivery(session, delivery_id)
+                if due is None or due.delivery.status != DeliveryStatus.pending:
+                    return  # retried by hand or ended meanwhile: this answer changes nothing
+                self._record(session, due.delivery, due.subscription, outcome)
+                await commit(session, self.sink)
+            self._sent.append((time.monotonic(), 1))
+        except Exception:  # its next attempt comes after the timeout all the same
+            log.exception("recording a late webhook answer for delivery %s failed", delivery_id)
 
     async def _attempt(self, http: httpx.AsyncClient, due: repository.DueDelivery) -> channels.Outcome:
         sub, delivery = due.subscription, due.delivery

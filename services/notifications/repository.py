@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
 from shared.platform.pagination import PageParams
@@ -140,17 +141,17 @@ async def insert_deliveries(
     )
 
 
-async def first_attempts_waiting(session: AsyncSession, up_to: int) -> tuple[int, float]:
+async def first_attempts_waiting(session: AsyncSession, up_to: int, skip: Collection[uuid.UUID] = ()) -> tuple[int, float]:
     """Deliveries due and not yet tried once (counted up to `up_to`: the count only has to say
     whether the dispatcher is full), and how long the oldest of them has waited, in seconds.
-    Retries wait for their time and do not count."""
-    due = (
-        select(col(Delivery.next_attempt_at))
-        .where(Delivery.status == DeliveryStatus.pending, Delivery.attempts == 0, col(Delivery.next_attempt_at) <= func.now())
-        .order_by(col(Delivery.next_attempt_at))
-        .limit(up_to)
-        .subquery()
+    Retries wait for their time and do not count, nor do the subscriptions in `skip` (slow ones
+    the dispatcher holds back: their queue is theirs)."""
+    query = select(col(Delivery.next_attempt_at)).where(
+        Delivery.status == DeliveryStatus.pending, Delivery.attempts == 0, col(Delivery.next_attempt_at) <= func.now()
     )
+    if skip:
+        query = query.where(col(Delivery.subscription_id).not_in(skip))
+    due = query.order_by(col(Delivery.next_attempt_at)).limit(up_to).subquery()
     oldest_wait = func.coalesce(func.extract("epoch", func.now() - func.min(due.c.next_attempt_at)), 0)
     count, wait = (await session.exec(select(func.count(), oldest_wait).select_from(due))).one()
     return count, float(wait)
@@ -165,18 +166,31 @@ class DueDelivery:
     stakeholder: Stakeholder
 
 
-async def lock_due_deliveries(session: AsyncSession, now: datetime, limit: int) -> list[DueDelivery]:
+async def lock_due_deliveries(
+    session: AsyncSession, now: datetime, limit: int, skip: Collection[uuid.UUID] = ()
+) -> list[DueDelivery]:
     """Up to `limit` pending deliveries due by `now`, oldest first, locked (FOR UPDATE SKIP LOCKED:
     several passes and instances share the due rows without sending one twice), each with its
-    subscription and stakeholder from the same read. Getting those one delivery at a time was a
-    round trip each: fifty per full pass. Only the deliveries are locked."""
-    query = (
+    subscription and stakeholder from the same read, none of the subscriptions in `skip`.
+    Getting those one delivery at a time was a round trip each: fifty per full pass. Only the
+    deliveries are locked."""
+    query = _with_parties().where(Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= now)
+    if skip:
+        query = query.where(col(Delivery.subscription_id).not_in(skip))
+    query = query.order_by(col(Delivery.next_attempt_at)).limit(limit).with_for_update(skip_locked=True, of=Delivery)
+    return [DueDelivery(*row) for row in (await session.exec(query)).all()]
+
+
+async def lock_delivery(session: AsyncSession, delivery_id: uuid.UUID) -> DueDelivery | None:
+    """One delivery, locked, with its subscription and stakeholder (to record a late answer)."""
+    row = (await session.exec(_with_parties().where(Delivery.id == delivery_id).with_for_update(of=Delivery))).first()
+    return DueDelivery(*row) if row is not None else None
+
+
+def _with_parties() -> Select[Delivery, Subscription, Stakeholder]:
+    """Deliveries with their subscription and stakeholder, one row each."""
+    return (
         select(Delivery, Subscription, Stakeholder)
         .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
         .join(Stakeholder, col(Stakeholder.id) == col(Delivery.stakeholder_id))
-        .where(Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= now)
-        .order_by(col(Delivery.next_attempt_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Delivery)
     )
-    return [DueDelivery(*row) for row in (await session.exec(query)).all()]

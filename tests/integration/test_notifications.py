@@ -284,30 +284,65 @@ async def test_passes_at_once_send_each_delivery_once(env: Env) -> None:
 
 
 async def test_the_consumer_takes_no_more_events_than_the_dispatcher_has_room_for(env: Env) -> None:
-    """A receiver that hangs: the dispatcher's first attempts wait, the consumer stops running ahead
-    (the events wait in Kafka, where admission upstream sees them), then everything goes out once."""
+    """A receiver that answers, but slowly (0.2 s, one pass of 5 at a time: 25 webhooks a second):
+    the consumer does not run ahead of the dispatcher (the events wait in Kafka, where admission
+    upstream sees them), then everything goes out once."""
     async with smtp_server() as (_, smtp_port), webhook_receiver() as receiver:
-        receiver.gate = asyncio.Event()
-        settings = settings_for(env, smtp_port, dispatch_batch=5, dispatch_passes=1, webhook_timeout_s=60)
+        receiver.delay_s = 0.2
+        settings = settings_for(env, smtp_port, dispatch_batch=5, dispatch_passes=1)
         app = create_app(settings)
         async with running(app), await env.client(app, "admin") as admin:
             person = await stakeholder(admin)
             await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
             events = [issued(title=f"rec {i}") for i in range(200)]
-            try:
-                await produce(env.kafka, env.topic("recommendations"), [e.to_kafka() for e in events])
-                await eventually(lambda: _count(lambda: receiver.requests), what="the first pass in the receiver")
-                await asyncio.sleep(2)
-                made = len(await deliveries(admin, limit=200))
-                waiting = await group_lag(env.kafka, settings.consumer_group, [env.topic("recommendations")])
-            finally:
-                receiver.gate.set()  # a failure must not leave the receiver hanging the shutdown
-            # room: 2 rounds of 1 pass x 5, then one event per HOLD_S (0.1 s): about 10 + 20 + 10 in these 2 s
-            assert made <= 2 * 5 + 40 + 10, made
-            assert waiting > 100, waiting  # the others wait in Kafka (the consumer still takes one each HOLD_S)
+            await produce(env.kafka, env.topic("recommendations"), [e.to_kafka() for e in events])
+            await eventually(lambda: _count(lambda: receiver.requests), what="the first pass in the receiver")
+            await asyncio.sleep(2)
+            made = len(await deliveries(admin, limit=200))
+            waiting = await group_lag(env.kafka, settings.consumer_group, [env.topic("recommendations")])
+            # about 50 sent in these 2 s, and room for 10 more ahead (rules.intake_ahead); running
+            # ahead, the consumer had made all 200 at once
+            assert made <= 90, made
+            assert waiting >= 100, waiting  # the others wait in Kafka
             await eventually(lambda: _count(lambda: len(receiver.requests) >= 200), timeout=60, what="200 webhooks")
             await eventually(
                 lambda: _count_async(deliveries(admin, status="delivered", limit=200), 200), timeout=30, what="all delivered"
             )
         ids = [json.loads(body)["id"] for _, body in receiver.requests]
         assert sorted(ids) == sorted(str(e.id) for e in events)  # each once, none missing
+
+
+async def test_a_receiver_that_hangs_holds_up_no_other_subscriber_and_no_event(env: Env) -> None:
+    """Two webhook subscribers, one whose endpoint hangs: the other gets every event at once, and
+    the consumer keeps taking events (none waits in Kafka for the hanging one, so admission
+    upstream refuses nothing for it); once the hanging endpoint answers, it gets each event once."""
+    async with smtp_server() as (_, smtp_port), webhook_receiver() as stuck, webhook_receiver() as healthy:
+        stuck.gate = asyncio.Event()
+        settings = settings_for(env, smtp_port, dispatch_batch=5, dispatch_passes=2, dispatch_wait_s=0.3, webhook_timeout_s=60)
+        app = create_app(settings)
+        async with running(app), await env.client(app, "admin") as admin:
+            person = await stakeholder(admin)
+            for receiver in (stuck, healthy):
+                await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
+            events = [issued(title=f"rec {i}") for i in range(60)]
+            topic = env.topic("recommendations")
+            try:
+                await produce(env.kafka, topic, [e.to_kafka() for e in events])
+                await eventually(lambda: _count(lambda: len(healthy.requests) >= 60), timeout=30, what="60 webhooks, healthy")
+                await eventually(
+                    lambda: _lag_is_zero(env, settings.consumer_group, topic), timeout=10, what="the consumer caught up"
+                )
+                assert len(stuck.requests) <= 2 * 5  # what the two passes took before its subscription was left out
+            finally:
+                stuck.gate.set()  # a failure must not leave the receiver hanging the shutdown
+            await eventually(lambda: _count(lambda: len(stuck.requests) >= 60), timeout=60, what="60 webhooks, stuck")
+            await eventually(
+                lambda: _count_async(deliveries(admin, status="delivered", limit=200), 120), timeout=30, what="all delivered"
+            )
+        for receiver in (stuck, healthy):
+            ids = [json.loads(body)["id"] for _, body in receiver.requests]
+            assert sorted(ids) == sorted(str(e.id) for e in events)  # each once, none missing
+
+
+async def _lag_is_zero(env: Env, group: str, topic: str) -> bool:
+    return await group_lag(env.kafka, group, [topic]) == 0
