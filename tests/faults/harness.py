@@ -75,6 +75,7 @@ class Harness:
             "PostgreSQL stopped, restarted": self.stop_postgres,
             "worker instances added, then removed": self.scale,
             "webhook receiver down": self.receiver_down,
+            "webhook receiver hangs": self.receiver_hangs,
             "latency 300 ms, worker <-> Kafka and PostgreSQL": self.latency,
             "connections cut, worker <-> Kafka and PostgreSQL": self.cut,
         }
@@ -113,6 +114,11 @@ class Harness:
         await asyncio.sleep(self.receiver_down_s)
         await self.system.receiver.up()
 
+    async def receiver_hangs(self, i: Injection) -> None:
+        self.system.receiver.hang()
+        await asyncio.sleep(self.receiver_down_s)
+        self.system.receiver.answer()
+
     async def latency(self, i: Injection) -> None:
         for proxy in (self.system.kafka_proxy, self.system.pg_proxy):
             proxy.latency_s = 0.3
@@ -144,7 +150,8 @@ class Harness:
         self.system.say(f"fault: {fault}")
         await self.faults[fault](injection)
         injection.ended = time.monotonic()
-        injection.recovered = await (self._deliveries_caught_up() if fault == "webhook receiver down" else self._canary())
+        receiver = fault in ("webhook receiver down", "webhook receiver hangs")
+        injection.recovered = await (self._deliveries_caught_up() if receiver else self._canary())
         shown = "NOT recovered" if injection.recovery_s is None else f"recovered in {injection.recovery_s:.1f}s"
         self.system.say(f"  {shown} {injection.note}")
         return injection

@@ -58,13 +58,15 @@ PARTITIONS = 6
 
 
 class Receiver:
-    """Webhook receiver on loopback: records every webhook-id it is sent; can be taken down."""
+    """Webhook receiver on loopback: records every webhook-id it is sent; can be taken down, or
+    made to hang (it takes requests and answers none until told to)."""
 
     def __init__(self) -> None:
         self.port = quiet_port()
         self.received: list[str] = []  # webhook-id of every request, repeats included
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
+        self._hanging: asyncio.Event | None = None  # set: answer again
 
     @property
     def url(self) -> str:
@@ -73,7 +75,17 @@ class Receiver:
     async def _endpoint(self, request: Request) -> Response:
         await request.body()
         self.received.append(request.headers.get("webhook-id", ""))
+        if self._hanging is not None:
+            await self._hanging.wait()
         return Response(status_code=204)
+
+    def hang(self) -> None:
+        self._hanging = asyncio.Event()
+
+    def answer(self) -> None:
+        if self._hanging is not None:
+            self._hanging.set()
+            self._hanging = None
 
     async def up(self) -> None:
         app = Starlette(routes=[Route("/hook", self._endpoint, methods=["POST"])])
