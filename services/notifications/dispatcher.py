@@ -132,17 +132,17 @@ class Dispatcher:
             if not due:
                 return 0
             sends = [asyncio.ensure_future(self._attempt(http, d)) for d in due]
-            await asyncio.wait(sends, timeout=self.settings.dispatch_wait_s)
-            left = [(d, send) for d, send in zip(due, sends, strict=True) if not send.done()]
             try:
+                await asyncio.wait(sends, timeout=self.settings.dispatch_wait_s)
+                left = [(d, send) for d, send in zip(due, sends, strict=True) if not send.done()]
                 for d, send in zip(due, sends, strict=True):
                     if send.done():
                         self._record(session, d.delivery, d.subscription, send.result())
                 for d, _ in left:  # no pass takes it before its send has answered or failed
                     d.delivery.next_attempt_at = now + timedelta(seconds=self.settings.webhook_timeout_s + LINGER_MARGIN_S)
                 await commit(session, self.sink)
-            except BaseException:
-                for _, send in left:
+            except BaseException:  # rolled back: every row is due again, so no send may go on alone
+                for send in sends:
                     send.cancel()
                 raise
             for d, send in left:
