@@ -131,6 +131,32 @@ async def test_receiver_down_keeps_deliveries_pending_across_restart(env: Env) -
             assert len(receiver.requests) == 1
 
 
+async def test_a_send_left_to_itself_when_the_service_stops_is_sent_again_after_restart(env: Env) -> None:
+    """A receiver that hangs, a service stopped while its send waits: the delivery is not lost. Its
+    next attempt was set past the webhook timeout when the send was left to itself, so the next
+    instance sends it then, with the same webhook-id."""
+    async with smtp_server() as (_, smtp_port), webhook_receiver() as receiver:
+        receiver.gate = asyncio.Event()
+        settings = settings_for(env, smtp_port, dispatch_wait_s=0.2, webhook_timeout_s=1.0)
+        try:
+            app = create_app(settings)
+            async with running(app), await env.client(app, "admin") as admin:
+                person = await stakeholder(admin)
+                await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
+                await produce(env.kafka, env.topic("recommendations"), [issued().to_kafka()])
+                await eventually(lambda: _count(lambda: receiver.requests), what="the send that hangs")
+                [waiting] = await deliveries(admin)
+                assert waiting["status"] == "pending" and waiting["attempts"] == 0
+        finally:
+            receiver.gate.set()  # the stopped instance's send was cancelled; the receiver answers from now on
+        app = create_app(settings)
+        async with running(app), await env.client(app, "admin") as admin:
+            [done] = await eventually(lambda: deliveries(admin, status="delivered"), timeout=30, what="delivery after restart")
+            assert done["id"] == waiting["id"]
+        first, again = (headers["webhook-id"] for headers, _ in receiver.requests)
+        assert first == again  # the repeat can be dropped by the receiver
+
+
 async def _with_attempts(admin: httpx.AsyncClient) -> list[dict[str, Any]]:
     return [d for d in await deliveries(admin) if d["attempts"] >= 1]
 
