@@ -22,6 +22,7 @@ from services.notifications import channels
 from services.notifications.config import Settings as NotificationsSettings
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.models import Channel, Delivery, DeliveryStatus, Stakeholder, Subscription
+from shared.platform.runtime import Runtime
 from tests.factories import issued
 from tests.receivers import Receiver, webhook_receiver
 
@@ -51,35 +52,33 @@ async def bench_dispatch(kafka: str, pg: str) -> tuple[list[Row], dict[str, Any]
     return [row], {"dispatch_webhooks_per_s": round(ours[0]), "dispatch_bare_webhooks_per_s": round(bare[0])}
 
 
-async def _due_deliveries(runtime: Any, url: str, count: int) -> list[tuple[Subscription, Delivery]]:
+async def _due_deliveries(runtime: Runtime, url: str, count: int) -> list[tuple[Subscription, Delivery]]:
     """`count` pending webhook deliveries, due now, for one subscription to `url`."""
     async with runtime.sessions() as session:
         person = Stakeholder(name="Bench", email="bench@clusnet.example")
         sub = Subscription(stakeholder_id=person.id, channel=Channel.webhook, url=url, secret="whsec_" + "A" * 32)
         session.add_all([person, sub])
         await session.commit()
-        made: list[tuple[Subscription, Delivery]] = []
+        made = [_due_delivery(sub) for _ in range(count)]
         for start in range(0, count, INSERT_CHUNK):
-            chunk = []
-            for _ in range(min(INSERT_CHUNK, count - start)):
-                event = issued()
-                chunk.append(
-                    Delivery(
-                        subscription_id=sub.id,
-                        stakeholder_id=person.id,
-                        channel=Channel.webhook,
-                        event_id=event.id,
-                        event_type=event.type,
-                        event=event.model_dump(mode="json"),
-                    )
-                )
-            session.add_all(chunk)
+            session.add_all(made[start : start + INSERT_CHUNK])
             await session.commit()
-            made += [(sub, d) for d in chunk]
-        return made
+        return [(sub, delivery) for delivery in made]
 
 
-async def _dispatch_all(dispatcher: Dispatcher, runtime: Any, receiver: Receiver, count: int) -> tuple[float, float]:
+def _due_delivery(sub: Subscription) -> Delivery:
+    event = issued()
+    return Delivery(
+        subscription_id=sub.id,
+        stakeholder_id=sub.stakeholder_id,
+        channel=Channel.webhook,
+        event_id=event.id,
+        event_type=event.type,
+        event=event.model_dump(mode="json"),
+    )
+
+
+async def _dispatch_all(dispatcher: Dispatcher, runtime: Runtime, receiver: Receiver, count: int) -> tuple[float, float]:
     """Webhooks per second and per CPU second until every delivery is recorded as delivered."""
     stop = asyncio.Event()
     started, cpu = time.perf_counter(), time.process_time()
@@ -93,7 +92,7 @@ async def _dispatch_all(dispatcher: Dispatcher, runtime: Any, receiver: Receiver
     return count / seconds, count / cpu_s
 
 
-async def _delivered(runtime: Any) -> int:
+async def _delivered(runtime: Runtime) -> int:
     async with runtime.sessions() as session:
         query = select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.delivered)
         return int((await session.exec(query)).one())
