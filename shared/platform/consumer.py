@@ -4,7 +4,8 @@ For each fetched batch of a partition: skip, unread, every message whose type (o
 service's router does not handle, so that a producer can add event types without poisoning this
 consumer (counted as "skipped"); decode the others against the contract their handler declared (a
 message that cannot be decoded is dead-lettered at once, never retried); record their ids in the
-inbox and apply their handlers, in order, all in one transaction with one batch context. If anything in the batch fails,
+inbox and apply their handlers, in order, all in one transaction with one batch context (the
+partitions of a poll each in their own, at the same time). If anything in the batch fails,
 it is rolled back and replayed one event per transaction: a failing handler is retried a bounded
 number of times, then dead-lettered with the error in headers, and the partition moves on. The
 database being away is not the event's fault: that is waited out, never counted as an attempt.
@@ -224,14 +225,25 @@ class EventConsumer(Generic[C]):
         return [assigned[self._held_turn]]
 
     async def _apply_poll(self, prepared: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]], Prepared[C]]]) -> None:
-        for tp, records, batch in prepared:
-            await self._apply_batch(batch)
-            if tp in self.progress.assigned:  # else moved to another instance meanwhile: its state is theirs
-                self._done[tp] = records[-1].offset + 1
-            else:
-                self._replaying.pop(tp, None)
-        # one commit for the poll's partitions, after all their effects
+        """The poll's partitions at once, each in its own transaction (on its own connection): order
+        is a partition's, and one partition's Python work runs while PostgreSQL works on another's.
+        Then one offset commit, after all their effects."""
+        try:
+            # One failing cancels the others; the offsets stay uncommitted, so the whole poll comes
+            # again (and the inbox drops what was applied).
+            async with asyncio.TaskGroup() as partitions:
+                for tp, records, batch in prepared:
+                    partitions.create_task(self._apply_partition(tp, records, batch))
+        except BaseExceptionGroup as failed:  # raised as itself, as one partition after another would
+            raise failed.exceptions[0] from None
         await self._commit({tp: records[-1].offset + 1 for tp, records, _ in prepared})
+
+    async def _apply_partition(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]], batch: Prepared[C]) -> None:
+        await self._apply_batch(batch)
+        if tp in self.progress.assigned:  # else moved to another instance meanwhile: its state is theirs
+            self._done[tp] = records[-1].offset + 1
+        else:
+            self._replaying.pop(tp, None)
 
     async def _settle(self, applying: asyncio.Future[None]) -> None:
         """Let the poll in flight finish (or fail) while another error or a cancellation ends the

@@ -5,6 +5,7 @@ dead-lettered after its attempts and every other event is applied exactly once."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from shared.contracts.recommendations import RecommendationIssued
 from shared.platform import migrate
 from shared.platform.consumer import EventConsumer
 from shared.platform.db import ensure_database, make_engine, make_session_factory
-from shared.platform.kafka import ensure_topics, make_consumer, make_producer
+from shared.platform.kafka import ensure_topics, make_consumer, make_producer, partition_of
 from shared.platform.outbox import EventSink
 from shared.platform.routing import Router
 from tests.factories import issued
@@ -169,6 +170,62 @@ async def test_the_next_poll_is_decoded_meanwhile_but_takes_effect_only_after_th
         await engine.dispose()
     assert applied == [first.id, later[0].id, later[1].id], "in the partition's order"
     assert [r.value for r in dead] == [poison[1]]
+
+
+async def test_the_partitions_of_a_poll_are_applied_at_once(env: Env) -> None:
+    """Order is a partition's: each partition of a poll gets its own transaction, all at the same
+    time (one's Python work beside another's PostgreSQL work). Each handler here waits until the
+    other partition's has begun too: applied one after the other, the first would wait in vain."""
+    settings = env.settings(Settings)
+    await ensure_database(settings.database_url)
+    await asyncio.to_thread(migrate.upgrade, settings.database_url, MIGRATIONS)
+    await ensure_topics(env.kafka, env.prefix)
+    topic, group = env.topic("recommendations"), f"{env.prefix}-partitions"
+    partitions = sorted(await partitions_of(env.kafka, topic))
+    keys: dict[int, uuid.UUID] = {}
+    while len(keys) < 2:  # two keys in two partitions
+        key = uuid.uuid4()
+        keys.setdefault(partition_of(str(key).encode(), partitions), key)
+    events = {key: [issued(key, title=f"event {i}") for i in range(3)] for key in keys.values()}
+    # Written before the consumer starts: its first fetch reads both partitions, one poll.
+    await produce(env.kafka, topic, [e.to_kafka() for batch in events.values() for e in batch])
+    begun: set[str] = set()
+    both = asyncio.Event()
+    applied: list[tuple[str, uuid.UUID, bool]] = []  # key, event, whether the other partition had begun
+
+    async def begin(session: AsyncSession, sink: EventSink, events: Sequence[Event]) -> AsyncSession:
+        return session
+
+    async def handler(_: AsyncSession, payload: RecommendationIssued, event: Event) -> None:
+        begun.add(event.subject)
+        if len(begun) == 2:
+            both.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await both.wait()
+        applied.append((event.subject, event.id, both.is_set()))
+
+    router: Router[AsyncSession] = Router(begin)
+    router.add(RecommendationIssued, handler)
+    engine = make_engine(settings.database_url)
+    dlq = make_producer(env.kafka, "test-dlq")
+    await dlq.start()
+    consumer = consumer_under_test(EventConsumer, env, group, topic, engine, dlq, router)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await eventually(lambda: _true(consumer.progress.applied == 6), what="all six applied")
+    finally:
+        stop.set()
+        await task
+        await dlq.stop()
+    async with make_session_factory(engine)() as session:
+        inbox = (await session.execute(select(func.count()).select_from(Inbox))).scalar()
+    await engine.dispose()
+    assert all(together for _, _, together in applied), "each partition's first event waited for the other's"
+    for key, batch in events.items():
+        assert [event for subject, event, _ in applied if subject == str(key)] == [e.id for e in batch], "in order"
+    assert inbox == 6
 
 
 async def _produce_at_once(env: Env, topic: str, messages: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
