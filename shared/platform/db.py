@@ -42,10 +42,13 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
     aware datetimes, dates, str for enums); JSON columns are serialized here as the engine would."""
     if not rows:
         return
-    columns = list(rows[0])
-    as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
-    records = [tuple(to_json(row[c]) if c in as_json else row[c] for c in columns) for row in rows]
-    await (await driver_of(session)).copy_records_to_table(table.name, columns=columns, records=records)
+    # Column by column, then zipped (in C): a generator per row took twice as long.
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    for name, values in columns.items():
+        if isinstance(table.c[name].type, JSON):
+            columns[name] = [to_json(value) for value in values]
+    records = list(zip(*columns.values(), strict=True))
+    await (await driver_of(session)).copy_records_to_table(table.name, columns=list(columns), records=records)
 
 
 async def driver_of(session: AsyncSession) -> asyncpg.Connection:
