@@ -278,7 +278,10 @@ class AdmissionControl:
             why = f"the service is overloaded (it runs {lag_s * 1000:.0f} ms behind, over {self.max_lag_s * 1000:.0f} ms)"
             await self._refuse(why, scope, receive, send)
             return
-        late = self.pipeline.late() if self.pipeline is not None and scope["method"] not in self.READS else None
+        late = None
+        if self.pipeline is not None and scope["method"] not in self.READS:
+            self.pipeline.wanted()
+            late = self.pipeline.late()
         if late is not None and (refusal := self._pipeline_refusal(late)):
             await self._refuse(refusal, scope, receive, send)
             return

@@ -22,6 +22,12 @@ Between two measurements, an API admits no more writes than the last one left ro
 (`Lateness.room`: what the slowest group applies in the allowed delay, less what waits), so the
 queue does not grow past the limit while nobody looks.
 
+The probe measures only while the API is given writes to judge: after IDLE_AFTER_S without one
+it rests (its gauges read NaN, not a stale value) until the next write, which is admitted on what
+was last known, as any write is before the first measurement. An idle deployment's three probes
+asked Kafka some 80 times a second for nothing (bench row 4r); a service whose API is never
+written to (the notifications API while recommendations are issued) asks nothing at all.
+
 Only partitions whose committed offset moves count (`GroupProgress`): a consumer that crashed (its
 partitions not yet handed over) or whose broker is away is an outage, not overload. Its events
 wait safely in Kafka, alerts and readiness report it, and refusing writes would only add a second
@@ -50,6 +56,7 @@ RATE_WINDOW_S = STALLED_AFTER_S  # a counted partition has moved within it, so i
 MIN_BACKLOG = 100  # fewer events waiting than this is never overload, however old the oldest
 FRESH_FOR_S = 2.0  # a measurement older than this is unknown (Kafka away): admission ignores it
 GROUPS_REFRESH_S = 2.0  # how often the deployment's groups and their members are listed again
+IDLE_AFTER_S = HISTORY_S  # no write to judge for this long: the probe rests until the next one
 
 
 @dataclass
@@ -190,6 +197,16 @@ class PipelineDelay:
         self._groups_late: list[Lateness] = []
         self._measured_at = float("-inf")
         self._groups_listed_at = float("-inf")
+        self._wanted_at = float("-inf")  # when a write was last judged (`wanted`)
+        self._wanted = asyncio.Event()
+
+    def wanted(self) -> None:
+        """A write is being judged: the probe measures while they come (see the module's docstring)."""
+        self._wanted_at = time.monotonic()
+        self._wanted.set()
+
+    def resting(self) -> bool:
+        return time.monotonic() - self._wanted_at > IDLE_AFTER_S
 
     def late(self) -> Lateness | None:
         """The latest measurement, or None when it is not fresh (Kafka away, probe not started).
@@ -218,6 +235,11 @@ class PipelineDelay:
                 await admin.start()
                 await ends.start()
                 while not stop.is_set():
+                    self._wanted.clear()
+                    if self.resting():
+                        self._rest()
+                        await _sleep_unless(stop, HISTORY_S, self._wanted)
+                        continue
                     await self.measure(admin, ends)
                     await _sleep_unless(stop, PROBE_INTERVAL_S)
             except Exception as exc:  # broker away, topic not there yet: unknown until it is back
@@ -226,6 +248,16 @@ class PipelineDelay:
             finally:
                 await ends.stop()
                 await admin.close()
+
+    def _rest(self) -> None:
+        """No measurement while no write comes: unknown, not the last value (stale at once). The
+        history goes too: after a rest the probe starts afresh, as when it started, rather than
+        spread what the groups applied meanwhile over the whole rest (a rate near zero)."""
+        self._measured_at = float("-inf")
+        self.ends.clear()
+        self.groups = {name: GroupProgress() for name in self.groups}
+        for gauge in (metrics.PIPELINE_DELAY, metrics.PIPELINE_BACKLOG, metrics.PIPELINE_DRAIN):
+            gauge.labels(self.service).set(float("nan"))
 
     async def measure(self, admin: AIOKafkaAdminClient, ends: AIOKafkaConsumer) -> None:
         now = time.monotonic()
@@ -258,8 +290,11 @@ class PipelineDelay:
         self._groups_listed_at = now
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+async def _sleep_unless(stop: asyncio.Event, seconds: float, woken: asyncio.Event | None = None) -> None:
+    """Sleep `seconds`, or until `stop` (or `woken`) is set."""
+    events = [asyncio.ensure_future(e.wait()) for e in (stop, woken) if e is not None]
     try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
+        await asyncio.wait(events, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in events:
+            waiting.cancel()

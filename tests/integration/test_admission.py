@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,11 +14,14 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.recommendations.config import Settings
 from services.recommendations.main import create_app
 from services.recommendations.seed import load_demo_data
-from shared.platform.pipeline import MIN_BACKLOG
+from shared.platform import metrics, pipeline
+from shared.platform.kafka import ensure_topics
+from shared.platform.pipeline import MIN_BACKLOG, PipelineDelay
 from tests.support import Env, eventually, message_count, produce, running
 
 pytestmark = pytest.mark.services
@@ -161,3 +165,44 @@ async def consumer_group(bootstrap: str, group: str, topic: str) -> AsyncIterato
 async def _joined(consumer: AIOKafkaConsumer) -> bool:
     await consumer.getmany(timeout_ms=100)
     return bool(consumer.assignment())
+
+
+class CountingProbe(PipelineDelay):
+    """A pipeline probe that counts its measurements (each asks Kafka for offsets)."""
+
+    measured = 0
+
+    async def measure(self, admin: AIOKafkaAdminClient, ends: AIOKafkaConsumer) -> None:
+        self.measured += 1
+        await super().measure(admin, ends)
+
+
+async def test_the_pipeline_probe_asks_kafka_only_while_writes_come(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API given no writes does not measure its pipeline: its probe rests (from the start, and
+    again IDLE_AFTER_S after the last write), its gauges read NaN, and the next write wakes it."""
+    monkeypatch.setattr(pipeline, "IDLE_AFTER_S", 0.6)
+    await ensure_topics(env.kafka, env.prefix)
+    probe = CountingProbe("restingprobe", env.kafka, [env.topic("recommendations")], f"{env.prefix}-")
+    stop = asyncio.Event()
+    task = asyncio.create_task(probe.run(stop))
+    try:
+        await asyncio.sleep(1.0)
+        assert probe.measured == 0, "no write yet: nothing asked"
+        probe.wanted()
+        await eventually(lambda: _true(probe.measured >= 2), what="measurements once a write came")
+        assert probe.late() is not None
+        await asyncio.sleep(0.6 + 2 * pipeline.PROBE_INTERVAL_S)  # past IDLE_AFTER_S without a write
+        rested_at = probe.measured
+        await asyncio.sleep(1.0)
+        assert probe.measured == rested_at, "resting: nothing asked"
+        assert probe.late() is None, "unknown while resting, not the last value"
+        assert math.isnan(metrics.PIPELINE_DELAY.labels("restingprobe")._value.get())
+        probe.wanted()
+        await eventually(lambda: _true(probe.measured > rested_at), what="a measurement after the next write")
+    finally:
+        stop.set()
+        await task
+
+
+async def _true(value: bool) -> bool:
+    return value
