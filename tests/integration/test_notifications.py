@@ -13,6 +13,7 @@ import pytest
 
 from services.notifications.config import Settings
 from services.notifications.digests import send_due_digests
+from services.notifications.dispatcher import Dispatcher
 from services.notifications.main import create_app
 from services.notifications.rules import verify_signature
 from shared.contracts.recommendations import ClusterLinkActivated
@@ -372,3 +373,27 @@ async def test_a_receiver_that_hangs_holds_up_no_other_subscriber_and_no_event(e
 
 async def _lag_is_zero(env: Env, group: str, topic: str) -> bool:
     return await group_lag(env.kafka, group, [topic]) == 0
+
+
+async def test_the_dispatcher_is_not_woken_by_its_own_commits(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass that sent a webhook commits its record; that commit must not wake the dispatcher
+    again: the next pass would find nothing (three round trips for nothing after every send)."""
+    passes: list[int] = []  # what each pass sent
+    dispatch_due = Dispatcher.dispatch_due
+
+    async def counted(self: Dispatcher, http: httpx.AsyncClient) -> int:
+        passes.append(await dispatch_due(self, http))
+        return passes[-1]
+
+    monkeypatch.setattr(Dispatcher, "dispatch_due", counted)
+    async with smtp_server() as (_, smtp_port), webhook_receiver() as receiver:
+        settings = env.settings(Settings, smtp_port=smtp_port, dispatch_interval_s=60)  # passes only when woken
+        app = create_app(settings)
+        async with running(app), await env.client(app, "admin") as admin:
+            person = await stakeholder(admin)
+            await subscribe(admin, stakeholder_id=person["id"], channel="webhook", url=receiver.url)
+            await produce(env.kafka, env.topic("recommendations"), [issued().to_kafka()])
+            await eventually(lambda: _count(lambda: 1 in passes), what="the webhook sent")
+            await asyncio.sleep(1.5)  # were its commit to wake the dispatcher, a pass would have come
+    assert passes[passes.index(1) + 1 :] == [], passes
+    assert len(receiver.requests) == 1
