@@ -38,6 +38,7 @@ from shared.contracts.envelope import Event
 from shared.platform import metrics, tracing
 from shared.platform.db import SessionFactory, copy_rows, driver_of
 from shared.platform.kafka import partition_of
+from shared.platform.periodic import sleep_unless
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('clusnet.outbox.relay'))")
@@ -159,7 +160,7 @@ class OutboxRelay:
                 done = Pass(0, more=False)
                 backoff = min(backoff * 2, 5.0)
             if not done.more:
-                await _sleep_unless(stop, backoff, self._wake)
+                await sleep_unless(stop, backoff, self._wake)
                 # Woken by a commit: under a stream of them (one each per issued recommendation),
                 # a pass per commit costs four round trips for one event. Spaced passes carry
                 # what came meanwhile; an event waits at most the spacing more, and not at all
@@ -169,7 +170,7 @@ class OutboxRelay:
                 # row 1), while at 50 a second passes mostly carry one event and keep 5 ms.
                 least = BUSY_PASS_SPACING_S if done.published >= BUSY_PASS_EVENTS else PASS_SPACING_S
                 if (spacing := started + least - time.monotonic()) > 0:
-                    await _sleep_unless(stop, spacing)
+                    await sleep_unless(stop, spacing)
 
     async def publish_pass(self) -> Pass:
         """Publish what waits in the outbox, pipelined: batch n+1 is read from the database while
@@ -292,7 +293,7 @@ class OutboxListener:
                 connection = await asyncpg.connect(self.dsn, timeout=5, server_settings={"application_name": LISTENER_NAME})
             except Exception as exc:  # PostgreSQL away: the relay polls meanwhile
                 log.info("outbox listener: cannot connect (%s); retrying", type(exc).__name__)
-                await _sleep_unless(stop, 2.0)
+                await sleep_unless(stop, 2.0)
                 continue
             try:
                 await self._listen(connection, stop)
@@ -308,19 +309,9 @@ class OutboxListener:
         await connection.add_listener(OUTBOX_CHANNEL, lambda *_: self.wake())
         self.wake()  # rows written while nobody listened
         while not stop.is_set() and not lost.is_set():
-            await _sleep_unless(stop, LISTEN_CHECK_S, lost)
+            await sleep_unless(stop, LISTEN_CHECK_S, lost)
             if not stop.is_set() and not lost.is_set():
                 await connection.execute("SELECT 1", timeout=5)  # a silently dead connection raises here
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float, other: asyncio.Event | None = None) -> None:
-    """Sleep `seconds`, or less when `stop` (or `other`) is set meanwhile."""
-    waits = [asyncio.ensure_future(event.wait()) for event in (stop, other) if event is not None]
-    try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
 
 
 class EventSink(Protocol):

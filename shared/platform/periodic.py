@@ -1,4 +1,5 @@
-"""A background worker that runs `work` every `interval_s` until stopped, logging (not dying on) errors."""
+"""Background work: a worker that runs `work` every `interval_s` until stopped, logging (not dying
+on) errors; and the sleep that such loops take between two turns."""
 
 from __future__ import annotations
 
@@ -22,3 +23,13 @@ def every(interval_s: float, work: Callable[[], Awaitable[object]], what: str) -
                 pass
 
     return run
+
+
+async def sleep_unless(stop: asyncio.Event, seconds: float, woken: asyncio.Event | None = None) -> None:
+    """Sleep `seconds`, or less when `stop` (or `woken`) is set meanwhile."""
+    waits = [asyncio.ensure_future(event.wait()) for event in (stop, woken) if event is not None]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()

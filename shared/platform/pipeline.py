@@ -46,6 +46,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.platform import metrics
+from shared.platform.periodic import sleep_unless
 
 log = logging.getLogger(__name__)
 
@@ -238,13 +239,13 @@ class PipelineDelay:
                     self._wanted.clear()
                     if self.resting():
                         self._rest()
-                        await _sleep_unless(stop, HISTORY_S, self._wanted)
+                        await sleep_unless(stop, HISTORY_S, self._wanted)
                         continue
                     await self.measure(admin, ends)
-                    await _sleep_unless(stop, PROBE_INTERVAL_S)
+                    await sleep_unless(stop, PROBE_INTERVAL_S)
             except Exception as exc:  # broker away, topic not there yet: unknown until it is back
                 log.debug("%s: pipeline probe failed (%s); retrying", self.service, exc)
-                await _sleep_unless(stop, 1.0)
+                await sleep_unless(stop, 1.0)
             finally:
                 await ends.stop()
                 await admin.close()
@@ -288,13 +289,3 @@ class PipelineDelay:
         self.groups = {name: self.groups.get(name) or GroupProgress() for name in names}
         self.coordinators = {name: await admin.find_coordinator(name) for name in names}
         self._groups_listed_at = now
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float, woken: asyncio.Event | None = None) -> None:
-    """Sleep `seconds`, or until `stop` (or `woken`) is set."""
-    events = [asyncio.ensure_future(e.wait()) for e in (stop, woken) if e is not None]
-    try:
-        await asyncio.wait(events, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in events:
-            waiting.cancel()
