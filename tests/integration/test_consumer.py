@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import pytest
@@ -100,6 +101,14 @@ async def test_a_failing_handler_is_isolated_from_its_batch(env: Env) -> None:
     await engine.dispose()
 
 
+async def _inbox_rows_then_dispose(engine: AsyncEngine) -> int | None:
+    """How many events the inbox holds, read once the test is done with `engine`."""
+    async with make_session_factory(engine)() as session:
+        count = (await session.execute(select(func.count()).select_from(Inbox))).scalar()
+    await engine.dispose()
+    return count
+
+
 async def _true(value: bool) -> bool:
     return value
 
@@ -140,34 +149,26 @@ async def test_the_next_poll_is_decoded_meanwhile_but_takes_effect_only_after_th
 
     router = CountingRouter(begin)
     router.add(RecommendationIssued, handler)
-    engine = make_engine(settings.database_url)
-    sessions = make_session_factory(engine)
-    dlq = make_producer(env.kafka, "test-dlq")
-    await dlq.start()
-    consumer = consumer_under_test(EventConsumer, env, group, topic, engine, dlq, router)
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
-        await produce(env.kafka, topic, [first.to_kafka()])
-        await asyncio.wait_for(held.wait(), 20)
-        await _produce_at_once(env, topic, [later[0].to_kafka(), poison, later[1].to_kafka()])  # so: one poll
-        await eventually(lambda: _true(router.routed == 4), what="the next poll routed and decoded")
-        await asyncio.sleep(0.5)  # were anything of it to happen before the commit, it would have by now
-        assert applied == [], "nothing of the next poll applied"
-        assert await _committed(env, group, topic) is None, "no offset committed"
-        assert await read_topic(env.kafka, topic + ".dlq", 0, settle=0.5) == [], "its poison not dead-lettered yet"
-        async with sessions() as session:
-            assert (await session.execute(select(func.count()).select_from(Inbox))).scalar() == 0
-        release.set()
-        await eventually(lambda: _true(len(applied) == 3), what="everything applied")
-        await eventually(lambda: _is(_committed(env, group, topic), 4), what="the offsets committed")
-        dead = await read_topic(env.kafka, topic + ".dlq", 1)
-    finally:
-        release.set()
-        stop.set()
-        await task
-        await dlq.stop()
-        await engine.dispose()
+    async with consuming(env, settings, group, topic, router) as (_, engine):
+        sessions = make_session_factory(engine)
+        try:
+            await produce(env.kafka, topic, [first.to_kafka()])
+            await asyncio.wait_for(held.wait(), 20)
+            await _produce_at_once(env, topic, [later[0].to_kafka(), poison, later[1].to_kafka()])  # so: one poll
+            await eventually(lambda: _true(router.routed == 4), what="the next poll routed and decoded")
+            await asyncio.sleep(0.5)  # were anything of it to happen before the commit, it would have by now
+            assert applied == [], "nothing of the next poll applied"
+            assert await _committed(env, group, topic) is None, "no offset committed"
+            assert await read_topic(env.kafka, topic + ".dlq", 0, settle=0.5) == [], "its poison not dead-lettered yet"
+            async with sessions() as session:
+                assert (await session.execute(select(func.count()).select_from(Inbox))).scalar() == 0
+            release.set()
+            await eventually(lambda: _true(len(applied) == 3), what="everything applied")
+            await eventually(lambda: _is(_committed(env, group, topic), 4), what="the offsets committed")
+            dead = await read_topic(env.kafka, topic + ".dlq", 1)
+        finally:
+            release.set()  # the held transaction ends before the consumer stops
+    await engine.dispose()
     assert applied == [first.id, later[0].id, later[1].id], "in the partition's order"
     assert [r.value for r in dead] == [poison[1]]
 
@@ -207,21 +208,9 @@ async def test_the_partitions_of_a_poll_are_applied_at_once(env: Env) -> None:
 
     router: Router[AsyncSession] = Router(begin)
     router.add(RecommendationIssued, handler)
-    engine = make_engine(settings.database_url)
-    dlq = make_producer(env.kafka, "test-dlq")
-    await dlq.start()
-    consumer = consumer_under_test(EventConsumer, env, group, topic, engine, dlq, router)
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
+    async with consuming(env, settings, group, topic, router) as (consumer, engine):
         await eventually(lambda: _true(consumer.progress.applied == 6), what="all six applied")
-    finally:
-        stop.set()
-        await task
-        await dlq.stop()
-    async with make_session_factory(engine)() as session:
-        inbox = (await session.execute(select(func.count()).select_from(Inbox))).scalar()
-    await engine.dispose()
+    inbox = await _inbox_rows_then_dispose(engine)
     assert all(together for _, _, together in applied), "each partition's first event waited for the other's"
     for key, batch in events.items():
         assert [event for subject, event, _ in applied if subject == str(key)] == [e.id for e in batch], "in order"
@@ -307,12 +296,30 @@ async def test_the_inbox_is_asked_first_only_while_replays_come(env: Env) -> Non
         stop.set()
         await task
         await dlq.stop()
-    async with make_session_factory(engine)() as session:
-        inbox = (await session.execute(select(func.count()).select_from(Inbox))).scalar()
-    await engine.dispose()
+    inbox = await _inbox_rows_then_dispose(engine)
     assert seen == [1, 1, 1, 2]
     assert applied == [e.id for e in runs[0] + runs[1]], "each event applied once, in order"
     assert inbox == 10 and consumer.progress.applied == 10
+
+
+@asynccontextmanager
+async def consuming(
+    env: Env, settings: Settings, group: str, topic: str, router: Router[Any]
+) -> AsyncIterator[tuple[EventConsumer[Any], AsyncEngine]]:
+    """A consumer of `topic` in `group` (`consumer_under_test`) running until the block ends; its
+    engine stays open after, for the test to read the database and dispose of it."""
+    engine = make_engine(settings.database_url)
+    dlq = make_producer(env.kafka, "test-dlq")
+    await dlq.start()
+    consumer = consumer_under_test(EventConsumer, env, group, topic, engine, dlq, router)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        yield consumer, engine
+    finally:
+        stop.set()
+        await task
+        await dlq.stop()
 
 
 def consumer_under_test(
