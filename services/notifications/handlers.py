@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.notifications import repository, rules
 from services.notifications.models import Delivery, DeliveryStatus, Mode, Subscription
 from shared.contracts.envelope import Event, Payload
-from shared.platform.db import to_json
+from shared.platform.db import after_commit, to_json
 from shared.platform.outbox import EventSink
 from shared.platform.routing import Router
 
@@ -30,8 +30,17 @@ class DeliveryBatch:
     """One consumed batch: its transaction and the active subscriptions, loaded once for it."""
 
     session: AsyncSession
+    sink: EventSink
     subscriptions: Sequence[Subscription]
     _filters: list[tuple[Subscription, dict[str, Any]]] | None = None
+    _waking: bool = False
+
+    def made_deliveries(self) -> None:
+        """Wake the dispatcher once this batch's transaction has committed (its rows visible then).
+        The sink's wake is the process's (`Runtime.on_commit`: the dispatcher, main.py)."""
+        if not self._waking:
+            self._waking = True
+            after_commit(self.session, self.sink.wake_relay)
 
     def filters(self) -> list[tuple[Subscription, dict[str, Any]]]:
         """Each subscription with its filters as `rules.matches` takes them, built once per batch."""
@@ -53,13 +62,14 @@ class DeliveryBatch:
         return self._filters
 
     @classmethod
-    async def begin(cls, session: AsyncSession, _: EventSink, __: Sequence[Event]) -> DeliveryBatch:
-        return cls(session, (await session.exec(select(Subscription).where(col(Subscription.active)))).all())
+    async def begin(cls, session: AsyncSession, sink: EventSink, _: Sequence[Event]) -> DeliveryBatch:
+        return cls(session, sink, (await session.exec(select(Subscription).where(col(Subscription.active)))).all())
 
 
 async def create_deliveries(batch: DeliveryBatch, _: Payload, event: Event) -> None:
     for row in _deliveries(batch, event, datetime.now(UTC)):
         await batch.session.execute(insert(Delivery).values(**row).on_conflict_do_nothing())
+        batch.made_deliveries()
 
 
 async def create_deliveries_many(batch: DeliveryBatch, items: list[tuple[Payload, Event]]) -> None:
@@ -80,6 +90,8 @@ async def create_deliveries_many(batch: DeliveryBatch, items: list[tuple[Payload
             new.pair_subscriptions += matched
     starts = [(sub, *first_state(sub, now)) for sub, _ in filters]
     await repository.insert_deliveries(batch.session, starts, new, now)
+    if new.event_ids:
+        batch.made_deliveries()
 
 
 def stored_copy(event: Event) -> str:

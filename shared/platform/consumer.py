@@ -116,7 +116,6 @@ class EventConsumer(Generic[C]):
         sink: EventSink,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
-        after_commit: Callable[[], None] | None = None,
         stall_after_s: float = STALL_AFTER_S,
         fast_paths: bool = True,
         precheck_from: int = PRECHECK_FROM,
@@ -134,7 +133,6 @@ class EventConsumer(Generic[C]):
         self.sink = sink
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
-        self.after_commit = after_commit or (lambda: None)
         self.fast_paths = fast_paths  # the routes' bulk handlers; off only to compare with the slow path
         self.precheck_from = precheck_from
         # How many events the service's own work after this consumer has room for now (the
@@ -333,7 +331,6 @@ class EventConsumer(Generic[C]):
             for item in handled:
                 await self.process_one(item)
             return
-        self.after_commit()
         self.progress.applied += sum(applied)
         if not all(applied):  # replays the pre-check did not look for (or came meanwhile): look next time
             self._replaying[prepared.partition] = True
@@ -395,7 +392,6 @@ class EventConsumer(Generic[C]):
                     first = await first_delivery(session, self.inbox, event)
                     if first:
                         await self._apply(await self.router.begin(session, self.sink, [event]), item)
-                self.after_commit()
                 self.progress.applied += first
                 metrics.EVENTS_CONSUMED.labels(self.service, event.type, "applied" if first else "duplicate").inc()
                 return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,6 +49,13 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
             columns[name] = [to_json(value) for value in values]
     records = list(zip(*columns.values(), strict=True))
     await (await driver_of(session)).copy_records_to_table(table.name, columns=list(columns), records=records)
+
+
+def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Call `action` once `session`'s transaction has committed, and not if it rolls back: for a
+    step that made work for something else in this process (new deliveries for the dispatcher)
+    to wake it then, when its rows are visible, and only then (SQLAlchemy's own session event)."""
+    event.listen(session.sync_session, "after_commit", lambda _: action(), once=True)
 
 
 async def driver_of(session: AsyncSession) -> asyncpg.Connection:

@@ -160,7 +160,6 @@ class Runtime:
             sink=self,
             max_attempts=s.consumer_max_attempts,
             retry_backoff_s=s.consumer_retry_backoff_s,
-            after_commit=self.wake_all,
             stall_after_s=s.consumer_stall_after_s,
             room=self._intake_room,
         )
@@ -211,11 +210,15 @@ class Runtime:
         return await self._room() if self._room is not None else MAX_BATCH
 
     def on_commit(self, waker: Callable[[], None]) -> None:
-        """Also wake `waker` (e.g. a dispatcher) after each commit of this process."""
+        """Also wake `waker` (e.g. a dispatcher) after each unit of work this process commits with
+        `outbox.commit` (its API's). A consumer's handlers ask for it themselves, once their
+        batch's transaction has committed, only when the batch made work for it (`db.after_commit`):
+        woken after every batch, the dispatcher made a pass that found nothing for each event that
+        matched no subscription."""
         self._wakers.append(waker)
 
     def wake_all(self) -> None:
-        """After a commit of this process: what waits for its rows (a dispatcher for deliveries)."""
+        """After a commit: what waits for its rows (a dispatcher for deliveries, a job runner)."""
         for waker in self._wakers:
             waker()
 
