@@ -11,8 +11,10 @@ number of times, then dead-lettered with the error in headers, and the partition
 database being away is not the event's fault: that is waited out, never counted as an attempt.
 Offsets are committed only after all of that, so a crash means redelivery, and the inbox turns
 a redelivery into a no-op. The loop overlaps two polls: poll n+1 is fetched and decoded while poll
-n's transaction and offset commit run (Python's work and PostgreSQL's at the same time), and is
-applied, dead letters included, only once poll n is committed.
+n's transactions run (Python's work and PostgreSQL's at the same time), and is applied, dead
+letters included, only once poll n's effects are committed. The offsets follow in the background,
+at most one commit in flight and one every COMMIT_EVERY_S (offsets.py), so no poll waits for Kafka
+to record the one before.
 
 Fast paths (`fast_paths=True`, the default): before decoding, the batch's `ce_id` headers are
 checked against the inbox in one read, and events already applied are counted as duplicates
@@ -25,7 +27,7 @@ batch, one event per transaction, always take the one-event handlers.
 The Kafka client itself is disposable. aiokafka can stop making progress after a broker is killed
 and restarted (aiokafka #1154, #847: a poll or commit that never returns, a coordinator or fetcher
 that never recovers, or an error that ends the loop). A watchdog therefore judges the client by
-what it achieves, not by its private state: when a poll or commit hangs, when it raises, or when
+what it achieves, not by its private state: when a poll or commit hangs, when one raises, or when
 the partitions are behind (or their lag cannot be measured) although the broker is reachable, and
 no record has arrived for `stall_after_s`, the client is closed and a new one joins the group.
 That is safe because of the rule above: whatever was applied but not committed is redelivered and
@@ -54,6 +56,7 @@ from shared.platform.consumer_watch import LAG_PROBE_S, STALL_AFTER_S, ConsumerP
 from shared.platform.db import SessionFactory, database_unavailable
 from shared.platform.inbox import InboxFields, already_applied, first_deliveries, first_delivery
 from shared.platform.kafka import broker_reachable, start_with_retry
+from shared.platform.offsets import OffsetCommits, Offsets
 from shared.platform.outbox import EventSink
 from shared.platform.periodic import every
 from shared.platform.routing import C, Route, Router, applying
@@ -145,6 +148,7 @@ class EventConsumer(Generic[C]):
         # batch with events already applied (or before the first batch since the partition was
         # assigned, when a restart redelivers); a run of new events skips the read.
         self._replaying: dict[TopicPartition, bool] = {}
+        self.offsets = OffsetCommits(self._commit)  # the applied offsets, committed behind the loop
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until stopped, replacing the Kafka client whenever the watchdog finds it stuck."""
@@ -166,6 +170,7 @@ class EventConsumer(Generic[C]):
                         exc_info=not known,
                     )
                     self.progress.client_restarts += 1
+                    await self.offsets.drop()
                     await self._close_client()
                     self._done.clear()  # the new client starts from the committed offsets
                     self._replaying.clear()  # and redelivers what was applied but not committed
@@ -173,16 +178,18 @@ class EventConsumer(Generic[C]):
                     await asyncio.sleep(0.5)
         finally:
             probe.cancel()
+            await self.offsets.drop()  # nothing, after a clean stop (see `_consume`)
             await self._close_client()
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        """Poll, decode, apply, commit: poll n+1 is fetched and decoded while poll n's transactions
-        and offset commit run (`applying`), so that Python's work and PostgreSQL's overlap. Poll n+1
-        is applied only once poll n is committed, so order per partition holds, and its dead
-        letters go out only then, as they would without the overlap."""
-        applying: asyncio.Future[None] | None = None  # the previous poll's effects, then its offset commit
+        """Poll, decode, apply: poll n+1 is fetched and decoded while poll n's transactions run
+        (`applying`), so that Python's work and PostgreSQL's overlap. Poll n+1 is applied only once
+        poll n's effects are committed, so order per partition holds, and its dead letters go out
+        only then, as they would without the overlap. A clean stop commits the offsets applied."""
+        applying: asyncio.Future[None] | None = None  # the previous poll's effects
         try:
             while not stop.is_set():
+                self.offsets.raise_failure()  # a commit that failed behind the loop fails the loop
                 # (the room is asked while the previous poll may still be applying: one poll over it at most)
                 take, only = MAX_BATCH if self.room is None else min(MAX_BATCH, await self.room.left()), []
                 if take <= 0:  # full: one event of one partition at a time, in turn (see `_next_held`)
@@ -211,6 +218,7 @@ class EventConsumer(Generic[C]):
             raise
         if applying is not None:
             await applying
+        await self.offsets.flush()
 
     def _next_held(self) -> list[TopicPartition]:
         """The partition whose turn it is while the consumer is held: each keeps moving (slowly),
@@ -225,7 +233,7 @@ class EventConsumer(Generic[C]):
     async def _apply_poll(self, prepared: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]], Prepared[C]]]) -> None:
         """The poll's partitions at once, each in its own transaction (on its own connection): order
         is a partition's, and one partition's Python work runs while PostgreSQL works on another's.
-        Then one offset commit, after all their effects."""
+        Then their offsets go to the commits behind the loop, after all their effects."""
         try:
             # One failing cancels the others; the offsets stay uncommitted, so the whole poll comes
             # again (and the inbox drops what was applied).
@@ -234,7 +242,8 @@ class EventConsumer(Generic[C]):
                     partitions.create_task(self._apply_partition(tp, records, batch))
         except BaseExceptionGroup as failed:  # raised as itself, as one partition after another would
             raise failed.exceptions[0] from None
-        await self._commit({tp: records[-1].offset + 1 for tp, records, _ in prepared})
+        # (a partition moved to another instance meanwhile is theirs to commit: see `_apply_partition`)
+        self.offsets.applied({tp: records[-1].offset + 1 for tp, records, _ in prepared if tp in self.progress.assigned})
 
     async def _apply_partition(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]], batch: Prepared[C]) -> None:
         await self._apply_batch(batch)
@@ -260,7 +269,9 @@ class EventConsumer(Generic[C]):
             raise ConsumerStalled(why)
 
     def _note_assignment(self, assigned: set[TopicPartition]) -> None:
-        for tp in self.progress.assigned - assigned:  # moved to another instance: its gauge is theirs now
+        moved = self.progress.assigned - assigned
+        self.offsets.forget(moved)
+        for tp in moved:  # moved to another instance: its gauge is theirs now
             self._done.pop(tp, None)
             self._replaying.pop(tp, None)
             with contextlib.suppress(KeyError):  # never measured here
@@ -434,7 +445,7 @@ class EventConsumer(Generic[C]):
         metrics.EVENTS_CONSUMED.labels(self.service, "unknown", "dead_lettered").inc()
         log.error("%s: dead-lettered %s[%d]@%d: %s", self.service, record.topic, record.partition, record.offset, reason)
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, offsets: Offsets) -> None:
         try:
             async with asyncio.timeout(COMMIT_TIMEOUT_S):
                 await self.consumer.commit(offsets)
