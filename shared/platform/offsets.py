@@ -19,7 +19,6 @@ Kafka client, as it did when a commit failed in line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -78,8 +77,7 @@ class OffsetCommits:
         self._pending.clear()
         if self._committing is not None:
             self._committing.cancel()
-            with contextlib.suppress(BaseException):
-                await self._committing
+            await asyncio.gather(self._committing, return_exceptions=True)  # its end, whatever it was
             self._committing = None
 
     async def _commit_pending(self) -> None:
