@@ -87,6 +87,9 @@ def descendants() -> set[int]:
     return found
 
 
+REUSE_IDLE_S = 4.0  # below uvicorn's keep-alive timeout (5 s), after which the server closes an idle socket
+
+
 class LeanClient:
     """A minimal HTTP/1.1 client for the load: pre-built request bytes on kept-alive sockets, only
     the status line and Content-Length read back. httpx costs far more CPU per request, and the
@@ -95,16 +98,19 @@ class LeanClient:
     def __init__(self, host: str, port: int, bearer: str) -> None:
         self.host, self.port = host, port
         self.head = f"Host: {host}:{port}\r\nAuthorization: Bearer {bearer}\r\nContent-Length: 0\r\n\r\n".encode()
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []  # with when it went idle
         self.errors: dict[str, int] = {}  # why requests failed without an answer
 
     async def post(self, path: str) -> int:
         """The answer's status (0 when no answer came). A kept-alive socket the server closed
-        meanwhile (idle timeout) answers nothing at all: the request is sent again on a new one."""
+        meanwhile (idle timeout) answers nothing at all: the request is sent again on a new one.
+        A socket is not reused once the server may be closing it: a request written just as the
+        server closes its side is answered by a reset, not an end of file (5 of 3,000 at 500/s)."""
+        self._expire_idle()
         for attempt in (1, 2):
             reused = bool(self.idle) and attempt == 1
             try:
-                reader, writer = self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
+                reader, writer = self.idle.pop()[:2] if reused else await asyncio.open_connection(self.host, self.port)
             except OSError as exc:
                 self._failed(exc)
                 return 0
@@ -128,11 +134,17 @@ class LeanClient:
                 self._failed(exc)
                 return 0
             if keep:
-                self.idle.append((reader, writer))
+                self.idle.append((reader, writer, time.monotonic()))
             else:
                 writer.close()
             return status
         return 0
+
+    def _expire_idle(self) -> None:
+        """Close the sockets idle for REUSE_IDLE_S or longer (the oldest are first in `idle`)."""
+        now = time.monotonic()
+        while self.idle and now - self.idle[0][2] >= REUSE_IDLE_S:
+            self.idle.pop(0)[1].close()
 
     def _failed(self, exc: BaseException) -> None:
         self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
