@@ -33,7 +33,7 @@ from services.notifications.models import Channel, Delivery, DeliveryAttempt, De
 from shared.contracts.envelope import Event, source_of
 from shared.contracts.notifications import NotificationDelivered, NotificationFailed
 from shared.platform import metrics
-from shared.platform.db import SessionFactory
+from shared.platform.db import SessionFactory, reading
 from shared.platform.outbox import EventSink
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Dispatcher:
         s = self.settings
         most = 2 * s.dispatch_passes * s.dispatch_batch
         ahead = rules.intake_ahead(self.sent_per_s(), s.dispatch_late_s, least=s.dispatch_batch, most=most)
-        async with self.sessions() as session:
+        async with reading(self.sessions) as session:
             waiting, oldest_wait_s = await repository.first_attempts_waiting(session, ahead, skip=self._lingering.keys())
         return rules.intake_room(waiting, oldest_wait_s, ahead, s.dispatch_late_s)
 

@@ -53,7 +53,7 @@ from shared.contracts import topics
 from shared.contracts.envelope import Event, EventDecodeError, Payload
 from shared.platform import metrics
 from shared.platform.consumer_watch import LAG_PROBE_S, STALL_AFTER_S, ConsumerProgress, ConsumerStalled, measure_lag
-from shared.platform.db import SessionFactory, database_unavailable
+from shared.platform.db import SessionFactory, database_unavailable, reading
 from shared.platform.inbox import InboxFields, already_applied, first_deliveries, first_delivery
 from shared.platform.kafka import broker_reachable, start_with_retry
 from shared.platform.offsets import OffsetCommits, Offsets
@@ -361,7 +361,7 @@ class EventConsumer(Generic[C]):
         if not known:
             return set()
         try:
-            async with self.session_factory() as session:
+            async with reading(self.session_factory) as session:
                 return await already_applied(session, self.inbox, known)
         except Exception as exc:
             log.info("%s: inbox pre-check failed (%s); the batch takes the normal path", self.service, type(exc).__name__)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,6 +50,18 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
             columns[name] = [to_json(value) for value in values]
     records = list(zip(*columns.values(), strict=True))
     await (await driver_of(session)).copy_records_to_table(table.name, columns=list(columns), records=records)
+
+
+@asynccontextmanager
+async def reading(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """A session for reads alone, each statement its own transaction (autocommit): one round trip
+    a read, where a session's transaction adds a BEGIN and a ROLLBACK. For the reads that run all
+    the time (the dispatcher's room before a consumer's poll, the outbox's backlog gauge every
+    second, a consumer's inbox pre-check); a read that must see one snapshot with another takes
+    a transaction."""
+    async with sessions() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
 
 
 def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:

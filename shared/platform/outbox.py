@@ -36,7 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.envelope import Event
 from shared.platform import metrics, tracing
-from shared.platform.db import SessionFactory, copy_rows, driver_of
+from shared.platform.db import SessionFactory, copy_rows, driver_of, reading
 from shared.platform.kafka import partition_of
 from shared.platform.periodic import sleep_unless
 
@@ -256,7 +256,7 @@ class OutboxRelay:
 
     async def measure_backlog(self) -> None:
         """Refresh the backlog gauges; runs on its own, since publishing blocks while Kafka is away."""
-        async with self.session_factory() as session:
+        async with reading(self.session_factory) as session:
             count, oldest = (await session.execute(select(func.count(), func.min(self.outbox.created_at)))).one()
         metrics.OUTBOX_BACKLOG.labels(self.service).set(count)
         metrics.OUTBOX_OLDEST_AGE.labels(self.service).set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
