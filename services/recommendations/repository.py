@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, String, bindparam, insert, literal_column, update
 from sqlalchemy import select as core_select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -112,14 +111,6 @@ _ISSUE = (
 )
 
 
-@asynccontextmanager
-async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection on which each statement is its own transaction: no BEGIN and no COMMIT
-    round trips, nor an ORM session's bookkeeping, for a use case whose one write is one statement."""
-    async with engine.connect() as connection:
-        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
-
-
 async def read_with_seminar(connection: AsyncConnection, rec_id: uuid.UUID) -> Row[Any] | None:
     """The recommendation's row with its `row_version` (see `issue_if_unchanged`) and its seminar's
     columns as `seminar__<name>`: one round trip, plain rows (Core), no ORM objects, no lock."""
@@ -138,9 +129,9 @@ async def issue_if_unchanged(
     """If the recommendation's row is still at `row_version` (as `read_with_seminar` read it): set
     its status, add its history `entry` (version, action, actor_id, actor_role, snapshot, at) and
     its event's outbox row (`outbox.row_values`), all in ONE statement, its own transaction on an
-    `autocommit_connection` (one
-    round trip; the update and the history insert are data-modifying CTEs of the outbox insert,
-    which take their row from the update's). Answers False, having written nothing, when the row
+    `autocommit_connection` (shared/platform/db.py): one round trip. The update and the history
+    insert are data-modifying CTEs of the outbox insert, which take their row from the update's.
+    Answers False, having written nothing, when the row
     changed meanwhile. Order per aggregate holds without a SELECT … FOR UPDATE: the update locks
     the row until the statement commits, and the outbox id is drawn after that lock (its insert
     reads the update's row), so a later event of this recommendation gets a higher id and commits

@@ -37,6 +37,7 @@ from shared.contracts.recommendations import (
     SeminarState,
     SeminarStatus,
 )
+from shared.platform.db import autocommit_connection
 from shared.platform.errors import Conflict, Invalid, NotFound
 from shared.platform.idempotency import run_once
 from shared.platform.outbox import EventSink, commit
@@ -179,7 +180,7 @@ async def issue(runtime: Runtime, rec_id: uuid.UUID, actor: Actor) -> Recommenda
     change mostly makes it a 409). That statement commits itself: the relay's wake follows it as
     `commit` would. `_issue` does the same on ORM objects for a seminar's report. The outbox row
     is the one `Runtime.publish` would write (`Runtime.outbox_row`)."""
-    async with repository.autocommit_connection(runtime.engine) as connection:
+    async with autocommit_connection(runtime.engine) as connection:
         for _ in range(ISSUE_ATTEMPTS):
             found = await repository.read_with_seminar(connection, rec_id)
             if found is None:

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, ColumnElement, Table, bindparam, event, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -50,6 +50,15 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
             columns[name] = [to_json(value) for value in values]
     records = list(zip(*columns.values(), strict=True))
     await (await driver_of(session)).copy_records_to_table(table.name, columns=list(columns), records=records)
+
+
+@asynccontextmanager
+async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection on which each statement is its own transaction: no BEGIN and no COMMIT
+    round trips, nor an ORM session's bookkeeping, for a use case whose one write is one statement
+    (the issue endpoint's, services/recommendations)."""
+    async with engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @asynccontextmanager
