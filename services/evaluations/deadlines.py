@@ -21,7 +21,7 @@ from services.evaluations.service import emit, to_state
 from shared.contracts.common import SYSTEM
 from shared.contracts.followups import FollowUpDueSoon, FollowUpOverdue
 from shared.platform.db import SessionFactory
-from shared.platform.outbox import EventSink, commit
+from shared.platform.outbox import EventSink
 from shared.platform.periodic import every
 from shared.platform.runtime import Worker
 
@@ -45,7 +45,7 @@ async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, d
         )
         emit(session, sink, payload, followup)
         emitted += 1
-    await commit(session, sink)
+    await session.commit()
     return emitted
 
 

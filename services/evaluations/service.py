@@ -46,7 +46,7 @@ from shared.contracts.recommendations import ClusterLinkState, RecommendationSta
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
 from shared.platform.ids import uuid4s
-from shared.platform.outbox import EventSink, commit
+from shared.platform.outbox import EventSink
 from shared.platform.routing import applying, emitted_traceparent
 
 SOURCE = source_of("evaluations")
@@ -192,7 +192,7 @@ async def update(
     _touch(followup)
     for event_cls, change in state_events:
         emit(session, sink, event_cls(followup=to_state(followup, replica), actor=actor, change=change), followup)
-    await commit(session, sink)
+    await session.commit()
     return followup, replica
 
 
@@ -281,7 +281,7 @@ async def add_evidence(
         public=item.public,
     )
     emit(session, sink, payload, followup)
-    await commit(session, sink)
+    await session.commit()
     return item
 
 
@@ -297,7 +297,7 @@ async def verify(
     followup.verification, followup.verification_comment = data.verification, data.comment
     _touch(followup)
     emit(session, sink, FollowUpVerified(followup=to_state(followup, replica), actor=principal.actor(), change=change), followup)
-    await commit(session, sink)
+    await session.commit()
     return followup, replica
 
 

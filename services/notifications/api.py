@@ -147,7 +147,7 @@ async def get_delivery(delivery_id: uuid.UUID, session: SessionDep, _: Reader) -
 async def retry(delivery_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, _: Admin) -> DeliveryPublic:
     """Send a dead delivery again (its attempts start over)."""
     delivery = await service.retry(session, delivery_id)
-    runtime.wake_all()
+    runtime.wake_workers()
     return await service.delivery_view(session, delivery)
 
 

@@ -140,7 +140,7 @@ class Dispatcher:
                         self._record(session, d.delivery, d.subscription, send.result())
                 for d, _ in left:  # no pass takes it before its send has answered or failed
                     d.delivery.next_attempt_at = now + timedelta(seconds=self.settings.webhook_timeout_s + LINGER_MARGIN_S)
-                await self._commit(session)
+                await session.commit()
             except BaseException:  # rolled back: every row is due again, so no send may go on alone
                 for send in sends:
                     send.cancel()
@@ -179,18 +179,10 @@ class Dispatcher:
                 if due is None or due.delivery.status != DeliveryStatus.pending:
                     return  # retried by hand or ended meanwhile: this answer changes nothing
                 self._record(session, due.delivery, due.subscription, outcome)
-                await self._commit(session)
+                await session.commit()
             self._sent.append((time.monotonic(), 1))
         except Exception:  # its next attempt comes after the timeout all the same
             log.exception("recording a late webhook answer for delivery %s failed", delivery_id)
-
-    @staticmethod
-    async def _commit(session: AsyncSession) -> None:
-        """Not `outbox.commit`: after its commit it wakes the process's wakers, and the dispatcher
-        is the one waker here (main.py), so each pass woke the dispatcher for the rows it had just
-        sent, and the next pass (three round trips) found nothing. Its `notification.*` events'
-        relay is woken by PostgreSQL at this commit (`OutboxListener`), as for any commit."""
-        await session.commit()
 
     async def _attempt(self, http: httpx.AsyncClient, due: repository.DueDelivery) -> channels.Outcome:
         sub, delivery = due.subscription, due.delivery

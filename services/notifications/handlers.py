@@ -37,10 +37,10 @@ class DeliveryBatch:
 
     def made_deliveries(self) -> None:
         """Wake the dispatcher once this batch's transaction has committed (its rows visible then).
-        The sink's wake is the process's (`Runtime.on_commit`: the dispatcher, main.py)."""
+        The sink's wake is the process's workers' (`Runtime.on_wake`: the dispatcher, main.py)."""
         if not self._waking:
             self._waking = True
-            after_commit(self.session, self.sink.wake_relay)
+            after_commit(self.session, self.sink.wake_workers)
 
     def filters(self) -> list[tuple[Subscription, dict[str, Any]]]:
         """Each subscription with its filters as `rules.matches` takes them, built once per batch."""

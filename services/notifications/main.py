@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def workers(rt: Runtime) -> list[Worker]:
         dispatcher = Dispatcher(settings, rt.sessions, rt)
-        rt.on_commit(dispatcher.wake)  # a new delivery goes out without waiting for the next poll
+        rt.on_wake(dispatcher.wake)  # a new delivery goes out without waiting for the next poll
         rt.limit_intake(dispatcher.room)  # and the consumer does not run ahead of the dispatcher
         return [dispatcher.run, digest_worker(rt.sessions, settings)]
 

@@ -4,7 +4,6 @@ all rows as drafts in one transaction, and large files as a background job."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,10 +17,10 @@ from services.recommendations.models import (
 )
 from services.recommendations.service import _record, seminar_or_404
 from shared.contracts.common import Actor
-from shared.platform.db import SessionFactory
+from shared.platform.db import SessionFactory, after_commit
 from shared.platform.errors import Invalid
 from shared.platform.jobs import JobFields, JobHandler, Progress
-from shared.platform.outbox import EventSink, commit
+from shared.platform.outbox import EventSink
 from shared.platform.sheets import Table, read_table
 
 IMPORT_JOB = "recommendations.import"
@@ -92,7 +91,7 @@ async def import_sheet(
         await session.flush()
         if progress is not None:
             await progress(min(start + IMPORT_CHUNK, len(new)), len(new))
-    await commit(session, sink)
+    await session.commit()
     return preview
 
 
@@ -109,27 +108,10 @@ async def queue_import(
         total=rows,
     )
     session.add(job)
-    _queued.add(id(sink))  # before the commit: its after-commit wake-up finds the mark
-    await commit(session, sink)  # wakes the job runner too (Runtime.on_commit, see job_waker)
+    # This process's job runner starts it at once; a job queued by another process waits at most its poll.
+    after_commit(session, sink.wake_workers)
+    await session.commit()
     return job
-
-
-# The sinks (runtimes) of this process whose commits queued an import job since their runner was last
-# woken. The runner is woken after a commit only if its runtime is marked: most commits are issues
-# and revisions, and waking the runner after each cost a transaction (claim: SELECT … FOR UPDATE
-# SKIP LOCKED) per issued recommendation. Jobs queued by another process wait at most the poll.
-_queued: set[int] = set()
-
-
-def job_waker(sink: EventSink, wake: Callable[[], None]) -> Callable[[], None]:
-    """An after-commit hook waking the job runner (`wake`) when a commit of `sink` queued a job."""
-
-    def after_commit() -> None:
-        if id(sink) in _queued:
-            _queued.discard(id(sink))
-            wake()
-
-    return after_commit
 
 
 def import_job_handler(sessions: SessionFactory, sink: EventSink) -> JobHandler:

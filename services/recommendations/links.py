@@ -37,7 +37,7 @@ from shared.contracts.recommendations import (
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import Forbidden, Invalid, NotFound
 from shared.platform.idempotency import run_once
-from shared.platform.outbox import EventSink, commit
+from shared.platform.outbox import EventSink
 
 LINK_EVENTS: dict[
     domain.LinkAction, type[ClusterLinkEstablished | ClusterLinkActivated | ClusterLinkEnded | ClusterLinkCancelled]
@@ -104,7 +104,7 @@ async def propose_link(
         request={"cluster_link": data.model_dump(mode="json")},
         create=create,
     )
-    await commit(session, sink)
+    await session.commit()
     return ClusterLinkState.model_validate(body)
 
 
@@ -155,7 +155,7 @@ async def transition_link(
     actor: Actor,
 ) -> ClusterLinkState:
     state = await stage_transition(session, sink, link_id, action, change, actor)
-    await commit(session, sink)
+    await session.commit()
     return state
 
 

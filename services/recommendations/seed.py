@@ -117,7 +117,6 @@ async def _add_link(session, runtime: Runtime, link: DemoLink) -> None:  # type:
         )
         await links.stage_transition(session, runtime, state.id, action, change, SEED_ACTOR)
     await session.commit()
-    runtime.wake_relay()
 
 
 async def _recommendation_id(session, city: str, title: str) -> uuid.UUID:  # type: ignore[no-untyped-def]

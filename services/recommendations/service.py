@@ -40,7 +40,7 @@ from shared.contracts.recommendations import (
 from shared.platform.db import autocommit_connection
 from shared.platform.errors import Conflict, Invalid, NotFound
 from shared.platform.idempotency import run_once
-from shared.platform.outbox import EventSink, commit
+from shared.platform.outbox import EventSink
 from shared.platform.runtime import Runtime
 
 SOURCE = source_of("recommendations")
@@ -108,7 +108,7 @@ async def schedule_seminar(
 
     request = data.model_dump(mode="json")
     body = await run_once(session, IdempotencyRecord, actor_id=actor.id, key=idempotency_key, request=request, create=create)
-    await commit(session, sink)
+    await session.commit()
     return SeminarPublic.model_validate(body)
 
 
@@ -126,7 +126,7 @@ async def draft(
 
     request = {"seminar": str(seminar_id), **data.model_dump(mode="json")}
     body = await run_once(session, IdempotencyRecord, actor_id=actor.id, key=idempotency_key, request=request, create=create)
-    await commit(session, sink)
+    await session.commit()
     return RecommendationPublic.model_validate(body)
 
 
@@ -196,7 +196,6 @@ async def issue(runtime: Runtime, rec_id: uuid.UUID, actor: Actor) -> Recommenda
             entry["snapshot"] = public.model_dump(mode="json")
             outbox_row = runtime.outbox_row(event)
             if await repository.issue_if_unchanged(connection, rec_id, row["row_version"], status, now, entry, outbox_row):
-                runtime.wake_relay()
                 return public
     raise Conflict(f"recommendation {rec_id} kept changing while it was being issued; retry")
 
@@ -228,7 +227,7 @@ async def revise(
     _record(session, rec, "revised", actor, change.reason)
     state = recommendation_state(rec, seminar)
     _emit(session, sink, RecommendationRevised(recommendation=state, reason=change.reason, actor=actor), rec.id)
-    await commit(session, sink)
+    await session.commit()
     return rec
 
 
@@ -247,7 +246,7 @@ async def withdraw(session: AsyncSession, sink: EventSink, rec_id: uuid.UUID, re
             RecommendationWithdrawn(recommendation=recommendation_state(rec, seminar), reason=reason, actor=actor),
             rec.id,
         )
-    await commit(session, sink)
+    await session.commit()
     return rec
 
 
@@ -257,7 +256,7 @@ async def hold(session: AsyncSession, sink: EventSink, seminar_id: uuid.UUID, ac
     domain.holdable(seminar.status)
     seminar.status = SeminarStatus.held
     _emit(session, sink, SeminarHeld(seminar=seminar_state(seminar), actor=actor), seminar.id)
-    await commit(session, sink)
+    await session.commit()
     return seminar
 
 
@@ -271,5 +270,5 @@ async def publish_report(session: AsyncSession, sink: EventSink, seminar_id: uui
         await _issue(session, sink, rec, seminar, actor)
     payload = SeminarReportPublished(seminar=seminar_state(seminar), recommendation_ids=[r.id for r in drafts], actor=actor)
     _emit(session, sink, payload, seminar.id)
-    await commit(session, sink)
+    await session.commit()
     return drafts

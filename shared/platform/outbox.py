@@ -315,16 +315,13 @@ class OutboxListener:
 
 
 class EventSink(Protocol):
-    """What the service layer needs to emit events: queue in the transaction, wake after commit."""
+    """What the service layer needs to emit events (queued in the unit of work's transaction; the
+    relay learns of them from PostgreSQL at its commit, `OutboxListener`), and to wake this
+    process's workers for the rows a unit of work made for them (`wake_workers`, asked with
+    `db.after_commit`: a dispatcher for new deliveries, a job runner for a queued job)."""
 
     def publish(self, session: AsyncSession, event: Event) -> None: ...
 
     async def publish_many(self, session: AsyncSession, events: Sequence[Event]) -> None: ...
 
-    def wake_relay(self) -> None: ...
-
-
-async def commit(session: AsyncSession, sink: EventSink) -> None:
-    """The one commit of a unit of work; the relay is woken only once the events are durable."""
-    await session.commit()
-    sink.wake_relay()
+    def wake_workers(self) -> None: ...

@@ -194,12 +194,6 @@ class Runtime:
         assert self.stream is not None, "a service without a stream publishes nothing"
         return row_values(self.settings.topic(self.stream), event)
 
-    def wake_relay(self) -> None:
-        """EventSink: called after a commit that wrote outbox rows. The relay itself is woken by
-        PostgreSQL (`OutboxListener`: every commit that wrote outbox rows, in any process, notifies
-        it); waking it here as well made a second, empty pass (four round trips) per commit."""
-        self.wake_all()
-
     def limit_intake(self, room: Callable[[], Awaitable[int]]) -> None:
         """Let this process's consumer take no more events than `room` says there is room for
         (e.g. the deliveries a dispatcher can send soon): the rest wait in Kafka, where the
@@ -209,16 +203,16 @@ class Runtime:
     async def _intake_room(self) -> int:
         return await self._room() if self._room is not None else MAX_BATCH
 
-    def on_commit(self, waker: Callable[[], None]) -> None:
-        """Also wake `waker` (e.g. a dispatcher) after each unit of work this process commits with
-        `outbox.commit` (its API's). A consumer's handlers ask for it themselves, once their
-        batch's transaction has committed, only when the batch made work for it (`db.after_commit`):
-        woken after every batch, the dispatcher made a pass that found nothing for each event that
-        matched no subscription."""
+    def on_wake(self, waker: Callable[[], None]) -> None:
+        """Register a worker of this process that works rows others commit (a dispatcher, a job
+        runner): `wake_workers` wakes it. Only a unit of work that made rows for it asks, once it
+        has committed (`db.after_commit`): woken after every commit, the dispatcher made a pass
+        that found nothing for each event that matched no subscription, and the job runner a claim
+        for each issued recommendation. The relay needs none of it: PostgreSQL wakes it."""
         self._wakers.append(waker)
 
-    def wake_all(self) -> None:
-        """After a commit: what waits for its rows (a dispatcher for deliveries, a job runner)."""
+    def wake_workers(self) -> None:
+        """EventSink: wake this process's registered workers (see `on_wake`)."""
         for waker in self._wakers:
             waker()
 

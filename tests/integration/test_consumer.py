@@ -45,7 +45,7 @@ class NoEvents:
     async def publish_many(self, session: AsyncSession, events: Sequence[Event]) -> None:
         raise AssertionError("this test's handler emits no event")
 
-    def wake_relay(self) -> None:
+    def wake_workers(self) -> None:
         pass
 
 
