@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations import repository
-from services.evaluations.models import DeadlineNotice
 from services.evaluations.service import emit, to_state
 from shared.contracts.common import SYSTEM
 from shared.contracts.followups import FollowUpDueSoon, FollowUpOverdue
@@ -32,10 +29,7 @@ async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, d
     for followup, replica in await repository.due_candidates(session, today + timedelta(days=due_soon_days)):
         assert followup.due_date is not None
         kind = "overdue" if followup.due_date < today else "due_soon"
-        stmt = insert(DeadlineNotice).values(
-            followup_id=followup.id, kind=kind, due_date=followup.due_date, sent_at=datetime.now(UTC)
-        )
-        if (await session.execute(stmt.on_conflict_do_nothing().returning(col(DeadlineNotice.kind)))).first() is None:
+        if not await repository.claim_deadline_notice(session, followup.id, kind, followup.due_date):
             continue
         days = (followup.due_date - today).days
         payload = (

@@ -5,14 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.evaluations.models import (
+    DeadlineNotice,
     Evidence,
     EvidenceFile,
     FollowUp,
@@ -138,7 +140,7 @@ async def evidence(session: AsyncSession, followup_id: uuid.UUID) -> Sequence[Ev
     return (await session.exec(query)).all()
 
 
-async def changes_until(session: AsyncSession, followup_ids: Sequence[uuid.UUID], until: object) -> Sequence[FollowUpChange]:
+async def changes_until(session: AsyncSession, followup_ids: Sequence[uuid.UUID], until: datetime) -> Sequence[FollowUpChange]:
     query = (
         select(FollowUpChange)
         .where(col(FollowUpChange.followup_id).in_(followup_ids), col(FollowUpChange.at) <= until)
@@ -171,10 +173,6 @@ async def link_evidence(session: AsyncSession, recommendation_ids: Sequence[uuid
     for rec_id, link in (await session.exec(query)).all():
         found[rec_id].append(link)
     return found
-
-
-async def answers_of(session: AsyncSession, link_id: uuid.UUID) -> Sequence[LinkAnswer]:
-    return (await session.exec(select(LinkAnswer).where(LinkAnswer.link_id == link_id))).all()
 
 
 async def other_cities_rows(session: AsyncSession, city: str) -> Sequence[Row]:
@@ -228,3 +226,10 @@ async def evidence_file(
     )
     row = (await session.exec(query)).first()
     return (row[0], row[1]) if row else None
+
+
+async def claim_deadline_notice(session: AsyncSession, followup_id: uuid.UUID, kind: str, due_date: date) -> bool:
+    """Record the notice of a follow-up's deadline; False when it was recorded before (by an
+    earlier tick, or another instance: the insert waits on the unique key for that transaction)."""
+    stmt = insert(DeadlineNotice).values(followup_id=followup_id, kind=kind, due_date=due_date, sent_at=datetime.now(UTC))
+    return (await session.execute(stmt.on_conflict_do_nothing().returning(col(DeadlineNotice.kind)))).first() is not None

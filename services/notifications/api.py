@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from services.notifications import feed, repository, rules, service
@@ -28,6 +28,17 @@ from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow
 from shared.platform.pagination import Page, PageDep
 
 router = APIRouter()
+
+
+async def get_settings(runtime: RuntimeDep) -> Settings:
+    """This service's own settings (the runtime knows them as the platform's base class)."""
+    settings = runtime.settings
+    if not isinstance(settings, Settings):
+        raise TypeError(f"the notifications runtime carries {type(settings).__name__}, not notifications Settings")
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 Admin = Annotated[Principal, allow(Role.admin, why="manage stakeholders, subscriptions and deliveries")]
 FeedReaderRole = Annotated[
     Principal, allow(Role.admin, Role.lead_partner, Role.integration, Role.city_official, why="read the event feed")
@@ -56,11 +67,10 @@ async def get_stakeholder(stakeholder_id: uuid.UUID, session: SessionDep, _: Rea
 
 
 @router.post("/subscriptions", tags=["subscriptions"], status_code=201)
-async def subscribe(data: SubscriptionCreate, session: SessionDep, runtime: RuntimeDep, _: Admin) -> SubscriptionCreated:
+async def subscribe(data: SubscriptionCreate, session: SessionDep, settings: SettingsDep, _: Admin) -> SubscriptionCreated:
     """Subscribe a stakeholder. A webhook subscription's answer carries its signing `secret`, once.
     A webhook URL whose host is or resolves to a private, loopback, link-local, multicast or
     unspecified address is refused with 422 (SSRF)."""
-    settings: Settings = runtime.settings  # type: ignore[assignment]
     return await service.subscribe(session, data, allow_loopback=settings.webhook_allow_loopback)
 
 

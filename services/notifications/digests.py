@@ -4,16 +4,14 @@ matched since the last one; nothing when nothing happened."""
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notifications import channels, mailer, rules
+from services.notifications import channels, mailer, repository, rules
 from services.notifications.config import Settings
-from services.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, DigestSent, Stakeholder, Subscription
+from services.notifications.models import DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
 from shared.contracts.envelope import Event
 from shared.platform.db import SessionFactory
 from shared.platform.periodic import every
@@ -25,8 +23,7 @@ log = logging.getLogger(__name__)
 async def send_due_digests(sessions: SessionFactory, settings: Settings, now: datetime) -> int:
     """Send the digests due at `now`; answer how many were sent."""
     async with sessions() as session:
-        query = select(col(Delivery.stakeholder_id)).distinct().where(Delivery.status == DeliveryStatus.digest_pending)
-        waiting = (await session.exec(query)).all()
+        waiting = await repository.stakeholders_with_digest_pending(session)
     sent = 0
     for stakeholder_id in waiting:
         async with sessions() as session:
@@ -34,27 +31,16 @@ async def send_due_digests(sessions: SessionFactory, settings: Settings, now: da
     return sent
 
 
-async def _send_one(session: AsyncSession, settings: Settings, stakeholder_id: object, now: datetime) -> int:
+async def _send_one(session: AsyncSession, settings: Settings, stakeholder_id: uuid.UUID, now: datetime) -> int:
     stakeholder = await session.get(Stakeholder, stakeholder_id)
     assert stakeholder is not None
     local = now.astimezone(stakeholder.zone())
     if local.hour < stakeholder.digest_hour:
         return 0
-    claim = insert(DigestSent).values(stakeholder_id=stakeholder.id, day=local.date(), items=0, sent_at=now)
-    if (await session.execute(claim.on_conflict_do_nothing().returning(col(DigestSent.day)))).first() is None:
+    if not await repository.claim_digest_day(session, stakeholder.id, local.date(), now):
         await session.rollback()
         return 0  # today's digest went out already (or another instance is sending it)
-    query = (
-        select(Delivery)
-        .where(
-            Delivery.stakeholder_id == stakeholder.id,
-            Delivery.status == DeliveryStatus.digest_pending,
-            col(Delivery.created_at) <= now,
-        )
-        .order_by(col(Delivery.created_at))
-        .with_for_update(skip_locked=True)
-    )
-    items = list((await session.exec(query)).all())
+    items = await repository.lock_digest_items(session, stakeholder.id, now)
     if not items:
         await session.rollback()
         return 0
@@ -82,11 +68,7 @@ async def _send_one(session: AsyncSession, settings: Settings, stakeholder_id: o
     for delivery in items:
         delivery.status, delivery.delivered_at, delivery.attempts = DeliveryStatus.delivered, now, delivery.attempts + 1
         session.add(DeliveryAttempt(delivery_id=delivery.id, at=now, ok=True, duration_ms=outcome.duration_ms))
-    await session.execute(
-        update(DigestSent)
-        .where(col(DigestSent.stakeholder_id) == stakeholder.id, col(DigestSent.day) == local.date())
-        .values(items=len(items))
-    )
+    await repository.set_digest_items(session, stakeholder.id, local.date(), len(items))
     await session.commit()
     return 1
 

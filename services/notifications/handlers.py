@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications import repository, rules
-from services.notifications.models import Delivery, DeliveryStatus, Mode, Subscription
+from services.notifications.models import DeliveryStatus, Mode, Subscription
 from shared.contracts.envelope import Event, Payload
 from shared.platform.db import after_commit, to_json
 from shared.platform.outbox import EventSink
@@ -63,12 +61,12 @@ class DeliveryBatch:
 
     @classmethod
     async def begin(cls, session: AsyncSession, sink: EventSink, _: Sequence[Event]) -> DeliveryBatch:
-        return cls(session, sink, (await session.exec(select(Subscription).where(col(Subscription.active)))).all())
+        return cls(session, sink, await repository.active_subscriptions(session))
 
 
 async def create_deliveries(batch: DeliveryBatch, _: Payload, event: Event) -> None:
     for row in _deliveries(batch, event, datetime.now(UTC)):
-        await batch.session.execute(insert(Delivery).values(**row).on_conflict_do_nothing())
+        await repository.insert_delivery(batch.session, row)
         batch.made_deliveries()
 
 

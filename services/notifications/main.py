@@ -16,15 +16,12 @@ from shared.platform.runtime import Runtime, Worker
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def build_runtime(settings: Settings) -> Runtime:
+    return Runtime(settings=settings, outbox_model=Outbox, inbox_model=Inbox, migrations=MIGRATIONS, stream=topics.NOTIFICATIONS)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = Runtime(
-        settings=settings,
-        outbox_model=Outbox,
-        inbox_model=Inbox,
-        migrations=MIGRATIONS,
-        stream=topics.NOTIFICATIONS,
-    )
 
     def workers(rt: Runtime) -> list[Worker]:
         dispatcher = Dispatcher(settings, rt.sessions, rt)
@@ -35,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return service_app(
         title="CLUSNET notifications",
         description="Stakeholders, their subscriptions, and the emails, webhooks and digests that tell them what happened.",
-        runtime=runtime,
+        runtime=build_runtime(settings),
         api_routers=[api.router],
         event_router=handlers.router,
         workers=workers,

@@ -5,14 +5,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import func, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from services.notifications.models import Channel, Delivery, DeliveryAttempt, DeliveryStatus, Stakeholder, Subscription
+from services.notifications.models import (
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    DigestSent,
+    Stakeholder,
+    Subscription,
+)
 from shared.platform.pagination import PageParams
 
 
@@ -75,6 +85,15 @@ async def list_deliveries(session: AsyncSession, page: PageParams, f: DeliveryFi
 async def attempts(session: AsyncSession, delivery_id: uuid.UUID) -> Sequence[DeliveryAttempt]:
     query = select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id).order_by(col(DeliveryAttempt.id))
     return (await session.exec(query)).all()
+
+
+async def active_subscriptions(session: AsyncSession) -> Sequence[Subscription]:
+    return (await session.exec(select(Subscription).where(col(Subscription.active)))).all()
+
+
+async def insert_delivery(session: AsyncSession, row: dict[str, Any]) -> None:
+    """One delivery; left alone when it exists already (same subscription and event)."""
+    await session.execute(insert(Delivery).values(**row).on_conflict_do_nothing())
 
 
 @dataclass
@@ -193,4 +212,37 @@ def _with_parties() -> Select[Delivery, Subscription, Stakeholder]:
         select(Delivery, Subscription, Stakeholder)
         .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
         .join(Stakeholder, col(Stakeholder.id) == col(Delivery.stakeholder_id))
+    )
+
+
+async def stakeholders_with_digest_pending(session: AsyncSession) -> Sequence[uuid.UUID]:
+    query = select(col(Delivery.stakeholder_id)).distinct().where(Delivery.status == DeliveryStatus.digest_pending)
+    return (await session.exec(query)).all()
+
+
+async def claim_digest_day(session: AsyncSession, stakeholder_id: uuid.UUID, day: date, now: datetime) -> bool:
+    """Claim `day`'s digest of the stakeholder (its unique key): False when it is taken already
+    (sent, or being sent by another instance: the insert waits for that transaction)."""
+    claim = insert(DigestSent).values(stakeholder_id=stakeholder_id, day=day, items=0, sent_at=now)
+    return (await session.execute(claim.on_conflict_do_nothing().returning(col(DigestSent.day)))).first() is not None
+
+
+async def lock_digest_items(session: AsyncSession, stakeholder_id: uuid.UUID, until: datetime) -> list[Delivery]:
+    """The stakeholder's deliveries waiting for a digest, made by `until`, oldest first, locked."""
+    query = (
+        select(Delivery)
+        .where(
+            Delivery.stakeholder_id == stakeholder_id,
+            Delivery.status == DeliveryStatus.digest_pending,
+            col(Delivery.created_at) <= until,
+        )
+        .order_by(col(Delivery.created_at))
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.exec(query)).all())
+
+
+async def set_digest_items(session: AsyncSession, stakeholder_id: uuid.UUID, day: date, items: int) -> None:
+    await session.execute(
+        update(DigestSent).where(col(DigestSent.stakeholder_id) == stakeholder_id, col(DigestSent.day) == day).values(items=items)
     )

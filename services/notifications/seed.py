@@ -3,12 +3,10 @@ as a daily digest) and a Leipzig official (in English, Leipzig's events as they 
 
 from __future__ import annotations
 
-from sqlmodel import select
-
-from services.notifications import service
+from services.notifications import repository, service
 from services.notifications.config import Settings
-from services.notifications.main import create_app
-from services.notifications.models import Stakeholder, StakeholderCreate, SubscriptionCreate
+from services.notifications.main import build_runtime
+from services.notifications.models import StakeholderCreate, SubscriptionCreate
 
 DEMO: list[tuple[StakeholderCreate, list[dict[str, object]]]] = [
     (
@@ -41,14 +39,13 @@ DEMO: list[tuple[StakeholderCreate, list[dict[str, object]]]] = [
 
 async def load_demo_stakeholders(settings: Settings | None = None) -> dict[str, int]:
     settings = (settings or Settings()).model_copy(update={"run_workers": False})
-    app = create_app(settings)
-    runtime = app.state.runtime
+    runtime = build_runtime(settings)
     added = {"stakeholders": 0, "subscriptions": 0}
     await runtime.start()
     try:
         async with runtime.sessions() as session:
             for person, subscriptions in DEMO:
-                if (await session.exec(select(Stakeholder).where(Stakeholder.email == person.email))).first():
+                if await repository.stakeholder_by_email(session, person.email):
                     continue
                 created = await service.create_stakeholder(session, person)
                 added["stakeholders"] += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, String, bindparam, insert, literal_column, update
@@ -270,3 +270,18 @@ async def import_keys(session: AsyncSession, seminar_id: uuid.UUID) -> set[str]:
         Recommendation.seminar_id == seminar_id, col(Recommendation.import_key).is_not(None)
     )
     return {k for k in (await session.exec(query)).all() if k}
+
+
+async def seminar_held(session: AsyncSession, host_city: str, held_on: date) -> Seminar | None:
+    """The seminar `host_city` hosted on `held_on` (a city hosts one seminar a day at most)."""
+    return (await session.exec(select(Seminar).where(Seminar.host_city == host_city, Seminar.held_on == held_on))).first()
+
+
+async def recommendation_id_by_title(session: AsyncSession, city: str, title: str) -> uuid.UUID:
+    """The id of the recommendation titled `title` given to `city` (the seed's references)."""
+    query = select(Recommendation.id).where(Recommendation.target_city == city, Recommendation.title == title)
+    return (await session.exec(query)).one()
+
+
+async def link_described(session: AsyncSession, description: str) -> ClusterLink | None:
+    return (await session.exec(select(ClusterLink).where(ClusterLink.description == description))).first()

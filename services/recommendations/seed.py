@@ -3,26 +3,22 @@ so its events go through the outbox and reach the other services like any other.
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
-from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.recommendations import domain, links, service
+from services.recommendations import domain, links, repository, service
 from services.recommendations.config import Settings
 from services.recommendations.demo_data import CLUSTERS, LINKS, PARTNERS, RELATED, SEMINARS, TAGS, DemoLink
 from services.recommendations.main import build_runtime
 from services.recommendations.models import (
     Cluster,
     ClusterCreate,
-    ClusterLink,
     ClusterLinkCreate,
     ClusterLinkTransition,
     Partner,
     PartnerCreate,
-    Recommendation,
     RecommendationDraft,
-    Seminar,
     SeminarCreate,
     StaffExchangeFields,
 )
@@ -51,7 +47,7 @@ async def load_demo_data(settings: Settings | None = None) -> dict[str, int]:
                     await service.create_cluster(session, ClusterCreate(slug=slug, name=name, sector=sector, city=city))
                     added["clusters"] += 1
             for seminar in SEMINARS:
-                if await _exists(session, seminar["host_city"], seminar["held_on"]):
+                if await repository.seminar_held(session, seminar["host_city"], seminar["held_on"]):
                     continue
                 data = SeminarCreate(
                     host_city=seminar["host_city"], theme=seminar["theme"], cluster=seminar["cluster"], held_on=seminar["held_on"]
@@ -60,20 +56,21 @@ async def load_demo_data(settings: Settings | None = None) -> dict[str, int]:
                 held_on: date = seminar["held_on"]
                 city = seminar["host_city"]
                 for dimension, title, text in seminar["recommendations"]:
+                    related = RELATED.get((city, title), [])
                     draft = RecommendationDraft(
                         title=title,
                         text=text,
                         dimension=Dimension(dimension),
                         due_date=held_on.replace(year=held_on.year + 1),
                         tags=TAGS.get((city, title), []),
-                        related_ids=[await _recommendation_id(session, *other) for other in RELATED.get((city, title), [])],
+                        related_ids=[await repository.recommendation_id_by_title(session, *other) for other in related],
                     )
                     await service.stage_draft(session, created.id, draft, SEED_ACTOR)
                 issued = await service.publish_report(session, runtime, created.id, SEED_ACTOR)  # commits the seminar
                 added["seminars"] += 1
                 added["recommendations issued"] += len(issued)
             for link in LINKS:
-                if (await session.exec(select(ClusterLink).where(ClusterLink.description == link["description"]))).first():
+                if await repository.link_described(session, link["description"]):
                     continue
                 await _add_link(session, runtime, link)
                 added["cluster links"] += 1
@@ -91,9 +88,9 @@ PATH_TO = {
 }
 
 
-async def _add_link(session, runtime: Runtime, link: DemoLink) -> None:  # type: ignore[no-untyped-def]
+async def _add_link(session: AsyncSession, runtime: Runtime, link: DemoLink) -> None:
     """Propose the link and walk it to its status, in one transaction (so its events too)."""
-    answers = [await _recommendation_id(session, city, title) for city, title in link["answers"]]
+    answers = [await repository.recommendation_id_by_title(session, city, title) for city, title in link["answers"]]
     staff = link["staff_exchange"]
     data = ClusterLinkCreate(
         clusters=link["clusters"],
@@ -117,14 +114,3 @@ async def _add_link(session, runtime: Runtime, link: DemoLink) -> None:  # type:
         )
         await links.stage_transition(session, runtime, state.id, action, change, SEED_ACTOR)
     await session.commit()
-
-
-async def _recommendation_id(session, city: str, title: str) -> uuid.UUID:  # type: ignore[no-untyped-def]
-    query = select(Recommendation.id).where(Recommendation.target_city == city, Recommendation.title == title)
-    found: uuid.UUID = (await session.exec(query)).one()
-    return found
-
-
-async def _exists(session, host_city: str, held_on: date) -> bool:  # type: ignore[no-untyped-def]
-    query = select(Seminar).where(Seminar.host_city == host_city, Seminar.held_on == held_on)
-    return (await session.exec(query)).first() is not None

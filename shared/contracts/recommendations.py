@@ -186,4 +186,3 @@ EVENTS = (
     RecommendationWithdrawn,
     *CLUSTER_LINK_EVENTS,
 )
-RECOMMENDATION_EVENTS = (RecommendationIssued, RecommendationRevised, RecommendationWithdrawn)
