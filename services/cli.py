@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.platform import auth
 from shared.platform.db import ensure_database, make_engine, make_session_factory
@@ -42,7 +44,11 @@ EVENT_SERVICES = (Service.recommendations, Service.evaluations, Service.notifica
 DEFAULT_PORTS = {Service.recommendations: 8001, Service.evaluations: 8002, Service.notifications: 8003, Service.portal: 8000}
 
 
-async def _with_auth_session(work):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+async def _with_auth_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in a session of the auth database (migrated first: the CLI may come before any service)."""
     url = ServiceSettings().auth_database_url
     await ensure_database(url)
     await asyncio.to_thread(upgrade, url, AUTH_MIGRATIONS)
@@ -103,7 +109,7 @@ def user_create(
     """Create a person who signs in to the portal; only an Argon2 hash of the password is stored."""
     from shared.platform import people
 
-    async def create(session):  # type: ignore[no-untyped-def]
+    async def create(session: AsyncSession) -> tuple[people.Person, str]:
         return await people.create_person(
             session,
             email=email,

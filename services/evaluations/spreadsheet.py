@@ -12,7 +12,7 @@ from services.evaluations.models import (
     FollowUpUpdate,
     RecommendationReplica,
 )
-from services.evaluations.service import update
+from services.evaluations.service import etag_of, update
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import DomainError, Invalid, PreconditionFailed
 from shared.platform.outbox import EventSink
@@ -86,12 +86,11 @@ async def import_followups(
         for row, plan in plans:
             if plan.action != "change":
                 continue
-            etag_of_row = f'"{row.id}.{row.version}"'
             data = FollowUpUpdate.model_validate(
                 {**plan.update(), "comment": roundtrip.comment_of(row, "response" in plan.changes)}
             )
             try:
-                await update(session, sink, row.id, data, etag_of_row, principal, via=roundtrip.IMPORTED)
+                await update(session, sink, row.id, data, etag_of(row.id, row.version), principal, via=roundtrip.IMPORTED)
                 plan.action = "applied"
             except PreconditionFailed as exc:  # changed between the preview and this row
                 await session.rollback()

@@ -103,11 +103,10 @@ async def draft_recommendation(
     seminar_id: uuid.UUID,
     data: RecommendationDraft,
     session: SessionDep,
-    runtime: RuntimeDep,
     principal: LeadPartner,
     idempotency_key: IdempotencyKey = None,
 ) -> RecommendationPublic:
-    return await service.draft(session, runtime, seminar_id, data, principal.actor(), idempotency_key)
+    return await service.draft(session, seminar_id, data, principal.actor(), idempotency_key)
 
 
 @router.post("/seminars/{seminar_id}/hold", tags=["seminars"])
@@ -330,7 +329,7 @@ async def import_recommendations(
         job = await imports.queue_import(session, runtime, seminar_id, data, file.filename, len(table.rows), principal.actor())
         url = f"/import-jobs/{job.id}"
         return JSONResponse(JobPublic.of(job, url).model_dump(mode="json"), status_code=202, headers={"Location": url})
-    return await imports.import_sheet(session, runtime, seminar_id, table, principal.actor(), dry_run=dry_run)
+    return await imports.import_sheet(session, seminar_id, table, principal.actor(), dry_run=dry_run)
 
 
 @router.get("/import-jobs/{job_id}", tags=["spreadsheets"])

@@ -30,7 +30,6 @@ IMPORT_CHUNK = 500  # rows flushed (and progress reported) at a time
 
 async def import_sheet(
     session: AsyncSession,
-    sink: EventSink,
     seminar_id: uuid.UUID,
     table: Table,
     actor: Actor,
@@ -114,13 +113,12 @@ async def queue_import(
     return job
 
 
-def import_job_handler(sessions: SessionFactory, sink: EventSink) -> JobHandler:
+def import_job_handler(sessions: SessionFactory) -> JobHandler:
     async def run(job: JobFields, progress: Progress) -> dict[str, Any]:
         table = read_table(job.file, job.params.get("filename"))
         async with sessions() as session:
             preview = await import_sheet(
                 session,
-                sink,
                 uuid.UUID(job.params["seminar_id"]),
                 table,
                 Actor.model_validate(job.params["actor"]),

@@ -21,7 +21,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def workers(runtime: Runtime) -> list[Worker]:
     """The job runner of large spreadsheet imports, woken after a commit of this process that queued one."""
-    runner = JobRunner(runtime.sessions, ImportJob, {imports.IMPORT_JOB: imports.import_job_handler(runtime.sessions, runtime)})
+    runner = JobRunner(runtime.sessions, ImportJob, {imports.IMPORT_JOB: imports.import_job_handler(runtime.sessions)})
     runtime.on_wake(runner.wake)  # asked by the unit of work that queued a job (imports.queue_import)
     return [runner.run]
 

@@ -114,7 +114,6 @@ async def schedule_seminar(
 
 async def draft(
     session: AsyncSession,
-    sink: EventSink,
     seminar_id: uuid.UUID,
     data: RecommendationDraft,
     actor: Actor,
