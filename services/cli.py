@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.contracts.common import Language
 from shared.platform import auth
 from shared.platform.db import ensure_database, make_engine, make_session_factory
 from shared.platform.migrate import upgrade
@@ -89,12 +90,6 @@ def token_revoke(token_id: str) -> None:
     if not asyncio.run(_with_auth_session(lambda s: auth.revoke_token(s, token_id))):
         raise typer.BadParameter(f"no token {token_id}")
     typer.echo(f"revoked {token_id}")
-
-
-class Language(StrEnum):
-    en = "en"
-    fr = "fr"
-    de = "de"
 
 
 @user_app.command("create")

@@ -15,11 +15,10 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from services.notifications import rules
-from shared.contracts.common import Dimension
+from shared.contracts.common import LANGUAGE_PATTERN, Dimension, Slug
 from shared.platform.inbox import InboxFields
 from shared.platform.outbox import OutboxFields
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
@@ -63,7 +62,7 @@ class StakeholderBase(SQLModel):
     organisation: Name | None = None
     city: Slug | None = None
     role: Name | None = None
-    language: str = Field(default="en", regex="^(en|fr|de)$")
+    language: str = Field(default="en", regex=LANGUAGE_PATTERN)
     timezone: str = Field(default="Europe/Paris", max_length=64)
     digest_hour: int = Field(default=8, ge=0, le=23, description="Local hour of the daily digest")
 
@@ -163,7 +162,7 @@ class MySubscriptionCreate(SubscriptionFilters):
     """A person's own email subscription (My notifications): filters, mode and language."""
 
     mode: Mode = Mode.immediate
-    language: str | None = Field(default=None, regex="^(en|fr|de)$", description="The person's email language")
+    language: str | None = Field(default=None, regex=LANGUAGE_PATTERN, description="The person's email language")
     name: Name | None = Field(default=None, description="The person's name, when their stakeholder is created")
 
     @field_validator("event_types")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from shared.contracts.common import Dimension
+from shared.contracts.common import SLUG_PATTERN, Dimension
 from shared.platform.sheets import SheetRefused, Table, parse_date
 
 COLUMNS = ("title", "text", "dimension", "target_city", "due_date", "priority", "tags", "related_recommendation")
@@ -45,7 +45,7 @@ DIMENSIONS = {
     "3": Dimension.processes,
 }
 PRIORITIES = ("high", "medium", "low")
-SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+SLUG = re.compile(SLUG_PATTERN)
 MAX_TITLE, MAX_TEXT, MAX_TAG, MAX_TAGS, MAX_RELATED = 300, 20_000, 60, 20, 50
 
 

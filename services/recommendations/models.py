@@ -11,7 +11,7 @@ from sqlalchemy import JSON, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared.contracts.common import Dimension
+from shared.contracts.common import Dimension, Slug
 from shared.contracts.recommendations import (
     ClusterLinkKind,
     ClusterLinkStatus,
@@ -22,7 +22,6 @@ from shared.platform.idempotency import IdempotencyFields
 from shared.platform.jobs import JobFields
 from shared.platform.outbox import OutboxFields
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2_000)]

@@ -1,6 +1,7 @@
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 
 class Dimension(StrEnum):
@@ -9,6 +10,19 @@ class Dimension(StrEnum):
     setting = "setting"
     objectives = "objectives"
     processes = "processes"
+
+
+class Language(StrEnum):
+    """The languages the portal and the emails speak (a person's, a stakeholder's)."""
+
+    en = "en"
+    fr = "fr"
+    de = "de"
+
+
+LANGUAGE_PATTERN = f"^({'|'.join(Language)})$"  # for stored fields that keep the code as text
+SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"  # a partner's or a cluster's id: lowercase, URL-safe
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 
 
 class Actor(BaseModel):

@@ -17,9 +17,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Field, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.contracts.common import Language
 from shared.platform.auth import AuthBase, Role
 
-LANGUAGES = ("en", "fr", "de")
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so that an unknown email costs the same time as a
 # wrong password and the answer's timing does not tell which accounts exist.
@@ -58,8 +58,8 @@ async def create_person(
         raise ValueError("a city_official needs --city")
     if role != Role.city_official and city:
         raise ValueError("only a city_official is bound to a city")
-    if language not in LANGUAGES:
-        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+    if language not in set(Language):
+        raise ValueError(f"language must be one of {', '.join(Language)}")
     email = normalise_email(email)
     if "@" not in email:
         raise ValueError("an email address needs an @")
