@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.envelope import Event
@@ -45,6 +47,22 @@ STARTUP_DB_WAIT_S = 120.0
 Worker = Callable[[asyncio.Event], Awaitable[None]]
 
 
+async def prepare_database(url: str, scripts: Path) -> None:
+    """Create and migrate the database, waiting (up to STARTUP_DB_WAIT_S) while PostgreSQL is
+    away: a process started during an outage starts when it ends, rather than crash-looping."""
+    deadline = asyncio.get_running_loop().time() + STARTUP_DB_WAIT_S
+    while True:
+        try:
+            await ensure_database(url)
+            await asyncio.to_thread(migrate.upgrade, url, scripts)
+            return
+        except Exception as exc:
+            if not database_unavailable(exc) or asyncio.get_running_loop().time() > deadline:
+                raise
+            log.warning("database unavailable at start (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(1)
+
+
 @dataclass
 class Runtime:
     settings: ServiceSettings
@@ -52,8 +70,14 @@ class Runtime:
     migrations: Path
     inbox_model: type[InboxFields] | None = None
     stream: str | None = None  # what this service publishes (its events' topic is <prefix>.<stream>)
+    # Made by `start`: the databases' engines and sessions, the token checks, the relay's producer
+    engine: AsyncEngine = field(init=False)
     sessions: SessionFactory = field(init=False)
+    auth_engine: AsyncEngine = field(init=False)
     auth_sessions: SessionFactory = field(init=False)
+    tokens: TokenVerifier = field(init=False)
+    auth_failures: AuthFailureThrottle = field(init=False)
+    producer: AIOKafkaProducer = field(init=False)  # with workers only (`run_workers`)
     relay: OutboxRelay | None = field(init=False, default=None)
     consumers: list[EventConsumer[Any]] = field(init=False, default_factory=list)
     checks: list[ReadinessCheck] = field(init=False, default_factory=list)
@@ -76,7 +100,7 @@ class Runtime:
     ) -> None:
         s = self.settings
         for url, scripts in ((s.database_url, self.migrations), (s.auth_database_url, AUTH_MIGRATIONS)):
-            await self._prepare_database(url, scripts)
+            await prepare_database(url, scripts)
         self.engine = make_engine(s.database_url, pool_size=s.database_pool_size)
         self.sessions = make_session_factory(self.engine)
         self.auth_engine = make_engine(s.auth_database_url, pool_size=5)
@@ -107,21 +131,6 @@ class Runtime:
             self._spawn(self._run_consumer(consumer))
         for worker in workers(self):
             self._spawn(worker(self._stop))
-
-    async def _prepare_database(self, url: str, scripts: Path) -> None:
-        """Create and migrate the database, waiting (up to STARTUP_DB_WAIT_S) while PostgreSQL is
-        away: a process started during an outage starts when it ends, rather than crash-looping."""
-        deadline = asyncio.get_running_loop().time() + STARTUP_DB_WAIT_S
-        while True:
-            try:
-                await ensure_database(url)
-                await asyncio.to_thread(migrate.upgrade, url, scripts)
-                return
-            except Exception as exc:
-                if not database_unavailable(exc) or asyncio.get_running_loop().time() > deadline:
-                    raise
-                log.warning("database unavailable at start (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(1)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
