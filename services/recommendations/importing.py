@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 from shared.contracts.common import SLUG_PATTERN, Dimension
-from shared.platform.sheets import SheetRefused, Table, parse_date
+from shared.platform.sheets import RowError, SheetRefused, Table, parse_date
 
 COLUMNS = ("title", "text", "dimension", "target_city", "due_date", "priority", "tags", "related_recommendation")
 REQUIRED = ("title", "text", "dimension")
@@ -47,13 +47,6 @@ DIMENSIONS = {
 PRIORITIES = ("high", "medium", "low")
 SLUG = re.compile(SLUG_PATTERN)
 MAX_TITLE, MAX_TEXT, MAX_TAG, MAX_TAGS, MAX_RELATED = 300, 20_000, 60, 20, 50
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    column: str | None
-    detail: str
 
 
 @dataclass

@@ -21,7 +21,7 @@ from shared.platform.db import SessionFactory, after_commit
 from shared.platform.errors import Invalid
 from shared.platform.jobs import JobFields, JobHandler, Progress
 from shared.platform.outbox import EventSink
-from shared.platform.sheets import Table, read_table
+from shared.platform.sheets import Table, errors_json, read_table
 
 IMPORT_JOB = "recommendations.import"
 IMPORT_JOB_ROWS = 500  # an import of more rows is a background job (the API answers 202 at once)
@@ -55,7 +55,7 @@ async def import_sheet(
         held_on=seminar.held_on,
         known_ids=await repository.existing_ids(session, list(related)),
     )
-    errors = [{"row": e.row, "column": e.column, "detail": e.detail} for e in sorted(parsed.errors, key=lambda e: e.row)]
+    errors = errors_json(parsed.errors)
     seen = await repository.import_keys(session, seminar.id)
     first_row: dict[str, int] = {}
     rows, new = [], []

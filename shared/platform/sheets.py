@@ -38,6 +38,20 @@ MAX_COMPRESSION_RATIO = 200  # a real XLSX compresses 5-20x; a bomb 1000x and mo
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
+@dataclass(frozen=True)
+class RowError:
+    """What is wrong in a sheet: its row (numbered as the person sees it) and, when known, column."""
+
+    row: int
+    column: str | None
+    detail: str
+
+
+def errors_json(errors: Iterable[RowError]) -> list[dict[str, Any]]:
+    """Row errors as previews and refusals list them: in row order."""
+    return [{"row": e.row, "column": e.column, "detail": e.detail} for e in sorted(errors, key=lambda e: e.row)]
+
+
 class SheetRefused(Invalid):
     """The upload is not a spreadsheet we read, or is hostile: refused as a whole, nothing written."""
 
