@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from shared.platform import auth
-from shared.platform.db import ensure_database, make_engine, make_session_factory, with_database
+from shared.platform.db import SessionFactory, ensure_database, make_engine, make_session_factory, with_database
 from shared.platform.migrate import upgrade
+from shared.platform.outbox import LISTENER_NAME, OutboxRelay, Pass
 from shared.platform.runtime import AUTH_MIGRATIONS
 from shared.platform.settings import ServiceSettings
 
@@ -172,3 +175,52 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def listening_backend(sessions: SessionFactory) -> int | None:
+    """The pid of the outbox listener's connection once it listens (`OutboxListener`), else None."""
+    query = text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = :name"
+        " AND (query LIKE 'LISTEN %' OR query = 'SELECT 1')"  # listening: its last query, or its liveness check since
+    )
+    async with sessions() as session:
+        return (await session.execute(query, {"name": LISTENER_NAME})).scalar()
+
+
+@dataclass
+class RelayWatch:
+    """What the outbox relays of a test did (`watch_relays`): how often they were woken (PostgreSQL's
+    notification; the listener, once each time it starts listening), their passes begun and ended,
+    and how many wakes had come when the last pass began."""
+
+    wakes: int = 0
+    begun: int = 0
+    ended: int = 0
+    wakes_before_last_pass: int = 0
+
+    async def settled(self, wakes: int) -> bool:
+        """At least `wakes` wakes came, a pass began after the last of them and has ended: the relay
+        waits for the next wake (or its poll), and only a wake from now on brings another pass."""
+        return self.wakes >= wakes and self.begun == self.ended > 0 and self.wakes_before_last_pass == self.wakes
+
+
+def watch_relays(monkeypatch: pytest.MonkeyPatch) -> RelayWatch:
+    """Count what every `OutboxRelay` does for the rest of the test (the real relays, observed)."""
+    watch = RelayWatch()
+    wake, publish_pass = OutboxRelay.wake, OutboxRelay.publish_pass
+
+    def counted_wake(relay: OutboxRelay) -> None:
+        watch.wakes += 1
+        wake(relay)
+
+    async def counted_pass(relay: OutboxRelay) -> Pass:
+        watch.begun += 1
+        watch.wakes_before_last_pass = watch.wakes
+        try:
+            return await publish_pass(relay)
+        finally:
+            watch.ended += 1
+
+    monkeypatch.setattr(OutboxRelay, "wake", counted_wake)
+    monkeypatch.setattr(OutboxRelay, "publish_pass", counted_pass)
+    return watch

@@ -34,9 +34,15 @@ Offsets = dict[TopicPartition, int]
 class OffsetCommits:
     """The offsets applied and not yet committed, and the one commit that carries them."""
 
-    def __init__(self, commit: Callable[[Offsets], Awaitable[None]], every_s: float = COMMIT_EVERY_S) -> None:
+    def __init__(
+        self,
+        commit: Callable[[Offsets], Awaitable[None]],
+        every_s: float = COMMIT_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._commit = commit
         self.every_s = every_s
+        self._clock = clock  # what says a commit's turn has come (tests give their own)
         self._pending: Offsets = {}
         self._committing: asyncio.Task[None] | None = None
         self._last_start = float("-inf")
@@ -82,8 +88,10 @@ class OffsetCommits:
 
     async def _commit_pending(self) -> None:
         while self._pending:
-            if (wait := self._last_start + self.every_s - time.monotonic()) > 0:
-                await sleep_unless(self._now, wait)  # what is applied meanwhile joins this commit
+            # What is applied meanwhile joins this commit. The clock, read again after each sleep,
+            # says when its turn has come; `flush` ends the wait at once.
+            while not self._now.is_set() and (wait := self._last_start + self.every_s - self._clock()) > 0:
+                await sleep_unless(self._now, wait)
             offsets, self._pending = self._pending, {}
-            self._last_start = time.monotonic()
+            self._last_start = self._clock()
             await self._commit(offsets)

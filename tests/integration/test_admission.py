@@ -191,12 +191,13 @@ async def test_the_pipeline_probe_asks_kafka_only_while_writes_come(env: Env, mo
         probe.wanted()
         await eventually(lambda: _true(probe.measured >= 2), what="measurements once a write came")
         assert probe.late() is not None
-        await asyncio.sleep(0.6 + 2 * pipeline.PROBE_INTERVAL_S)  # past IDLE_AFTER_S without a write
+        # IDLE_AFTER_S without a write: the probe rests (its gauges NaN, set by nothing but its rest)
+        await eventually(lambda: _true(probe.late() is None and _delay_unknown("restingprobe")), what="the probe resting")
         rested_at = probe.measured
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # four of its intervals: it stays resting
         assert probe.measured == rested_at, "resting: nothing asked"
         assert probe.late() is None, "unknown while resting, not the last value"
-        assert math.isnan(metrics.PIPELINE_DELAY.labels("restingprobe")._value.get())
+        assert _delay_unknown("restingprobe")
         probe.wanted()
         await eventually(lambda: _true(probe.measured > rested_at), what="a measurement after the next write")
     finally:
@@ -206,3 +207,7 @@ async def test_the_pipeline_probe_asks_kafka_only_while_writes_come(env: Env, mo
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def _delay_unknown(service: str) -> bool:
+    return math.isnan(metrics.PIPELINE_DELAY.labels(service)._value.get())

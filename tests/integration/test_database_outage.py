@@ -4,6 +4,7 @@ and serves again once PostgreSQL is back, without a restart of the service."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from services.evaluations.main import create_app as evaluations_app
 from services.recommendations.config import Settings as RecommendationsSettings
 from services.recommendations.main import create_app as recommendations_app
 from services.recommendations.seed import load_demo_data
+from shared.platform import consumer as consumer_module
 from tests.factories import issued
 from tests.support import Env, eventually, produce, running
 
@@ -82,21 +84,45 @@ async def test_consumer_waits_for_postgres_instead_of_dead_lettering(own_postgre
     """Events that arrive while PostgreSQL is away are applied once it is back: the outage is not
     the events' fault, so it uses none of their attempts and dead-letters nothing."""
     env = Env(kafka=kafka, pg_server=own_postgres.url, prefix=f"w{uuid.uuid4().hex[:8]}")
-    app = evaluations_app(env.settings(EvaluationsSettings))
-    async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as ops:
-        consumer = app.state.runtime.consumers[0]
+    settings = env.settings(EvaluationsSettings)
+    app = evaluations_app(settings)
+    waits = Waits()
+    consumer_log = logging.getLogger(consumer_module.__name__)
+    consumer_log.addHandler(waits)
+    try:
+        async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as ops:
+            consumer = app.state.runtime.consumers[0]
 
-        async def ready() -> bool:
-            return (await ops.get("/readyz")).status_code == 200
+            async def ready() -> bool:
+                return (await ops.get("/readyz")).status_code == 200
 
-        await eventually(ready, timeout=60, what="ready")
-        await asyncio.to_thread(own_postgres.stop)
-        await produce(env.kafka, env.topic("recommendations"), [issued().to_kafka() for _ in range(8)])
-        await asyncio.sleep(3)  # the consumer meets the outage: longer than its whole retry budget
-        await asyncio.to_thread(own_postgres.start)
+            await eventually(ready, timeout=60, what="ready")
+            await asyncio.to_thread(own_postgres.stop)
+            await produce(env.kafka, env.topic("recommendations"), [issued().to_kafka() for _ in range(8)])
 
-        async def all_applied() -> bool:
-            return consumer.progress.applied == 8
+            async def outage_outlasted_the_attempts() -> bool:  # each wait is one try the outage refused
+                return waits.count > settings.consumer_max_attempts
 
-        await eventually(all_applied, timeout=60, what="the 8 events applied after PostgreSQL came back")
-        assert consumer.progress.dead_lettered == 0
+            what = "the consumer to meet the outage, more times than an event has attempts"
+            await eventually(outage_outlasted_the_attempts, timeout=60, what=what)
+            await asyncio.to_thread(own_postgres.start)
+
+            async def all_applied() -> bool:
+                return consumer.progress.applied == 8
+
+            await eventually(all_applied, timeout=60, what="the 8 events applied after PostgreSQL came back")
+            assert consumer.progress.dead_lettered == 0
+    finally:
+        consumer_log.removeHandler(waits)
+
+
+class Waits(logging.Handler):
+    """Counts the consumer's waits for the database (its warning each time an event waits)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "database unavailable" in record.getMessage():
+            self.count += 1

@@ -24,7 +24,7 @@ from shared.contracts.envelope import Event
 from shared.contracts.recommendations import RecommendationIssued
 from shared.platform.db import make_engine, make_session_factory
 from shared.platform.tracing import trace_id
-from tests.support import Env, read_topic, running
+from tests.support import Env, eventually, listening_backend, read_topic, running, watch_relays
 
 pytestmark = pytest.mark.services
 SEEDED = 3 + 11  # the demo data's seminar events and issued recommendations
@@ -32,23 +32,33 @@ TRACE = "0af7651916cd43dd8448eb211c80319c"
 CLOUDEVENT_HEADERS = {"ce_specversion", "ce_id", "ce_type", "ce_source", "ce_subject", "ce_time", "content-type", "traceparent"}
 
 
-async def test_an_issue_wakes_the_relay_and_its_event_matches_the_answer(env: Env) -> None:
+async def test_an_issue_wakes_the_relay_and_its_event_matches_the_answer(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = env.settings(Settings, relay_poll_interval_s=600)  # only PostgreSQL's notification wakes the relay
     await load_demo_data(settings)
+    relay = watch_relays(monkeypatch)
     app = create_app(settings)
     topic = env.topic("recommendations")
-    async with running(app), await env.client(app, "lead_partner") as lead:
-        seminar = (await lead.get("/seminars")).json()["items"][0]
-        body = {"title": "Shared test beds", "text": "Open the test beds to SMEs.", "dimension": "processes"}
-        draft = (await lead.post(f"/seminars/{seminar['id']}/recommendations", json=body)).json()
-        await read_topic(env.kafka, topic, SEEDED)  # the relay's first pass is over: it now waits
-        await asyncio.sleep(1)
-        answer = await lead.post(
-            f"/recommendations/{draft['id']}/issue", headers={"traceparent": f"00-{TRACE}-b7ad6b7169203331-01"}
-        )
-        assert answer.status_code == 200, answer.text
-        records = await read_topic(env.kafka, topic, SEEDED + 1, timeout=15)  # a poll would take 10 minutes
-        history = (await lead.get(f"/recommendations/{draft['id']}/history")).json()
+    engine = make_engine(settings.database_url, pool_size=1)
+    sessions = make_session_factory(engine)
+    try:
+        async with running(app), await env.client(app, "lead_partner") as lead:
+            seminar = (await lead.get("/seminars")).json()["items"][0]
+            body = {"title": "Shared test beds", "text": "Open the test beds to SMEs.", "dimension": "processes"}
+            draft = (await lead.post(f"/seminars/{seminar['id']}/recommendations", json=body)).json()
+            await read_topic(env.kafka, topic, SEEDED)
+            await eventually(lambda: listening_backend(sessions), what="the relay to listen")
+            # woken once by its listener as it began to listen; that pass over, it waits (its poll: 10 minutes)
+            await eventually(lambda: relay.settled(wakes=1), what="the relay's passes to settle")
+            woken = relay.wakes
+            answer = await lead.post(
+                f"/recommendations/{draft['id']}/issue", headers={"traceparent": f"00-{TRACE}-b7ad6b7169203331-01"}
+            )
+            assert answer.status_code == 200, answer.text
+            records = await read_topic(env.kafka, topic, SEEDED + 1, timeout=15)
+            assert relay.wakes == woken + 1, "published on the issue's notification (a poll would take 10 minutes)"
+            history = (await lead.get(f"/recommendations/{draft['id']}/history")).json()
+    finally:
+        await engine.dispose()
 
     [record] = [r for r in records if r.key == draft["id"].encode()]
     headers = {k: v.decode() for k, v in record.headers}

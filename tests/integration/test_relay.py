@@ -8,6 +8,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -21,9 +22,9 @@ from services.recommendations.models import Outbox
 from shared.platform import migrate
 from shared.platform.db import SessionFactory, driver_dsn, driver_of, ensure_database, make_engine, make_session_factory
 from shared.platform.kafka import ensure_topics, make_producer
-from shared.platform.outbox import LISTENER_NAME, OutboxListener, OutboxRelay, add_event
+from shared.platform.outbox import OutboxListener, OutboxRelay, add_event
 from tests.factories import issued
-from tests.support import Env, eventually, read_topic
+from tests.support import Env, eventually, listening_backend, read_topic, watch_relays
 
 pytestmark = pytest.mark.services
 EVENTS = 600
@@ -199,11 +200,12 @@ async def _outbox_empty(sessions: SessionFactory) -> bool:
         return (await session.execute(select(func.count()).select_from(Outbox))).scalar() == 0
 
 
-async def test_a_commit_in_another_process_wakes_the_relay_at_once(env: Env) -> None:
+async def test_a_commit_in_another_process_wakes_the_relay_at_once(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """The API process writes the outbox, the worker process publishes it: the insert's
     notification wakes the worker's relay (its poll, 10 minutes here, never fires), also after
     its listening connection was cut."""
     settings = env.settings(Settings)
+    watch = watch_relays(monkeypatch)
     engine = await _migrated_engine(env, settings)
     sessions = make_session_factory(engine)
     producer = make_producer(env.kafka, "relay-listening")
@@ -216,16 +218,21 @@ async def test_a_commit_in_another_process_wakes_the_relay_at_once(env: Env) -> 
     ]
     topic = env.topic("recommendations")
     try:
+        listened = 1  # the wakes once the listener listens: it wakes the relay as it begins to
         for round_ in range(2):
-            listener = await eventually(lambda: _listening_backend(sessions), what="the relay to listen")
-            await asyncio.sleep(0.5)  # the relay's first pass is over: it now waits for its poll
+            listener = await eventually(lambda: listening_backend(sessions), what="the relay to listen")
+            # that wake's pass over, the relay waits: only a wake brings the next pass (its poll is 10 minutes)
+            await eventually(partial(watch.settled, listened), what="the relay's passes to settle")
+            woken = watch.wakes
             async with sessions() as session:  # as another process would: nobody calls relay.wake()
                 add_event(session, Outbox, topic, issued(title=f"round {round_}"))
                 await session.commit()
             await eventually(lambda: _outbox_empty(sessions), timeout=30, what="the notified relay to publish")
+            assert watch.wakes == woken + 1, "published on the insert's notification"
+            listened = watch.wakes + 1
             async with sessions() as session:  # cut the listening connection: the listener reconnects
                 await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": listener})
-            await eventually(lambda old=listener: _another_listener(sessions, old), what="the listener to reconnect")
+            await eventually(partial(_another_listener, sessions, listener), what="the listener to reconnect")
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -235,17 +242,8 @@ async def test_a_commit_in_another_process_wakes_the_relay_at_once(env: Env) -> 
     assert sorted(titles) == ["round 0", "round 1"]  # one event per round, none twice
 
 
-async def _listening_backend(sessions: SessionFactory) -> int | None:
-    query = text(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = :name"
-        " AND (query LIKE 'LISTEN %' OR query = 'SELECT 1')"  # listening: its last query, or its liveness check since
-    )
-    async with sessions() as session:
-        return (await session.execute(query, {"name": LISTENER_NAME})).scalar()
-
-
 async def _another_listener(sessions: SessionFactory, old: int) -> bool:
-    pid = await _listening_backend(sessions)
+    pid = await listening_backend(sessions)
     return pid is not None and pid != old
 
 

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from shared.platform.offsets import OffsetCommits, Offsets
+from tests.support import eventually
 
 A, B = TopicPartition("t", 0), TopicPartition("t", 1)
 
@@ -57,18 +58,36 @@ async def test_offsets_applied_during_a_commit_go_together_in_the_next_one() -> 
     assert kafka.most_in_flight == 1
 
 
+class Clock:
+    """The commits' clock, moved by the test: their turns do not depend on how fast the machine is."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_commits_are_spaced_and_the_polls_between_them_merge() -> None:
     kafka = Kafka()
-    commits = OffsetCommits(kafka.commit, every_s=0.2)
+    clock = Clock()
+    commits = OffsetCommits(kafka.commit, every_s=0.05, clock=clock)
     commits.applied({A: 1})
     await settle()
     assert kafka.commits == [{A: 1}], "the first goes at once"
-    for offset in range(2, 6):  # four polls in less than every_s
+    for offset in range(2, 6):  # four polls within every_s, by the commits' clock
+        clock.now += 0.01
         commits.applied({A: offset})
-        await asyncio.sleep(0.01)
+        await settle()
+    await asyncio.sleep(0.2)  # four times every_s in real time: only the clock says when the turn comes
     assert kafka.commits == [{A: 1}], "the next waits for its turn"
-    await asyncio.sleep(0.25)
+    clock.now += 0.05
+    await eventually(lambda: _true(len(kafka.commits) == 2), timeout=5, what="the second commit")
     assert kafka.commits == [{A: 1}, {A: 5}], "then carries the latest offset"
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def test_a_clean_stop_commits_what_is_pending_at_once() -> None:
