@@ -7,8 +7,10 @@ docs/reliability.md; tests/faults/test_faults.py runs the short one (each fault 
 Recovery time of a fault = from its end (the process killed, the broker or PostgreSQL started
 again, the receiver or the network back) until a canary recommendation, issued right then, has
 its follow-up in the evaluations database (for the receiver: until nothing delivered before its
-return is still pending). 5xx answers count as expected only from PostgreSQL's stop until that
-fault has recovered; every other 5xx is unexpected.
+return is still pending). Its target, RECOVERY_TARGET_S, is a speed target: the table's notes
+report the faults over it, nothing asserts it; not recovered within RECOVERY_TIMEOUT_S is a
+failure. 5xx answers count as expected only from PostgreSQL's stop until that fault has
+recovered; every other 5xx is unexpected.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from tests.faults.auditor import Audit, audit
 from tests.faults.load import Load
 from tests.faults.system import PROXIED_WORKER, ChaosSystem
 
-RECOVERY_TIMEOUT_S = 120.0
+RECOVERY_TIMEOUT_S = 120.0  # not recovered by then: a failure (tests/faults/test_faults.py asserts it)
+RECOVERY_TARGET_S = 30.0  # how fast each fault should recover: a target the table reports, never asserted
 REPORT = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 
 
@@ -258,6 +261,11 @@ class Harness:
             f"| **whole run** ({self.run.load_s:.0f} s of load) | {len(self.run.injections)} | {self.run.operations} "
             f"| {len(a.lost)} | {len(a.twice)} | {len(self.run.unexpected_5xx)} | {self.run.backpressure_503} | | |"
         )
+        over = [
+            f"{i.fault} ({'not recovered' if i.recovery_s is None else f'{i.recovery_s:.1f} s'})"
+            for i in self.run.injections
+            if i.recovery_s is None or i.recovery_s > RECOVERY_TARGET_S
+        ]
         notes = [
             "",
             f"- {self.run.operations} operations (issue, revise, withdraw, city update), {len(self.load.ledger.recs)} "
@@ -270,6 +278,8 @@ class Harness:
             f"- poison messages sent: {len(self.load.ledger.poison)}; other problems: {a.problems or 'none'}; "
             f"drained {a.drained_in_s:.0f} s after the load stopped.",
             f"- processes that exited without being killed (restarted by the supervisor): {self.run.crashes or 'none'}.",
+            f"- recovery target: every fault within {RECOVERY_TARGET_S:.0f} s (a target, read here; what the suite asserts "
+            f"is recovery within {RECOVERY_TIMEOUT_S:.0f} s); over the target: {', '.join(over) or 'none'}.",
         ]
         return "\n".join(rows + notes)
 
