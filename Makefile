@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 system:  ## Java, Maven and PostgreSQL for the local Kafka and databases
 	@$(PYTHON) -m provision.system_deps
 
-system-test:  ## the same, plus Chromium and its driver for the browser tests
+system-test:  ## the same, plus Chromium for the browser tests (Playwright drives it: no driver)
 	@$(PYTHON) -m provision.system_deps --browser
 
 run: $(STAMP)  ## the whole system: docker compose with an engine, else local Kafka + PostgreSQL + supervised services (WORKERS=N: N worker processes per service)

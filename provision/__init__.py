@@ -1,7 +1,8 @@
 """Where the real Kafka and PostgreSQL come from, for the tests and for `make run`.
 
-Order (DESIGN.md "Real parts"): environment variables → a Docker engine (testcontainers)
-→ local processes started from this machine's Java/Maven and PostgreSQL binaries.
+Order ("Real parts" in the team's design, ../shared/DESIGN.md beside the checkout, not in this
+repository): environment variables → a Docker engine (testcontainers) → local processes started
+from this machine's Java/Maven and PostgreSQL binaries.
 Each provider is a context manager that yields a connection string and stops what it started.
 """
 

@@ -4,7 +4,8 @@
     python -m provision.system_deps --check   # only say what is missing (exit 1 if anything is)
 
 Java 17 and Maven run Apache Kafka from its own jars (Maven resolves them from Maven Central),
-PostgreSQL's server binaries run the databases, Chromium and its driver run the browser tests.
+PostgreSQL's server binaries run the databases, Chromium runs the browser tests (Playwright drives
+/usr/bin/chromium itself: no separate driver).
 On Debian, as root, the missing ones are installed with apt-get, as CI does; elsewhere one line
 says what to install. Why apt and not Python-packaged runtimes: docs/operations.md.
 
@@ -40,10 +41,7 @@ def parts(with_browser: bool) -> list[Part]:
         Part("PostgreSQL server", "postgresql", postgres_present()),
     ]
     if with_browser:
-        found += [
-            Part("Chromium", "chromium", os.path.exists("/usr/bin/chromium")),
-            Part("ChromeDriver", "chromium-driver", os.path.exists("/usr/bin/chromedriver")),
-        ]
+        found.append(Part("Chromium", "chromium", os.path.exists("/usr/bin/chromium")))
     return found
 
 
@@ -67,7 +65,7 @@ def install(missing: list[Part]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only report what is missing")
-    parser.add_argument("--browser", action="store_true", help="also Chromium and its driver (browser tests)")
+    parser.add_argument("--browser", action="store_true", help="also Chromium (browser tests)")
     args = parser.parse_args(argv)
     missing = [p for p in parts(args.browser) if not p.present]
     if not missing:
