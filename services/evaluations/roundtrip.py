@@ -74,6 +74,8 @@ class Plan:
     action: str  # change | unchanged | refused | conflict
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # field → {"before", "after"}
     reason: str | None = None
+    code: str | None = None  # the reason's stable code and its parameters (the workflow's, or this module's)
+    params: dict[str, Any] | None = None
     sheet: dict[str, Any] | None = None  # a conflict: the sheet's values beside the current ones
     current: dict[str, Any] | None = None
 
@@ -83,7 +85,7 @@ class Plan:
 
     def public(self) -> dict[str, Any]:
         body: dict[str, Any] = {"row": self.row, "id": str(self.id), "action": self.action, "changes": _json(self.changes)}
-        for name in ("reason", "sheet", "current"):
+        for name in ("reason", "code", "params", "sheet", "current"):
             if (value := getattr(self, name)) is not None:
                 body[name] = _json(value)
         return body
@@ -175,11 +177,15 @@ def plan(row: SheetRow, current: Current) -> Plan:
             changes,
             reason=f"the follow-up changed since the export (version {row.version}, now {current.version}): "
             "not applied; export again and redo the change",
+            code="changed_since_export",
+            params={"version": row.version, "current_version": current.version},
             sheet={name: row.values[name] for name in changes},
             current={name: getattr(current, name) for name in changes},
         )
     if current.closed_reason is not None:
-        return Plan(row.row, row.id, "refused", changes, reason=f"the follow-up is closed: {current.closed_reason}")
+        reason = f"the follow-up is closed: {current.closed_reason}"
+        why = {"why": current.closed_reason}
+        return Plan(row.row, row.id, "refused", changes, reason=reason, code="followup_closed", params=why)
     response = row.values.get("response", current.response)
     status = row.values.get("implementation_status", current.implementation_status)
     try:
@@ -187,7 +193,16 @@ def plan(row: SheetRow, current: Current) -> Plan:
             workflow.check_response(current.response, response, comment_of(row, response != current.response))
         workflow.check_status(current.implementation_status, status, response)
     except DomainError as refused:
-        return Plan(row.row, row.id, "refused", changes, reason=refused.detail)
+        code, params = refused.extra.get("code"), refused.extra.get("params")
+        return Plan(
+            row.row,
+            row.id,
+            "refused",
+            changes,
+            reason=refused.detail,
+            code=str(code) if code else None,
+            params=dict(params) if isinstance(params, dict) else None,
+        )
     return Plan(row.row, row.id, "change", changes)
 
 

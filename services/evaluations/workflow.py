@@ -4,6 +4,9 @@ Pure rules, no framework and no database: every allowed and refused transition i
 Two axes are kept apart, as in the best recommendation trackers: the city's *response* (does it
 agree?) and the *implementation status* (what has it done?). The lead partner's *verification*
 is a third, separate from what the city reports about itself.
+
+Each refusal carries, beside its English `detail`, a stable `code` and its `params` (members of
+the problem+json, through DomainError's `extra`): the portal words them in the person's language.
 """
 
 from __future__ import annotations
@@ -41,9 +44,17 @@ STATUSES_IF_REJECTED = frozenset({S.not_started, S.not_implemented})
 
 def check_response(current: R, new: R, justification: str | None) -> None:
     if new == R.pending and current != R.pending:
-        raise Conflict(f"the response is already {current.value}; it cannot go back to pending")
+        raise Conflict(
+            f"the response is already {current.value}; it cannot go back to pending",
+            code="response_cannot_return_to_pending",
+            params={"current": current.value},
+        )
     if new in NEEDS_JUSTIFICATION and not (justification and justification.strip()):
-        raise Invalid(f"a {new.value} response needs a justification in `comment`")
+        raise Invalid(
+            f"a {new.value} response needs a justification in `comment`",
+            code="response_needs_justification",
+            params={"response": new.value},
+        )
 
 
 def check_status(current: S, new: S, response: R) -> None:
@@ -51,10 +62,16 @@ def check_status(current: S, new: S, response: R) -> None:
     if new != current and new not in STATUS_TRANSITIONS[current]:
         allowed = ", ".join(sorted(s.value for s in STATUS_TRANSITIONS[current])) or "none: it is final"
         raise Conflict(
-            f"implementation status cannot go from {current.value} to {new.value} (allowed from {current.value}: {allowed})"
+            f"implementation status cannot go from {current.value} to {new.value} (allowed from {current.value}: {allowed})",
+            code="status_transition_not_allowed",
+            params={"current": current.value, "new": new.value, "allowed": sorted(s.value for s in STATUS_TRANSITIONS[current])},
         )
     if response == R.rejected and new not in STATUSES_IF_REJECTED:
-        raise Conflict(f"the city rejected this recommendation; status {new.value} contradicts that (change the response first)")
+        raise Conflict(
+            f"the city rejected this recommendation; status {new.value} contradicts that (change the response first)",
+            code="status_contradicts_rejection",
+            params={"status": new.value},
+        )
 
 
 def allowed_statuses(current: S, response: R) -> list[S]:
@@ -79,8 +96,12 @@ def awaits_verification(verification: V, response: R, closed: bool) -> bool:
 
 def check_verification(new: V, response: R, comment: str | None) -> None:
     if new == V.unverified:
-        raise Invalid("verification is `verified` or `contested`; a city's change resets it to unverified")
+        raise Invalid(
+            "verification is `verified` or `contested`; a city's change resets it to unverified",
+            code="verification_cannot_be_unverified",
+            params={},
+        )
     if response == R.pending:
-        raise Conflict("the city has not responded yet: there is nothing to verify")
+        raise Conflict("the city has not responded yet: there is nothing to verify", code="nothing_to_verify", params={})
     if new == V.contested and not (comment and comment.strip()):
-        raise Invalid("contesting a city's status needs a `comment` saying why")
+        raise Invalid("contesting a city's status needs a `comment` saying why", code="contest_needs_comment", params={})

@@ -104,3 +104,19 @@ def test_bad_cells_are_row_errors_and_a_foreign_sheet_is_refused() -> None:
         parse(Table(header=["title"], rows=[]))
     with pytest.raises(SheetRefused, match="unknown column"):
         parse(Table(header=["id", "version", "budget"], rows=[]))
+
+
+def test_a_refused_row_carries_the_workflow_code_and_a_conflict_or_closed_row_its_own() -> None:
+    [refused], _ = parse(row(implementation_status="implemented"))
+    p = plan(refused, NOW)
+    assert p.code == "status_transition_not_allowed" and p.params and p.params["new"] == "implemented"
+    assert p.public()["code"] == "status_transition_not_allowed" and p.public()["params"]["current"] == "not_started"
+    [stale], _ = parse(Table(header=["id", "version", "owner"], rows=[[str(ID), "2", "Herr Müller"]]))
+    assert (plan(stale, NOW).code, plan(stale, NOW).params) == ("changed_since_export", {"version": 2, "current_version": 3})
+    [sheet_row], _ = parse(row(owner="X"))
+    closed = Current(**{**NOW.__dict__, "closed_reason": "recommendation withdrawn: merged"})
+    assert (plan(sheet_row, closed).code, plan(sheet_row, closed).params) == (
+        "followup_closed",
+        {"why": "recommendation withdrawn: merged"},
+    )
+    assert "code" not in plan(parse(row(owner="Y"))[0][0], NOW).public()  # a change has no reason, so no code

@@ -2,6 +2,7 @@
 
 import itertools
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -126,3 +127,39 @@ def test_overdue_means_past_due_open_and_unfinished() -> None:
     assert not is_overdue(None, S.not_started, False, day)
     assert not is_overdue(date(2020, 1, 1), S.planned, True, day)  # closed (withdrawn)
     assert all(not is_overdue(date(2020, 1, 1), status, False, day) for status in workflow.FINAL_STATUSES)
+
+
+@pytest.mark.parametrize(
+    ("refuse", "code", "params"),
+    [
+        (
+            lambda: workflow.check_response(R.accepted, R.pending, None),
+            "response_cannot_return_to_pending",
+            {"current": "accepted"},
+        ),
+        (lambda: workflow.check_response(R.pending, R.rejected, " "), "response_needs_justification", {"response": "rejected"}),
+        (
+            lambda: workflow.check_status(S.not_implemented, S.implemented, R.accepted),
+            "status_transition_not_allowed",
+            {"current": "not_implemented", "new": "implemented", "allowed": ["in_progress", "planned"]},
+        ),
+        (
+            lambda: workflow.check_status(S.implemented, S.planned, R.accepted),
+            "status_transition_not_allowed",
+            {"current": "implemented", "new": "planned", "allowed": []},
+        ),
+        (
+            lambda: workflow.check_status(S.not_started, S.planned, R.rejected),
+            "status_contradicts_rejection",
+            {"status": "planned"},
+        ),
+        (lambda: workflow.check_verification(V.unverified, R.accepted, None), "verification_cannot_be_unverified", {}),
+        (lambda: workflow.check_verification(V.verified, R.pending, None), "nothing_to_verify", {}),
+        (lambda: workflow.check_verification(V.contested, R.accepted, ""), "contest_needs_comment", {}),
+    ],
+)
+def test_every_refusal_has_a_stable_code_and_its_parameters(refuse: Any, code: str, params: dict[str, object]) -> None:
+    """The problem+json carries them (DomainError's extra) beside the English detail: the portal words them."""
+    with pytest.raises((Conflict, Invalid)) as refused:
+        refuse()
+    assert refused.value.extra == {"code": code, "params": params}
