@@ -25,13 +25,16 @@ Csrf = Annotated[str, Form(max_length=100)]
 Short = Annotated[str, Form(max_length=254)]
 
 
+ADMIN_ONLY = "admin_only"  # a reason key the 403 page words (error.html)
+
+
 def require_admin(who: Visitor) -> None:
     signed_in = who.require_signed_in()
     principal = Principal(token_id="portal", role=Role(signed_in.session.role), city=signed_in.session.city)
     try:
         principal.require(Role.admin, why="manage people, tokens and deliveries")
     except Forbidden as refused:
-        raise HTTPException(403) from refused
+        raise HTTPException(403, detail=ADMIN_ONLY) from refused  # the 403 page says why
 
 
 def _role_and_city(role: str, city: str) -> tuple[Role, str | None] | None:

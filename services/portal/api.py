@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from services.portal import service, views
+from services.portal import labels, service, views
 from services.portal.api_network import network_picture
 from services.portal.clients import ServiceRefused
 from services.portal.web import (
@@ -159,9 +159,13 @@ async def _followup_page(
     status_code: int = 200,
     form: dict[str, str] | None = None,
     comment: str = "",
-    error: str | None = None,
+    error: dict[str, Any] | None = None,
+    evidence_error: dict[str, Any] | None = None,
     conflict: list[tuple[str, str, str]] | None = None,
 ) -> Response:
+    """`error`: the follow-up form's refusal (shown under the title); `evidence_error`: an
+    evidence form's (shown in the evidence section, where that form is). Both are the service's
+    problem+json, which the page words in the person's language (`explain`)."""
     bearer = who.bearer
     path = f"/follow-ups/{followup_id}"
     current = await state.services.call(bearer, "evaluations", "GET", path)
@@ -190,6 +194,8 @@ async def _followup_page(
         error=error,
         conflict=conflict,
         saved=request.query_params.get("saved"),
+        evidence_added=request.query_params.get("evidence") == "added",
+        evidence_error=evidence_error,
         upload_max_bytes=state.settings.upload_max_bytes,
         peers=peers,
     )
@@ -231,7 +237,7 @@ async def save_followup(request: Request, state: StateDep, who: VisitorDep, foll
             )
         if refused.status in (409, 422):
             return await _followup_page(
-                request, state, who, followup_id, status_code=refused.status, form=form, comment=comment, error=refused.detail
+                request, state, who, followup_id, status_code=refused.status, form=form, comment=comment, error=refused.problem
             )
         raise
     return redirect(request, who, f"{path}?saved=1")
@@ -262,9 +268,11 @@ async def upload_evidence(
         )
     except ServiceRefused as refused:
         if refused.status in (409, 413, 415, 422):
-            return await _followup_page(request, state, who, followup_id, status_code=refused.status, error=refused.detail)
+            return await _followup_page(
+                request, state, who, followup_id, status_code=refused.status, evidence_error=refused.problem
+            )
         raise
-    return redirect(request, who, f"/follow-ups/{followup_id}?saved=1#evidence")
+    return redirect(request, who, f"/follow-ups/{followup_id}?evidence=added#evidence")
 
 
 @router.get("/follow-ups/{followup_id}/evidence/{evidence_id}/file")
@@ -300,13 +308,17 @@ async def add_link_evidence(
         await state.services.call(who.bearer, "evaluations", "POST", f"/follow-ups/{followup_id}/evidence", json=body)
     except ServiceRefused as refused:
         if refused.status in (409, 422):
-            return await _followup_page(request, state, who, followup_id, status_code=refused.status, error=refused.detail)
+            return await _followup_page(
+                request, state, who, followup_id, status_code=refused.status, evidence_error=refused.problem
+            )
         raise
-    return redirect(request, who, f"/follow-ups/{followup_id}?saved=1#evidence")
+    return redirect(request, who, f"/follow-ups/{followup_id}?evidence=added#evidence")
 
 
 # --- My notifications ----------------------------------------------------------------------------
-EVENT_TYPES = sorted({t.removeprefix("eu.clusnet.").rsplit(".v", 1)[0] for t in REGISTRY if ".notification." not in t})
+EVENT_TYPES = labels.event_order(
+    {t.removeprefix("eu.clusnet.").rsplit(".v", 1)[0] for t in REGISTRY if ".notification." not in t}
+)
 
 
 @router.get("/settings/notifications")

@@ -17,6 +17,8 @@ STATUSES = (
     "not_implemented",
     "overtaken_by_events",
 )
+# the dimensions of the Cluster Initiative Model, in the model's order (the bars, the city page's filter)
+DIMENSIONS = ("setting", "objectives", "processes")
 BAR_WIDTH = 400  # px of a full bar (100 %)
 LINE_WIDTH, LINE_HEIGHT, LINE_PAD = 640, 220, 56  # the padding holds the axis labels
 
@@ -42,9 +44,11 @@ def matrix(cells: list[dict[str, Any]]) -> Matrix:
 
 
 def bars(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each group (a dimension) as a stacked bar: one segment per status, `x`/`width` in px."""
+    """Each group (a dimension) as a stacked bar: one segment per status, `x`/`width` in px; in
+    the model's order (DIMENSIONS; any other group after them, by key)."""
     result = []
-    for g in groups:
+    rank = {d: i for i, d in enumerate(DIMENSIONS)}
+    for g in sorted(groups, key=lambda g: (rank.get(g["key"], len(rank)), str(g["key"]))):
         x = 0.0
         segments = []
         for status in STATUSES:

@@ -1,7 +1,8 @@
 """The three services' HTTP APIs, called as a person (or as the portal's public reader).
 
 The portal keeps no rule of its own: whatever a service refuses is shown to the person as the
-service said it (its problem+json `detail`), with the service's status code.
+service said it (its problem+json `detail`, or the portal's translation of its `code`), with the
+service's status code.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ class ServiceRefused(Exception):
         self.status = status
         self.detail = detail
         self.body = body or {}  # the problem+json itself (an import's 422 lists its `errors`)
+
+    @property
+    def problem(self) -> dict[str, Any]:
+        """The problem+json with its `detail` always there: a refusal's `code` and `params` (the
+        evaluations workflow's) let the page word it in the person's language (`explain`)."""
+        return {**self.body, "detail": self.detail}
 
 
 class Services:

@@ -10,13 +10,13 @@ keeps concurrent requests in different languages from ever seeing each other's c
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -80,6 +80,7 @@ class Pages:
             env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
             env.globals.update(formatting(language))
             env.globals["t"] = _code_translator(translations)
+            env.globals["explain"] = _refusal_explainer(translations)
             self.environments[language] = env
             self.translations[language] = translations
 
@@ -103,6 +104,36 @@ def _code_translator(translations: Translations) -> Callable[[str | None], str]:
     return t
 
 
+def _refusal_explainer(translations: Translations) -> Callable[[str | Mapping[str, Any] | None], str]:
+    """A service's refusal (a problem+json, or a spreadsheet row with its `reason`) in the
+    person's language when its `code` is one the portal words (labels.REFUSALS), else its
+    `detail` (or `reason`) as the service worded it. A bare string is such a detail already."""
+    t = _code_translator(translations)
+
+    def words(value: Any) -> Any:
+        if isinstance(value, str):
+            return t(value)
+        if isinstance(value, list):
+            return ", ".join(t(str(v)) for v in value)
+        return value
+
+    def explain(refusal: str | Mapping[str, Any] | None) -> str:
+        if refusal is None or isinstance(refusal, str):
+            return refusal or ""
+        detail = str(refusal.get("detail") or refusal.get("reason") or "")
+        code, params = refusal.get("code"), refusal.get("params")
+        if code == "status_transition_not_allowed" and isinstance(params, dict) and not params.get("allowed"):
+            code = "status_is_final"
+        if not isinstance(code, str) or code not in labels.REFUSALS or not isinstance(params, dict):
+            return detail
+        try:
+            return translations.gettext(labels.REFUSALS[code]) % {k: words(v) for k, v in params.items()}
+        except (KeyError, TypeError, ValueError):  # a parameter the message expects is missing: the service's words
+            return detail
+
+    return explain
+
+
 def formatting(language: str) -> dict[str, Callable[..., str]]:
     try:
         locale = Locale.parse(language)
@@ -121,6 +152,14 @@ def formatting(language: str) -> dict[str, Callable[..., str]]:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
         return format_datetime(parsed, format="medium", locale=locale)
 
+    def fmt_month(value: str | None, *, long: bool = False) -> str:
+        """A month ("2026-11", as the timeline gives it) in the locale's words: "Nov 2026",
+        "nov. 2026", "Nov. 2026" (long: "November 2026")."""
+        if not value:
+            return ""
+        first = date.fromisoformat(f"{value[:7]}-01")
+        return format_skeleton("yMMMM" if long else "yMMM", first, locale=locale)
+
     def fmt_number(value: float | int) -> str:
         return format_decimal(value, locale=locale)
 
@@ -137,6 +176,7 @@ def formatting(language: str) -> dict[str, Callable[..., str]]:
     return {
         "fmt_date": fmt_date,
         "fmt_datetime": fmt_datetime,
+        "fmt_month": fmt_month,
         "fmt_number": fmt_number,
         "fmt_percent": fmt_percent,
         "fmt_size": fmt_size,

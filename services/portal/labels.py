@@ -47,12 +47,14 @@ LABELS: dict[str, str] = {
     "due_date": N_("Due date"),
     "recommendation_version": N_("Recommendation version"),
     "closed": N_("Closed"),
-    # event types (My notifications)
+    # event types (My notifications), in the order the page lists them: seminar, recommendation,
+    # follow-up, inter-cluster link (EVENT_ORDER)
+    "seminar.scheduled": N_("A seminar is scheduled"),
+    "seminar.held": N_("A seminar is held"),
+    "seminar.report_published": N_("A seminar report is published"),
     "recommendation.issued": N_("A recommendation is issued"),
     "recommendation.revised": N_("A recommendation is revised"),
     "recommendation.withdrawn": N_("A recommendation is withdrawn"),
-    "seminar.scheduled": N_("A seminar is scheduled"),
-    "seminar.report_published": N_("A seminar report is published"),
     "followup.opened": N_("A follow-up is opened"),
     "followup.response_recorded": N_("A city records its response"),
     "followup.status_changed": N_("An implementation status changes"),
@@ -60,6 +62,11 @@ LABELS: dict[str, str] = {
     "followup.verified": N_("The lead partner verifies or contests"),
     "followup.due_soon": N_("A follow-up is due soon"),
     "followup.overdue": N_("A follow-up is overdue"),
+    "cluster_link.proposed": N_("A link between clusters is proposed"),
+    "cluster_link.established": N_("A link between clusters is established"),
+    "cluster_link.activated": N_("A link between clusters becomes active"),
+    "cluster_link.ended": N_("A link between clusters ends"),
+    "cluster_link.cancelled": N_("A link between clusters is cancelled"),
     # seminar stages and recommendation stages and actions (the lead partner's pages)
     "scheduled": N_("Scheduled"),
     "held": N_("Held"),
@@ -72,6 +79,11 @@ LABELS: dict[str, str] = {
     "title": N_("Title"),
     "text": N_("Text"),
     "dimension": N_("Dimension"),
+    # a recommendation's priority (the import preview)
+    "high": N_("High"),
+    "medium": N_("Medium"),
+    "low": N_("Low"),
+    "priority": N_("Priority"),
     # delivery modes
     "immediate": N_("Immediately"),
     "digest": N_("Daily digest"),
@@ -81,6 +93,39 @@ LABELS: dict[str, str] = {
     "city_official": N_("City official"),
     "integration": N_("Integration"),
 }
+
+
+# A service's refusal by its stable `code` (the problem+json member; evaluations' workflow and
+# spreadsheet round trip), worded with its `params` (codes among them are translated first).
+REFUSALS: dict[str, str] = {
+    "response_cannot_return_to_pending": N_("The response is already “%(current)s”: it cannot go back to pending."),
+    "response_needs_justification": N_("The response “%(response)s” needs a justification: write it in the comment."),
+    "status_transition_not_allowed": N_(
+        "The implementation status cannot go from “%(current)s” to “%(new)s”. From “%(current)s” it can go to: %(allowed)s."
+    ),
+    "status_is_final": N_("The implementation status “%(current)s” is final: it cannot change any more."),
+    "status_contradicts_rejection": N_(
+        "The city rejected this recommendation: the status “%(status)s” contradicts that. Change the response first."
+    ),
+    "verification_cannot_be_unverified": N_("Verify the answer or send it back."),
+    "nothing_to_verify": N_("The city has not responded yet: there is nothing to verify."),
+    "contest_needs_comment": N_("Sending back needs a comment for the city saying why."),
+    "changed_since_export": N_(
+        "This follow-up changed since the export (version %(version)s, now %(current_version)s): not applied. "
+        "Export again and redo the change."
+    ),
+    "followup_closed": N_("The follow-up is closed: %(why)s"),
+}
+
+
+EVENT_PREFIXES = ("seminar.", "recommendation.", "followup.", "cluster_link.")
+EVENT_ORDER: tuple[str, ...] = tuple(code for code in LABELS if code.startswith(EVENT_PREFIXES))
+
+
+def event_order(codes: set[str]) -> list[str]:
+    """Event types in EVENT_ORDER (grouped: seminar, recommendation, follow-up, link), any type not
+    listed there after them, by code: a new event type still shows, as its code, until labelled."""
+    return [c for c in EVENT_ORDER if c in codes] + sorted(codes - set(EVENT_ORDER))
 
 
 def label(code: str | None) -> str:

@@ -96,6 +96,9 @@ async def _error_page(request: Request, status: int, message: str | None) -> Res
     return render(request, who, "error.html", status_code=status, status=status, message=message)
 
 
+ERROR_REASONS = frozenset({admin.ADMIN_ONLY})  # HTTPException details error.html words
+
+
 def install_error_pages(app: FastAPI) -> None:
     """Errors as pages in the person's language; a service's refusal keeps its status."""
 
@@ -125,7 +128,8 @@ def install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return await _error_page(request, exc.status_code, None)
+        reason = exc.detail if exc.detail in ERROR_REASONS else None  # a reason the page words, never raw text
+        return await _error_page(request, exc.status_code, reason)
 
     @app.exception_handler(httpx.HTTPError)
     async def unreachable(request: Request, _: httpx.HTTPError) -> Response:

@@ -1,6 +1,6 @@
 """The lead partner's seminars and recommendations: schedule a seminar, draft its
-recommendations, mark it held, publish the report (every draft issued at once), revise with a
-reason (the page shows what changed between versions), withdraw with a reason.
+recommendations, mark it held, publish the report (every draft issued at once), issue a draft
+drafted after the report one by one, revise with a reason (the page shows what changed between versions), withdraw with a reason.
 
 Thin routes over the recommendations service, which decides what may happen (a refusal is shown
 as it worded it, on the page the person was on) and answers 403 to anyone but the lead partner.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -207,6 +207,31 @@ async def _change(
             return await _recommendation_page(request, state, who, rec_id, status_code=refused.status, error=refused.detail)
         raise
     return redirect(request, who, f"/recommendations/{rec_id}?done={verb}")
+
+
+@router.post("/recommendations/{rec_id}/issue")
+async def issue(
+    request: Request,
+    state: StateDep,
+    who: VisitorDep,
+    rec_id: uuid.UUID,
+    csrf_token: Csrf = "",
+    back: Annotated[Literal["seminar", "recommendation"], Form()] = "seminar",
+) -> Response:
+    """Issue one draft (a draft written after its seminar's report was published); back to the
+    page the button was on, where a refusal is shown too."""
+    who.check_csrf(csrf_token)
+    if back == "recommendation":
+        return await _change(request, state, who, rec_id, "issue", {})
+    try:
+        answer = await state.services.call(who.bearer, "recommendations", "POST", f"/recommendations/{rec_id}/issue")
+    except ServiceRefused as refused:
+        if refused.status in (409, 422):
+            current = await state.services.get(who.bearer, "recommendations", f"/recommendations/{rec_id}")
+            seminar_id = uuid.UUID(current["seminar_id"])
+            return await _seminar_page(request, state, who, seminar_id, status_code=refused.status, error=refused.detail)
+        raise
+    return redirect(request, who, f"/seminars/{answer.json()['seminar_id']}?done=issued")
 
 
 @router.post("/recommendations/{rec_id}/revise")

@@ -22,7 +22,7 @@ def kept_preview(preview: dict[str, Any]) -> dict[str, Any]:
 
 
 def _followup_fields(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("id", "changes", "reason", "sheet", "current") if k in row}
+    return {k: row[k] for k in ("id", "changes", "reason", "code", "params", "sheet", "current") if k in row}
 
 
 def action_kind(action: str) -> str:

@@ -2,13 +2,13 @@
 
 Evaluations decides what waits (`/follow-ups?awaiting_verification=true`) and who may judge
 (`POST /follow-ups/{id}/verification`, lead partner only; sending back needs a comment): a
-refusal is shown as the service worded it.
+refusal is shown in the person's language when the workflow gave its code, else as the service worded it.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -20,7 +20,13 @@ router = APIRouter(include_in_schema=False)
 
 
 async def _queue_page(
-    request: Request, state: PortalState, who: Visitor, *, status_code: int = 200, error: str | None = None, failed: str = ""
+    request: Request,
+    state: PortalState,
+    who: Visitor,
+    *,
+    status_code: int = 200,
+    error: dict[str, Any] | None = None,
+    failed: str = "",
 ) -> Response:
     waiting = await state.services.all_items(who.bearer, "evaluations", "/follow-ups", awaiting_verification="true")
     return render(
@@ -58,7 +64,7 @@ async def judge(
     except ServiceRefused as refused:
         if refused.status in (409, 422):
             return await _queue_page(
-                request, state, who, status_code=refused.status, error=refused.detail, failed=str(followup_id)
+                request, state, who, status_code=refused.status, error=refused.problem, failed=str(followup_id)
             )
         raise
     return redirect(request, who, f"/verification?done={verdict}")

@@ -100,11 +100,13 @@ def test_a_city_save_shows_on_an_open_dashboard_without_reload(browser: Browser,
     lead = new_context(browser, portal_system)
     dashboard = lead.new_page()
     sign_in(dashboard, portal_system, "lead")
+    # the vendored htmx SSE extension fires htmx:sseOpen (bubbling) once the event stream is open
+    dashboard.add_init_script("document.addEventListener('htmx:sseOpen', () => { window.__sseOpen = true; });")
     dashboard.goto("/dashboard")
     mark = dashboard.locator(f"#matrix a[data-followup='{followup}']")
     assert mark.get_attribute("data-status") == "not_started"
     dashboard.evaluate("window.__sameDocument = true")  # gone if the page reloads
-    dashboard.wait_for_timeout(1500)  # the event stream is connected
+    dashboard.wait_for_function("window.__sseOpen === true", timeout=10_000)  # the event stream is connected
 
     city: BrowserContext = new_context(browser, portal_system)
     official = city.new_page()

@@ -45,8 +45,15 @@ def test_the_lead_partner_verifies_and_sends_back_and_the_city_reads_why(browser
     entry = page.locator(queue_entry(page, sent_back))
     entry.get_by_role("button", name="Send back").click()  # without a comment: evaluations refuses
     page.wait_for_selector(".error")
-    assert "comment" in page.inner_text(".error")
+    entry = page.locator(queue_entry(page, sent_back))
+    error = entry.locator(".error")  # in the card it is about, tied to the comment it asks for
+    assert "comment" in error.inner_text() and page.locator(".error").count() == 1
+    assert entry.locator("textarea").get_attribute("aria-describedby") == error.get_attribute("id")
+    assert entry.locator("textarea").get_attribute("aria-invalid") == "true"
+    evidence = entry.get_by_role("link", name="The evidence of this follow-up")
+    assert evidence.get_attribute("href") == f"/follow-ups/{sent_back}#evidence"
     check_accessibility(page)
+    shot(page, "verification-refused")
     page.locator(queue_entry(page, sent_back)).locator("textarea").fill("The evidence does not show the observatory running yet.")
     page.locator(queue_entry(page, sent_back)).get_by_role("button", name="Send back").click()
     page.wait_for_selector("text=Sent back to the city.")
@@ -102,6 +109,19 @@ def test_the_lead_partner_publishes_a_seminar_and_the_host_city_sees_its_recomme
     page.wait_for_selector("text=The report is published")
     shot(page, "seminar")
 
+    late = "Report to the council on the cluster manager's first year"  # drafted after the report: issued on its own
+    page.fill("#title", late)
+    page.fill("#text", f"{late}, with the indicators agreed at the seminar.")
+    page.get_by_role("button", name="Save the draft").click()
+    page.wait_for_selector("text=The report is already published: issue the draft below")
+    check_accessibility(page)
+    page.get_by_role("button", name=f"Issue {late}").click()
+    page.wait_for_selector("text=The recommendation is issued: the city sees it.")
+    assert page.get_by_role("button", name=f"Issue {late}").count() == 0
+    check_accessibility(page)
+    shot(page, "seminar-issued")
+    titles = (*titles, late)
+
     page.get_by_role("link", name=titles[0]).click()  # revise with a reason: the page shows the difference
     page.fill("#r-text", f"{titles[0]}, reporting to the city council every quarter.")
     page.fill("#r-reason", "The council, not the steering group, funds the post")
@@ -125,6 +145,24 @@ def test_the_lead_partner_publishes_a_seminar_and_the_host_city_sees_its_recomme
     assert all(t in official.inner_text("main") for t in titles)
     check_accessibility(official)
     city.close()
+
+
+@pytest.mark.parametrize("who", ["lead", "admin"])
+def test_the_header_fits_on_one_line_at_1280_px_and_wraps_within_itself_when_narrow(
+    browser: Browser, portal_system: PortalSystem, who: str
+) -> None:
+    context = new_context(browser, portal_system)  # 1280 px wide
+    page = context.new_page()
+    sign_in(page, portal_system, who)
+    page.goto("/settings/notifications")
+    middles = "els => els.map(e => { const r = e.getBoundingClientRect(); return Math.round(r.top + r.height / 2); })"
+    parts = page.locator("header.top .brand, header.top nav li, header.top .who")
+    rows = parts.evaluate_all(middles)
+    assert max(rows) - min(rows) <= 4, rows  # brand, every menu item and the person: one line
+    shot(page, f"header-{who}")
+    page.set_viewport_size({"width": 900, "height": 900})  # narrower: the menu wraps, nothing leaves the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= 900
+    context.close()
 
 
 ADMIN_PAGES = ("/admin/people", "/admin/tokens", "/admin/subscriptions", "/admin/deliveries")

@@ -201,6 +201,10 @@ def test_public_page_shows_public_evidence_only(portal_system: PortalSystem) -> 
                 data={"csrf_token": csrf_of(page.text), "title": title, "url": "https://leipzig.example/doc", "public": public},
             )
             assert added.status_code == 303, added.text
+            assert added.headers["location"] == f"{path}?evidence=added#evidence"
+        confirmed = client.get(added.headers["location"]).text
+        evidence_section = confirmed.split('<section id="evidence"')[1].split("</section>")[0]
+        assert "The evidence is added." in evidence_section and "Saved." not in confirmed  # where the page jumps to
         own_view = client.get(path).text
         assert "Council decision (public)" in own_view and "Internal budget memo" in own_view
     public = httpx.get(portal_system.url + "/", timeout=15).text
@@ -322,3 +326,122 @@ def test_the_lead_partner_sees_every_city_and_no_city_form(portal_system: Portal
         )
         page = lead.get(f"/follow-ups/{portal_system.lyon_followup}")
     assert page.status_code == 200 and 'id="implementation_status"' not in page.text  # only the city records its follow-up
+
+
+def _leipzig_seminar(system: PortalSystem) -> dict[str, Any]:
+    with system.api("recommendations", system.tokens["lead"]) as rec:
+        seminar: dict[str, Any] = next(s for s in rec.get("/seminars").json()["items"] if s["host_city"] == "leipzig")
+    assert seminar["status"] == "report_published"  # the demo seminars' reports are out
+    return seminar
+
+
+def _draft_through_the_portal(client: httpx.Client, seminar_id: str, title: str) -> str:
+    page = client.get(f"/seminars/{seminar_id}")
+    drafted = client.post(
+        f"/seminars/{seminar_id}/recommendations",
+        data={"csrf_token": csrf_of(page.text), "title": title, "text": f"{title}: the text.", "dimension": "setting"},
+    )
+    assert drafted.status_code == 303 and drafted.headers["location"].endswith("?done=drafted")
+    found = re.search(
+        rf'<a href="/recommendations/([0-9a-f-]+)">{re.escape(title)}</a>', client.get(f"/seminars/{seminar_id}").text
+    )
+    assert found, title
+    return found.group(1)
+
+
+def test_the_lead_partner_issues_a_draft_written_after_the_report(portal_system: PortalSystem) -> None:
+    seminar = _leipzig_seminar(portal_system)
+    path = f"/seminars/{seminar['id']}"
+    with sign_in(portal_system, "lead") as lead:
+        rec_id = _draft_through_the_portal(lead, seminar["id"], "Issued on its own after the report")
+        page = lead.get(path + "?done=drafted").text
+        assert "The report is already published: issue the draft below" in page
+        assert "Cities see it once the report is published" not in page
+        assert f'action="/recommendations/{rec_id}/issue"' in page  # a plain form: works without JavaScript
+        issued = lead.post(f"/recommendations/{rec_id}/issue", data={"csrf_token": csrf_of(page), "back": "seminar"})
+        assert issued.status_code == 303 and issued.headers["location"] == f"{path}?done=issued"
+        after = lead.get(issued.headers["location"]).text
+        assert "The recommendation is issued: the city sees it." in after
+        assert f'action="/recommendations/{rec_id}/issue"' not in after
+        again = lead.post(f"/recommendations/{rec_id}/issue", data={"csrf_token": csrf_of(after), "back": "seminar"})
+        assert again.status_code == 409 and "already issued" in again.text  # the service's refusal, on the seminar page
+        assert '<h2 id="recs">' in again.text
+
+        # the same from the recommendation's own page, which it comes back to
+        other = _draft_through_the_portal(lead, seminar["id"], "Issued from its own page")
+        own = lead.get(f"/recommendations/{other}").text
+        assert f'action="/recommendations/{other}/issue"' in own
+        from_page = lead.post(f"/recommendations/{other}/issue", data={"csrf_token": csrf_of(own), "back": "recommendation"})
+        assert from_page.status_code == 303 and from_page.headers["location"] == f"/recommendations/{other}?done=issue"
+        assert "The recommendation is issued" in lead.get(from_page.headers["location"]).text
+    with portal_system.api("recommendations", portal_system.tokens["lead"]) as rec:
+        assert rec.get(f"/recommendations/{rec_id}").json()["status"] == "issued"
+        assert rec.get(f"/recommendations/{other}").json()["status"] == "issued"
+    with portal_system.api("evaluations", portal_system.tokens["lead"]) as ev:  # and Leipzig gets its follow-up
+        _wait_for(
+            lambda: any(
+                f["recommendation_id"] == rec_id
+                for f in ev.get("/follow-ups", params={"city": "leipzig", "limit": 200}).json()["items"]
+            ),
+            "the issued draft's follow-up",
+        )
+    with sign_in(portal_system, "leipzig") as city:
+        refused = city.post(
+            f"/recommendations/{rec_id}/issue", data={"csrf_token": csrf_of(city.get("/city").text), "back": "seminar"}
+        )
+        assert refused.status_code == 403  # the recommendations service decides: the lead partner only
+
+
+def test_my_notifications_names_every_event_in_a_meaningful_order(portal_system: PortalSystem) -> None:
+    with sign_in(portal_system, "leipzig") as client:
+        page = client.get("/settings/notifications").text
+    events = re.findall(
+        r'<input type="checkbox" id="ev-([^"]+)" name="event_types" value="[^"]+"><label for="ev-[^"]+">([^<]+)</label>', page
+    )
+    codes = [code for code, _ in events]
+    assert len(codes) == 18 and all(label != code and "." not in label for code, label in events)  # no raw code
+    groups = [code.split(".")[0] for code in codes]
+    assert groups == sorted(groups, key=["seminar", "recommendation", "followup", "cluster_link"].index)
+    assert codes[:3] == ["seminar.scheduled", "seminar.held", "seminar.report_published"]
+    assert dict(events)["cluster_link.activated"] == "A link between clusters becomes active"
+    # the seminars are checkboxes too, each with its whole theme
+    assert '<select id="seminars"' not in page
+    assert len(re.findall(r'<input type="checkbox" id="seminar-[^"]+" name="seminars"', page)) >= 1
+
+
+def test_the_dashboard_labels_its_bars_and_orders_them_as_the_model(portal_system: PortalSystem) -> None:
+    with sign_in(portal_system, "lead") as lead:
+        page = lead.get("/dashboard").text
+    assert re.findall(r'<tr data-dimension="(\w+)">', page) == ["setting", "objectives", "processes"]
+    bar_numbers = re.findall(r'<text x="\d+" y="20" class="label">([^<]+)</text>', page)
+    labels = [n for n in bar_numbers if "%" in n]
+    assert len(labels) == 3 and all(re.fullmatch(r"\d+% implemented", n) for n in labels), bar_numbers
+    assert not re.search(r">\d{4}-\d{2}<", page)  # months in words, not 2026-11
+    assert re.search(r'class="tick middle">[A-Z][a-z]{2} \d{4}</text>', page)
+    with sign_in(portal_system, "lead_fr") as lead_fr:
+        french = lead_fr.get("/dashboard").text
+    assert re.search(r"class=\"label\">\d+\s?%\s?mis en œuvre</text>", french)
+
+
+def test_a_city_official_opening_admin_pages_reads_why_not(portal_system: PortalSystem) -> None:
+    with sign_in(portal_system, "leipzig") as city:
+        admin = city.get("/admin/people")
+        assert admin.status_code == 403
+        assert "This page is for administrators only." in admin.text and "City officials" not in admin.text
+        listing = city.get("/city").text
+        assert '<th scope="col">City</th>' not in listing  # their own city: named in the title, not on every row
+    with sign_in(portal_system, "lead") as lead:
+        assert '<th scope="col">City</th>' in lead.get("/city").text  # every city: the column says which
+
+
+def test_a_refusal_reads_in_the_person_language_under_the_title(portal_system: PortalSystem) -> None:
+    path = f"/follow-ups/{portal_system.fresh_followup('Refused in German')}"
+    with sign_in(portal_system, "leipzig_de") as client:
+        page = client.get(path)
+        refused = client.post(path, data={**_form(page.text), "response": "rejected", "implementation_status": "not_started"})
+    assert refused.status_code == 422
+    assert "Die Antwort „Abgelehnt“ braucht eine Begründung" in refused.text  # worded from the workflow's code
+    assert "needs a justification in `comment`" not in refused.text
+    # under the title, before the same advice elsewhere and the form
+    assert refused.text.index('id="form-error"') < refused.text.index('id="form-title"')
+    assert refused.text.index("<h1>") < refused.text.index('id="form-error"')

@@ -96,6 +96,8 @@ def test_forty_rows_with_three_errors_preview_them_then_import_forty_then_nothin
         fixed = client.get((preview := upload_recommendations(client, seminar, xlsx(rows))).headers["location"])
         assert "40 recommendations to create" in fixed.text and "Nothing has been written yet." in fixed.text
         assert len(table_rows(fixed.text, "rows")) == 40 and "Will be created" in table_rows(fixed.text, "rows")[0]
+        priorities = {m for r in table_rows(fixed.text, "rows") for m in re.findall(r" (high|medium|low) ", r, re.IGNORECASE)}
+        assert priorities == {"High", "Medium", "Low"}  # the priority's label, not its code
         assert drafts_of(portal_system, seminar) == 0
         done = confirm(client, fixed)
         assert done.status_code == 303
@@ -195,7 +197,8 @@ def test_leipzig_round_trip_previews_changes_a_refusal_and_a_conflict_then_appli
         by_id = {fid: next(r for r in rows if f"Round trip {n} " in r) for fid, n in zip(ids, "ABC", strict=True)}
         assert "Will be changed" in by_id[changed] and "Pending → Accepted" in by_id[changed]
         assert "Not started → Planned" in by_id[changed] and "— → Amt für Wirtschaft" in by_id[changed]
-        assert "Refused" in by_id[refused] and "not_started" in by_id[refused]
+        assert "Refused" in by_id[refused]  # the workflow's reason, worded from its code in the person's language
+        assert "cannot go from “Not started” to “Implemented”" in by_id[refused]
         assert "Conflict: not applied" in by_id[conflicting]
         assert "Amt 32 (sheet)" in by_id[conflicting] and "Amt 32 (colleague)" in by_id[conflicting]
         with portal_system.api("evaluations", portal_system.tokens["lead"]) as ev:
