@@ -199,8 +199,8 @@ async def _serve_operations(service_app: Any, name: str, host: str, port: int, s
     from shared.platform.http import install_operations
 
     ops = FastAPI(title=f"{name} worker", docs_url=None, redoc_url=None, openapi_url=None)
-    ops.state.runtime = service_app.state.runtime  # the worker's readiness checks: database, Kafka, consumer
-    install_operations(ops, name, max_body_bytes=1024)
+    runtime = service_app.state.runtime  # set by service_app(): the worker's checks (database, Kafka, consumer)
+    install_operations(ops, name, max_body_bytes=1024, readiness=lambda: runtime.checks)
     server = uvicorn.Server(uvicorn.Config(ops, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
     serving = asyncio.ensure_future(server.serve())  # uvicorn takes SIGTERM/SIGINT while it serves, then re-raises it
     stopping = asyncio.ensure_future(stop.wait())

@@ -18,12 +18,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.portal import admin, api, api_network, api_sheets, dashboard, i18n, live, seminars, verification
 from services.portal.clients import ServiceRefused, Services
 from services.portal.config import Settings
-from services.portal.web import SESSION_COOKIE, CsrfRefused, NotSignedIn, PortalState, get_state, redirect, render, visitor
-from shared.platform import health, migrate, tracing
-from shared.platform.db import ensure_database, make_engine, make_session_factory
+from services.portal.web import (
+    SESSION_COOKIE,
+    CsrfRefused,
+    NotSignedIn,
+    PortalState,
+    get_state,
+    get_state_of,
+    redirect,
+    render,
+    visitor,
+)
+from shared.platform import health, tracing
+from shared.platform.db import make_engine, make_session_factory
 from shared.platform.http import install_operations
 from shared.platform.logs import configure_logging
-from shared.platform.runtime import AUTH_MIGRATIONS
+from shared.platform.runtime import AUTH_MIGRATIONS, prepare_database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 STATIC = Path(__file__).with_name("static")
@@ -31,14 +41,14 @@ STATIC = Path(__file__).with_name("static")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    tracing.enable_export(settings.service_name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Process-wide settings belong to the process that runs the app (as in service_app)
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        tracing.enable_export(settings.service_name)
         for url, scripts in ((settings.database_url, MIGRATIONS), (settings.auth_database_url, AUTH_MIGRATIONS)):
-            await ensure_database(url)
-            await asyncio.to_thread(migrate.upgrade, url, scripts)
+            await prepare_database(url, scripts)  # waits while PostgreSQL is away at start, as the services do
         engine = make_engine(settings.database_url, pool_size=5)
         auth_engine = make_engine(settings.auth_database_url, pool_size=5)
         async with httpx.AsyncClient(timeout=settings.service_timeout_s) as http:
@@ -53,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pages=i18n.Pages(),
                 checks=[health.database_check(engine)],
             )
-            app.state.runtime = state
+            app.state.portal = state  # read back by web.get_state only
             stop = asyncio.Event()
             reader = asyncio.create_task(
                 live.read_followup_events(settings.kafka_bootstrap_servers, settings.topic_prefix, state.live, stop)
@@ -74,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.service_name,
         settings.max_body_bytes,
         settings.max_in_flight_requests,
+        readiness=lambda: get_state_of(app).checks,
         upload_max_bytes=settings.upload_max_bytes,
         upload_paths=settings.upload_paths,
     )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -74,9 +74,13 @@ class CsrfRefused(Exception):
 
 
 def get_state(request: Request) -> PortalState:
-    """The one place that reads the portal's state off the app (set once, in main.py's lifespan):
-    routes declare `StateDep`; exception handlers and `render` call this explicitly."""
-    state: PortalState = request.app.state.runtime
+    """The portal's state (routes declare `StateDep`; exception handlers and `render` call this)."""
+    return get_state_of(request.app)
+
+
+def get_state_of(app: FastAPI) -> PortalState:
+    """The one place that reads the portal's state off the app (set once, in main.py's lifespan)."""
+    state: PortalState = app.state.portal
     return state
 
 

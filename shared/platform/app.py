@@ -45,6 +45,7 @@ def service_app(
         settings.service_name,
         settings.max_body_bytes,
         settings.max_in_flight_requests,
+        readiness=lambda: runtime.checks,  # made by runtime.start(): database, Kafka, consumer
         max_event_loop_lag_ms=settings.max_event_loop_lag_ms,
         pipeline=runtime.pipeline,
         max_pipeline_delay_ms=settings.max_pipeline_delay_ms,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -361,6 +361,7 @@ def install_operations(
     max_body_bytes: int,
     max_in_flight: int = 0,
     *,
+    readiness: Callable[[], Sequence[ReadinessCheck]],
     max_event_loop_lag_ms: float = 0,
     pipeline: PipelineDelay | None = None,
     max_pipeline_delay_ms: float = 0,
@@ -390,9 +391,8 @@ def install_operations(
         summary="Database, Kafka and workers are usable",
         responses={503: {"description": "Not ready"}},
     )
-    async def readyz(request: Request) -> JSONResponse:
-        checks: list[ReadinessCheck] = request.app.state.runtime.checks
-        reasons = [r for r in await asyncio.gather(*(check() for check in checks)) if r]
+    async def readyz() -> JSONResponse:
+        reasons = [r for r in await asyncio.gather(*(check() for check in readiness())) if r]
         if reasons:
             return JSONResponse({"status": "unready", "service": service, "reasons": reasons}, status_code=503)
         return JSONResponse({"status": "ready", "service": service})

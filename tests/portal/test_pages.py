@@ -27,6 +27,12 @@ def test_public_page_needs_no_sign_in_and_escapes_titles(portal_system: PortalSy
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
 
 
+def test_the_portal_reports_itself_ready_with_its_database(portal_system: PortalSystem) -> None:
+    ready = httpx.get(portal_system.url + "/readyz", timeout=15)
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ready", "service": "portal"}
+
+
 def test_unknown_email_and_wrong_password_get_the_same_answer(portal_system: PortalSystem) -> None:
     with httpx.Client(base_url=portal_system.url, timeout=15) as client:
         token = csrf_of(client.get("/login").text)

@@ -57,7 +57,9 @@ async def served() -> AsyncIterator[Served]:
             state.applied.append(number)
             return {"number": number}
 
-        install_operations(app, "lagtest", max_body_bytes=1_000, max_in_flight=64, max_event_loop_lag_ms=MAX_LAG_MS)
+        install_operations(
+            app, "lagtest", max_body_bytes=1_000, readiness=list, max_in_flight=64, max_event_loop_lag_ms=MAX_LAG_MS
+        )
         assert (await client.post("/items/0")).status_code == 200  # the first request starts the probe
         await asyncio.sleep(0.2)  # a few punctual ticks
         yield state

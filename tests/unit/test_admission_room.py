@@ -28,7 +28,9 @@ async def test_writes_past_the_room_wait_for_the_next_measurement() -> None:
     async def items() -> list[int]:
         return applied
 
-    install_operations(app, "roomtest", max_body_bytes=1_000, max_in_flight=64, pipeline=pipeline, max_pipeline_delay_ms=500)
+    install_operations(
+        app, "roomtest", max_body_bytes=1_000, readiness=list, max_in_flight=64, pipeline=pipeline, max_pipeline_delay_ms=500
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         assert (await client.post("/items/0")).status_code == 200  # not measured yet: no bound
         # two groups: the one that drains slower (60 a second, the floor applies) bounds the room
