@@ -17,7 +17,7 @@ from typing import Any
 from services.evaluations import workflow
 from shared.contracts.followups import ImplementationStatus, Response
 from shared.platform.errors import DomainError
-from shared.platform.sheets import SheetRefused, Table, parse_date
+from shared.platform.sheets import RowError, SheetRefused, Table, parse_date
 
 IMPORTED = "imported from a spreadsheet"  # the mark on every history entry an upload writes
 MAX_ROWS = 2_000  # far more than one city's follow-ups; each row is a form save
@@ -37,7 +37,6 @@ EXPORT_COLUMNS = (
     "comment",
 )
 # Columns an upload may change, as FollowUpUpdate fields; `justification` and `comment` go to the history.
-EDITABLE = ("response", "implementation_status", "owner", "responsible_body", "planned_completion")
 MAX_TEXT = {"owner": 300, "responsible_body": 300, "justification": 5_000, "comment": 5_000}
 
 
@@ -89,13 +88,6 @@ class Plan:
             if (value := getattr(self, name)) is not None:
                 body[name] = _json(value)
         return body
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    column: str | None
-    detail: str
 
 
 def parse(table: Table) -> tuple[list[SheetRow], list[RowError]]:

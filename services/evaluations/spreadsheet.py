@@ -16,7 +16,7 @@ from services.evaluations.service import etag_of, update
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import DomainError, Invalid, PreconditionFailed
 from shared.platform.outbox import EventSink
-from shared.platform.sheets import Table
+from shared.platform.sheets import RowError, Table, errors_json
 
 
 def current_of(f: FollowUp) -> roundtrip.Current:
@@ -72,11 +72,11 @@ async def import_followups(
         followup = found.get(row.id)
         if followup is None or followup.city != principal.city_scope():
             # another city's follow-up is reported as unknown too: an upload reveals nothing of it
-            errors.append(roundtrip.RowError(row.row, "id", f"no follow-up {row.id} of your city"))
+            errors.append(RowError(row.row, "id", f"no follow-up {row.id} of your city"))
             continue
         plans.append((row, roundtrip.plan(row, current_of(followup))))
     await session.rollback()  # the reads end here; each applied row is its own transaction
-    error_list = [{"row": e.row, "column": e.column, "detail": e.detail} for e in sorted(errors, key=lambda e: e.row)]
+    error_list = errors_json(errors)
     if errors and not dry_run:
         raise Invalid(
             f"{len(errors)} error(s) in the sheet: nothing was applied; correct the rows and upload the file again",

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from services.portal import labels, service, views
+from services.portal import i18n, labels, service, views
 from services.portal.api_network import network_picture
 from services.portal.clients import ServiceRefused
 from services.portal.web import (
@@ -27,7 +27,6 @@ from services.portal.web import (
 from shared.contracts.envelope import REGISTRY
 
 router = APIRouter(include_in_schema=False)
-FormText = Annotated[str, Form(max_length=20_000)]
 ShortForm = Annotated[str, Form(max_length=300)]
 
 
@@ -55,7 +54,7 @@ async def public_page(request: Request, state: StateDep, who: VisitorDep) -> Res
 async def choose_language(request: Request, state: StateDep, who: VisitorDep, lang: str, next: str = "/") -> Response:
     """A visitor's choice of language (a signed-in person's comes from their account)."""
     answer = redirect(request, who, safe_next(next, "/"))
-    if lang in ("en", "fr", "de"):
+    if lang in i18n.LANGUAGES:
         answer.set_cookie(LANGUAGE_COOKIE, lang, samesite="lax", secure=secure_cookies(request, state.settings))
     return answer
 

@@ -25,8 +25,9 @@ from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.portal import labels
+from shared.contracts.common import Language
 
-LANGUAGES = ("en", "fr", "de")
+LANGUAGES = tuple(Language)  # the catalogues in locales/, one per language a person may choose
 DEFAULT = "en"
 LOCALES = Path(__file__).with_name("locales")
 TEMPLATES = Path(__file__).with_name("templates")
