@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 
 from services.evaluations import repository, roundtrip, service, spreadsheet
+from services.evaluations.config import Settings
 from services.evaluations.models import (
     ChangePublic,
     EvidenceCreate,
@@ -28,7 +29,7 @@ from shared.contracts.common import Dimension
 from shared.contracts.followups import ImplementationStatus, Verification
 from shared.contracts.followups import Response as CityResponse
 from shared.platform.auth import Principal, Role
-from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow
+from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow, settings_of
 from shared.platform.http import problem_responses
 from shared.platform.pagination import Page, PageDep
 from shared.platform.sheets import XLSX_MEDIA_TYPE, read_table, write_csv, write_xlsx
@@ -38,6 +39,7 @@ CityOfficial = Annotated[
     Principal, allow(Role.city_official, why="update follow-ups or add evidence (only the city's own officials may)")
 ]
 LeadPartner = Annotated[Principal, allow(Role.lead_partner, why="verify follow-ups")]
+SettingsDep = Annotated[Settings, settings_of(Settings)]
 CSV_COLUMNS = (
     "id",
     "city",
@@ -92,22 +94,26 @@ def followup_filter(
 FilterDep = Annotated[repository.FollowUpFilter, Depends(followup_filter)]
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
+async def calendar(settings: SettingsDep) -> service.Calendar:
+    """Today, and the due-soon window of the deadlines, as this answer's follow-ups are judged by."""
+    return service.Calendar(datetime.now(UTC).date(), settings.due_soon_days)
+
+
+CalendarDep = Annotated[service.Calendar, Depends(calendar)]
 
 
 @router.get("/follow-ups")
-async def list_followups(session: SessionDep, filters: FilterDep, page: PageDep) -> Page[FollowUpPublic]:
-    rows = await repository.list_followups(session, filters, _today(), page)
-    return Page.of([service.to_public(f, r) for f, r in rows], page)
+async def list_followups(session: SessionDep, filters: FilterDep, page: PageDep, calendar: CalendarDep) -> Page[FollowUpPublic]:
+    rows = await repository.list_followups(session, filters, calendar.today, page)
+    return Page.of([service.to_public(f, r, calendar) for f, r in rows], page)
 
 
 @router.get("/follow-ups.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-async def export_csv(session: SessionDep, filters: FilterDep) -> Response:
+async def export_csv(session: SessionDep, filters: FilterDep, calendar: CalendarDep) -> Response:
     """Every follow-up matching the list filters, as CSV (for spreadsheets and reports)."""
     rows = []
-    for f, r in await repository.list_followups(session, filters, _today()):
-        public = service.to_public(f, r).model_dump(mode="json")
+    for f, r in await repository.list_followups(session, filters, calendar.today):
+        public = service.to_public(f, r, calendar).model_dump(mode="json")
         rows.append([public[c] for c in CSV_COLUMNS])
     return Response(
         write_csv(CSV_COLUMNS, rows),  # formula injection neutralised (shared/platform/sheets.py)
@@ -122,11 +128,11 @@ async def export_csv(session: SessionDep, filters: FilterDep) -> Response:
     response_class=Response,
     responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "The follow-ups as a sheet to edit and upload again"}},
 )
-async def export_xlsx(session: SessionDep, filters: FilterDep) -> Response:
+async def export_xlsx(session: SessionDep, filters: FilterDep, calendar: CalendarDep) -> Response:
     """Every follow-up matching the list filters as XLSX, with a `version` column: edit response,
     justification, implementation_status, owner, responsible_body, planned_completion and comment,
     then upload the sheet to `POST /follow-ups/import` (docs/spreadsheets.md)."""
-    rows = [spreadsheet.export_row(f, r) for f, r in await repository.list_followups(session, filters, _today())]
+    rows = [spreadsheet.export_row(f, r) for f, r in await repository.list_followups(session, filters, calendar.today)]
     return Response(
         write_xlsx(roundtrip.EXPORT_COLUMNS, rows, title="follow-ups"),
         media_type=XLSX_MEDIA_TYPE,
@@ -152,11 +158,11 @@ async def import_followups(
 
 @router.get("/follow-ups/{followup_id}")
 async def get_followup(
-    followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, response: Response
+    followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, response: Response, calendar: CalendarDep
 ) -> FollowUpPublic:
     followup, replica = await service.readable_row(session, followup_id, principal)
     response.headers["ETag"] = service.etag(followup)
-    return service.to_public(followup, replica)
+    return service.to_public(followup, replica, calendar)
 
 
 @router.patch("/follow-ups/{followup_id}", responses=problem_responses(412, 428))
@@ -167,12 +173,13 @@ async def update_followup(
     runtime: RuntimeDep,
     principal: CityOfficial,
     response: Response,
+    calendar: CalendarDep,
     if_match: Annotated[str | None, Header(max_length=200)] = None,
 ) -> FollowUpPublic:
     """Record the city's response and implementation status. Send `If-Match` with the ETag you read."""
     followup, replica = await service.update(session, runtime, followup_id, data, if_match, principal)
     response.headers["ETag"] = service.etag(followup)
-    return service.to_public(followup, replica)
+    return service.to_public(followup, replica, calendar)
 
 
 @router.post("/follow-ups/{followup_id}/evidence", status_code=201)
@@ -259,11 +266,12 @@ async def verify(
     runtime: RuntimeDep,
     principal: LeadPartner,
     response: Response,
+    calendar: CalendarDep,
 ) -> FollowUpPublic:
     """The lead partner verifies or contests the city's self-reported status."""
     followup, replica = await service.verify(session, runtime, followup_id, data, principal)
     response.headers["ETag"] = service.etag(followup)
-    return service.to_public(followup, replica)
+    return service.to_public(followup, replica, calendar)
 
 
 @router.get("/follow-ups/{followup_id}/history")

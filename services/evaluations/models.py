@@ -132,6 +132,7 @@ class FollowUpPublic(SQLModel):
     notes: str | None
     due_date: date | None
     overdue: bool
+    due_soon: bool  # due within the service's due_soon_days, not yet late, open and unfinished
     closed: bool
     closed_reason: str | None
     version: int

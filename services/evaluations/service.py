@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -56,7 +57,15 @@ def is_overdue(f: FollowUp, today: date) -> bool:
     return workflow.is_overdue(f.due_date, f.implementation_status, f.closed, today)
 
 
-def to_public(f: FollowUp, r: RecommendationReplica, today: date | None = None) -> FollowUpPublic:
+@dataclass(frozen=True)
+class Calendar:
+    """The day an answer is given on, and how many days ahead a deadline is due soon (a setting)."""
+
+    today: date
+    due_soon_days: int
+
+
+def to_public(f: FollowUp, r: RecommendationReplica, calendar: Calendar) -> FollowUpPublic:
     return FollowUpPublic(
         **f.model_dump(exclude={"recommendation_id"}),
         recommendation_id=r.id,
@@ -65,7 +74,8 @@ def to_public(f: FollowUp, r: RecommendationReplica, today: date | None = None) 
         recommendation_text=r.text,
         seminar_id=r.seminar_id,
         dimension=r.dimension,
-        overdue=is_overdue(f, today or datetime.now(UTC).date()),
+        overdue=is_overdue(f, calendar.today),
+        due_soon=workflow.is_due_soon(f.due_date, f.implementation_status, f.closed, calendar.today, calendar.due_soon_days),
         allowed_statuses=[] if f.closed else workflow.allowed_statuses(f.implementation_status, f.response),
         allowed_responses=[] if f.closed else workflow.allowed_responses(f.response),
     )

@@ -11,7 +11,7 @@ the problem+json, through DomainError's `extra`): the portal words them in the p
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from shared.contracts.followups import ImplementationStatus as S
 from shared.contracts.followups import Response as R
@@ -36,6 +36,15 @@ def is_overdue(due_date: date | None, status: S, closed: bool, day: date) -> boo
     """The one overdue rule: past its due date on `day`, still open and not finished. (The
     repository's SQL filter `overdue_on` states the same rule for queries; a test holds them equal.)"""
     return due_date is not None and due_date < day and not closed and status not in FINAL_STATUSES
+
+
+def is_due_soon(due_date: date | None, status: S, closed: bool, day: date, within_days: int) -> bool:
+    """The one due-soon rule: due within `within_days` of `day` (and not yet late), still open and
+    not finished; what `followup.due_soon` announces and what a city's pages put first after the
+    overdue ones. (The scheduler's query, `repository.due_candidates`, selects the same.)"""
+    if due_date is None or closed or status in FINAL_STATUSES:
+        return False
+    return day <= due_date <= day + timedelta(days=within_days)
 
 
 # A rejected recommendation cannot be under way: only these statuses go with it.

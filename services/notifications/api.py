@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from services.notifications import feed, repository, rules, service
@@ -24,21 +24,11 @@ from services.notifications.models import (
     Unsubscribed,
 )
 from shared.platform.auth import Principal, Role
-from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow
+from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow, settings_of
 from shared.platform.pagination import Page, PageDep
 
 router = APIRouter()
-
-
-async def get_settings(runtime: RuntimeDep) -> Settings:
-    """This service's own settings (the runtime knows them as the platform's base class)."""
-    settings = runtime.settings
-    if not isinstance(settings, Settings):
-        raise TypeError(f"the notifications runtime carries {type(settings).__name__}, not notifications Settings")
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, settings_of(Settings)]
 Admin = Annotated[Principal, allow(Role.admin, why="manage stakeholders, subscriptions and deliveries")]
 FeedReaderRole = Annotated[
     Principal, allow(Role.admin, Role.lead_partner, Role.integration, Role.city_official, why="read the event feed")

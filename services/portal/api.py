@@ -136,7 +136,7 @@ async def city_page(
         state.services.all_items(bearer, "recommendations", "/seminars"),
         state.services.all_items(bearer, "evaluations", "/follow-ups", **filters),
     )
-    groups = views.group_by_seminar(followups, {s["id"]: s for s in seminars}, datetime.now(UTC).date())
+    groups = views.group_by_seminar(followups, {s["id"]: s for s in seminars})
     return render(
         request,
         who,

@@ -130,5 +130,5 @@ async def city_report(
         state.services.all_items(who.bearer, "recommendations", "/seminars"),
         state.services.all_items(who.bearer, "evaluations", "/follow-ups", city=city),
     )
-    groups = views.group_by_seminar(followups, {s["id"]: s for s in seminars}, datetime.now(UTC).date())
+    groups = views.group_by_seminar(followups, {s["id"]: s for s in seminars})
     return render(request, who, "report.html", city=city, groups=groups, printed=datetime.now(UTC))

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
 from typing import Any
 
-DUE_SOON = timedelta(days=14)
 FORM_FIELDS = ("response", "implementation_status", "responsible_body", "owner", "planned_completion", "notes")
 
 
-def urgency(followup: dict[str, Any], today: date) -> int:
-    """0 overdue, 1 due within two weeks, 2 the rest: the order a city official works in."""
-    if followup.get("overdue"):
-        return 0
-    due = followup.get("due_date")
-    if due and not followup.get("closed") and date.fromisoformat(due) - today <= DUE_SOON:
-        return 1
-    return 2
+def urgency(followup: dict[str, Any]) -> int:
+    """0 overdue, 1 due soon, 2 the rest: the order a city official works in. Both marks come from
+    the evaluations service, which owns the rules and the due-soon window (`workflow.is_due_soon`)."""
+    return 0 if followup.get("overdue") else 1 if followup.get("due_soon") else 2
 
 
 def group_by_seminar(
-    followups: Iterable[dict[str, Any]], seminars: dict[str, dict[str, Any]], today: date
+    followups: Iterable[dict[str, Any]], seminars: dict[str, dict[str, Any]]
 ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Follow-ups grouped by seminar; the most urgent first, within groups and among them."""
-    ordered = sorted(followups, key=lambda f: (urgency(f, today), f.get("due_date") or "9999", f["recommendation_title"]))
+    ordered = sorted(followups, key=lambda f: (urgency(f), f.get("due_date") or "9999", f["recommendation_title"]))
     groups: dict[str, list[dict[str, Any]]] = {}
     for f in ordered:
-        f = {**f, "urgency": urgency(f, today)}
+        f = {**f, "urgency": urgency(f)}
         groups.setdefault(f["seminar_id"], []).append(f)
     unknown = {"id": "", "theme": "?", "host_city": "", "held_on": None}
     return [(seminars.get(sid, unknown), items) for sid, items in groups.items()]

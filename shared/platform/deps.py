@@ -8,7 +8,7 @@ reads it back, so every other dependency states what it needs through its parame
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import Unauthorized
 from shared.platform.runtime import Runtime
+from shared.platform.settings import ServiceSettings
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -26,6 +27,19 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def settings_of(kind: type[S]) -> Any:
+    """A dependency answering the service's own settings, `kind` (the runtime holds them as the
+    platform's base class): `Annotated[Settings, settings_of(Settings)]`."""
+
+    async def settings(runtime: RuntimeDep) -> S:
+        if not isinstance(runtime.settings, kind):
+            raise TypeError(f"this runtime carries {type(runtime.settings).__name__}, not {kind.__module__}.{kind.__name__}")
+        return runtime.settings
+
+    return Depends(settings)
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from services.portal import rules, views
 from services.portal.web import safe_next
@@ -36,19 +36,21 @@ def test_no_open_redirect_after_sign_in() -> None:
         assert safe_next(hostile, "/city") == "/city"
 
 
-def _followup(title: str, due: str | None, overdue: bool = False, seminar: str = "s1") -> dict[str, object]:
-    return {"recommendation_title": title, "due_date": due, "overdue": overdue, "seminar_id": seminar, "closed": False}
+def _followup(
+    title: str, due: str | None, overdue: bool = False, due_soon: bool = False, seminar: str = "s1"
+) -> dict[str, object]:
+    return {"recommendation_title": title, "due_date": due, "overdue": overdue, "due_soon": due_soon, "seminar_id": seminar}
 
 
 def test_overdue_then_due_soon_first() -> None:
-    today = date(2026, 11, 27)
+    """By the service's marks (its rules and due-soon window), then by due date."""
     items = [
-        _followup("later", "2027-06-01"),
-        _followup("soon", "2026-12-05"),
+        _followup("later", "2026-12-01"),  # not marked: e.g. already implemented
+        _followup("soon", "2026-12-05", due_soon=True),
         _followup("late", "2026-10-01", overdue=True, seminar="s2"),
         _followup("undated", None),
     ]
-    groups = views.group_by_seminar(items, {"s1": {"id": "s1", "theme": "A"}, "s2": {"id": "s2", "theme": "B"}}, today)
+    groups = views.group_by_seminar(items, {"s1": {"id": "s1", "theme": "A"}, "s2": {"id": "s2", "theme": "B"}})
     assert [(s["id"], [f["recommendation_title"] for f in fs]) for s, fs in groups] == [
         ("s2", ["late"]),
         ("s1", ["soon", "later", "undated"]),

@@ -119,6 +119,19 @@ def test_allowed_responses_are_exactly_those_check_response_accepts(current: R) 
     assert workflow.allowed_responses(current) == accepted
 
 
+def test_due_soon_means_due_within_the_window_not_late_open_and_unfinished() -> None:
+    is_due_soon = workflow.is_due_soon
+    day = date(2026, 11, 27)
+    assert is_due_soon(date(2026, 11, 27), S.in_progress, False, day, 14)  # due today
+    assert is_due_soon(date(2026, 12, 11), S.planned, False, day, 14)  # the window's last day
+    assert not is_due_soon(date(2026, 12, 12), S.planned, False, day, 14)
+    assert is_due_soon(date(2026, 12, 12), S.planned, False, day, 15)  # the window is the service's setting
+    assert not is_due_soon(date(2026, 11, 26), S.in_progress, False, day, 14)  # late: overdue, not due soon
+    assert not is_due_soon(None, S.not_started, False, day, 14)
+    assert not is_due_soon(date(2026, 12, 1), S.planned, True, day, 14)  # closed (withdrawn)
+    assert all(not is_due_soon(date(2026, 12, 1), status, False, day, 14) for status in workflow.FINAL_STATUSES)
+
+
 def test_overdue_means_past_due_open_and_unfinished() -> None:
     is_overdue = workflow.is_overdue
     day = date(2026, 11, 27)
