@@ -215,6 +215,9 @@ async def test_overdue_is_emitted_once_per_deadline_with_two_schedulers(env: Env
         kinds = [(r.key.decode(), dict(r.headers)["ce_type"].decode().split(".")[3]) for r in events]
         assert kinds.count((overdue["id"], "overdue")) == 1 and kinds.count((soon["id"], "due_soon")) == 1
         assert (await lead.get("/follow-ups", params={"overdue": True})).json()["items"][0]["id"] == overdue["id"]
+        # the answers carry the same rules' marks: what the event announced, each follow-up says
+        marks = {f["id"]: (f["overdue"], f["due_soon"]) for f in (await lead.get("/follow-ups")).json()["items"]}
+        assert marks[overdue["id"]] == (True, False) and marks[soon["id"]] == (False, True)
 
 
 async def test_poison_message_is_dead_lettered_and_the_next_is_processed(env: Env) -> None:
