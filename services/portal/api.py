@@ -40,7 +40,7 @@ async def public_page(request: Request, state: StateDep, who: VisitorDep) -> Res
         state.services.all_items(reader, "recommendations", "/seminars"),
         state.services.all_items(reader, "recommendations", "/recommendations"),
         state.services.all_items(reader, "evaluations", "/follow-ups"),
-        network_picture(state, None),  # public links only
+        network_picture(state, None, who.language),  # public links only
     )
     evidence_lists = await asyncio.gather(
         *(state.services.get(reader, "evaluations", f"/follow-ups/{f['id']}/evidence") for f in followups)

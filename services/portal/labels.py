@@ -131,3 +131,30 @@ def event_order(codes: set[str]) -> list[str]:
 def label(code: str | None) -> str:
     """The English label of a code (translated by the caller), or the code itself."""
     return LABELS.get(code or "", code or "")
+
+
+# The network picture's words (services/portal/network.py `Words`; the table beside it says the same)
+NETWORK_WORDS = {
+    "title": N_("Inter-cluster links between CLUSNET partner cities"),
+    "summary": N_(
+        "Clusters: %(clusters)d. Partner cities: %(cities)d. Links: %(links)d%(statuses)s. "
+        "The table beside it lists the same links."
+    ),
+    "cluster": N_("%(name)s, %(sector)s cluster in %(city)s. Links: %(links)d"),
+    "kind_heading": N_("Kind (line pattern)"),
+    "status_heading": N_("Status (line colour)"),
+}
+LINK_KINDS = {
+    "joint_project": N_("Joint project"),
+    "staff_exchange": N_("Staff exchange"),
+    "cooperation_agreement": N_("Cooperation agreement"),
+    "study_visit": N_("Study visit"),
+    "other": N_("Other link"),
+}
+LINK_STATUSES = {
+    "proposed": N_("Proposed"),
+    "established": N_("Established"),
+    "active": N_("Active"),
+    "ended": N_("Ended"),
+    "cancelled": N_("Cancelled"),
+}

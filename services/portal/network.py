@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from itertools import combinations
 from typing import Any
@@ -51,6 +51,30 @@ STATUS_ORDER = tuple(STATUS_COLOURS)
 
 
 @dataclass(frozen=True)
+class Words:
+    """What the picture says, in its reader's language (the portal passes its catalogue's words;
+    these defaults are the English ones). Counts go as "label: n", so no plural forms are needed."""
+
+    title: str = "Inter-cluster links between CLUSNET partner cities"
+    # %(clusters)d, %(cities)d, %(links)d, and %(statuses)s: " (proposed: 2, active: 1)" or nothing
+    summary: str = (
+        "Clusters: %(clusters)d. Partner cities: %(cities)d. Links: %(links)d%(statuses)s. "
+        "The table beside it lists the same links."
+    )
+    cluster: str = "%(name)s, %(sector)s cluster in %(city)s. Links: %(links)d"  # a cluster's title
+    kind_heading: str = "Kind (line pattern)"
+    status_heading: str = "Status (line colour)"
+    kinds: Mapping[str, str] = field(default_factory=lambda: dict(KIND_LABELS))
+    statuses: Mapping[str, str] = field(default_factory=lambda: {s: s for s in STATUS_ORDER})
+
+    def kind(self, kind: str) -> str:
+        return self.kinds.get(kind) or kind.replace("_", " ")
+
+    def status(self, status: str) -> str:
+        return self.statuses.get(status, status)
+
+
+@dataclass(frozen=True)
 class Node:
     slug: str
     name: str
@@ -69,6 +93,7 @@ class EdgeRow:
     kind: str
     kind_label: str
     status: str
+    status_label: str
     clusters: tuple[str, ...]  # "Name (City)", in the link's order
     starts_on: str | None
     ends_on: str | None
@@ -79,7 +104,7 @@ class EdgeRow:
     @property
     def text(self) -> str:
         dates = _dates(self.starts_on, self.ends_on)
-        return f"{self.kind_label.capitalize()}, {self.status}{dates}: {' – '.join(self.clusters)}"
+        return f"{self.kind_label[:1].upper()}{self.kind_label[1:]} · {self.status_label}{dates}: {' – '.join(self.clusters)}"
 
 
 @dataclass(frozen=True)
@@ -93,13 +118,11 @@ class NetworkPicture:
 
 
 def _dates(starts_on: str | None, ends_on: str | None) -> str:
-    if starts_on and ends_on:
-        return f", {starts_on} to {ends_on}"
-    if starts_on:
-        return f", from {starts_on}"
-    if ends_on:
-        return f", until {ends_on}"
-    return ""
+    """The dates without words to translate: " · 2009-06-01 – 2010-05-31", " · 2009-06-01 –",
+    " · – 2010-05-31", or nothing."""
+    if not (starts_on or ends_on):
+        return ""
+    return " · " + " ".join(part for part in (starts_on, "–", ends_on) if part)
 
 
 def _city_name(slug: str) -> str:
@@ -133,7 +156,7 @@ def layout(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapping[str, Any]
     return placed
 
 
-def _edge_rows(edges: Sequence[Mapping[str, Any]], by_slug: Mapping[str, Node]) -> list[EdgeRow]:
+def _edge_rows(edges: Sequence[Mapping[str, Any]], by_slug: Mapping[str, Node], words: Words) -> list[EdgeRow]:
     rows = []
     for e in edges:
         names = tuple(
@@ -143,8 +166,9 @@ def _edge_rows(edges: Sequence[Mapping[str, Any]], by_slug: Mapping[str, Node]) 
             EdgeRow(
                 id=str(e["id"]),
                 kind=e["kind"],
-                kind_label=KIND_LABELS.get(e["kind"], e["kind"].replace("_", " ")),
+                kind_label=words.kind(e["kind"]),
                 status=e["status"],
+                status_label=words.status(e["status"]),
                 clusters=names,
                 starts_on=e.get("starts_on"),
                 ends_on=e.get("ends_on"),
@@ -156,23 +180,21 @@ def _edge_rows(edges: Sequence[Mapping[str, Any]], by_slug: Mapping[str, Node]) 
     return rows
 
 
-def render(network: Mapping[str, Any], *, size: int = 760, id_prefix: str = "network") -> NetworkPicture:
-    """The picture of `network` (the JSON of `GET /network`) and its rows for the table beside it."""
+def render(
+    network: Mapping[str, Any], *, words: Words | None = None, size: int = 760, id_prefix: str = "network"
+) -> NetworkPicture:
+    """The picture of `network` (the JSON of `GET /network`) and its rows for the table beside it,
+    worded in `words` (English by default)."""
+    words = words or Words()
     edges_in: Sequence[Mapping[str, Any]] = network.get("edges", [])
     nodes = layout(network.get("nodes", []), edges_in, size)
     by_slug = {n.slug: n for n in nodes}
-    rows = _edge_rows(edges_in, by_slug)
+    rows = _edge_rows(edges_in, by_slug, words)
     cities = list(dict.fromkeys(n.city for n in nodes))
     by_status = {s: c for s in STATUS_ORDER if (c := sum(r.status == s for r in rows))}
     by_kind = dict(Counter(r.kind for r in rows))
-    svg = _svg(nodes, rows, edges_in, cities, by_status, size, id_prefix)
+    svg = _svg(nodes, rows, edges_in, cities, by_status, words, size, id_prefix)
     return NetworkPicture(svg=svg, nodes=nodes, edges=rows, cities=cities, by_status=by_status, by_kind=by_kind)
-
-
-def _summary(nodes: Sequence[Node], cities: Sequence[str], rows: Sequence[EdgeRow], by_status: Mapping[str, int]) -> str:
-    statuses = ", ".join(f"{count} {status}" for status, count in by_status.items())
-    links = f"{len(rows)} link{'s' if len(rows) != 1 else ''}" + (f" ({statuses})" if statuses else "")
-    return f"{len(nodes)} clusters in {len(cities)} partner cities; {links}. The table beside it lists the same links."
 
 
 def _svg(
@@ -181,16 +203,19 @@ def _svg(
     edges_in: Sequence[Mapping[str, Any]],
     cities: Sequence[str],
     by_status: Mapping[str, int],
+    words: Words,
     size: int,
     prefix: str,
 ) -> str:
     by_slug = {n.slug: n for n in nodes}
+    statuses = ", ".join(f"{words.status(status)}: {n}" for status, n in by_status.items())
+    counts = {"clusters": len(nodes), "cities": len(cities), "links": len(rows), "statuses": f" ({statuses})" if statuses else ""}
     height, pad = size + 140, 150  # room for the legend under the circle, and for labels on its sides
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{-pad} 0 {size + 2 * pad} {height}" width="100%" role="img" '
         f'class="network" aria-labelledby="{prefix}-title {prefix}-desc">',
-        f'<title id="{prefix}-title">Inter-cluster links between CLUSNET partner cities</title>',
-        f'<desc id="{prefix}-desc">{escape(_summary(nodes, cities, rows, by_status))}</desc>',
+        f'<title id="{prefix}-title">{escape(words.title)}</title>',
+        f'<desc id="{prefix}-desc">{escape(words.summary % counts)}</desc>',
         '<g class="edges">',
     ]
     for row, edge in zip(rows, edges_in, strict=True):
@@ -227,34 +252,34 @@ def _svg(
         angle = math.atan2(n.y - centre, n.x - centre)
         tx, ty = n.x + 12 * math.cos(angle), n.y + 12 * math.sin(angle)
         anchor = "start" if math.cos(angle) >= 0 else "end"
-        plural = "s" if n.links != 1 else ""
+        said = words.cluster % {"name": n.name, "sector": n.sector, "city": _city_name(n.city), "links": n.links}
         out.append(
             f'<g class="node" data-slug="{escape(n.slug)}" data-city="{escape(n.city)}">'
-            f"<title>{escape(f'{n.name}: {n.sector} cluster in {_city_name(n.city)}, {n.links} link{plural}')}</title>"
+            f"<title>{escape(said)}</title>"
             f'<circle cx="{n.x}" cy="{n.y}" r="7" fill="#ffffff" stroke="#111111" stroke-width="2"/>'
             f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" dominant-baseline="middle">{escape(n.name)}</text></g>'
         )
     out.append("</g>")
-    out.extend(_legend(size, prefix))
+    out.extend(_legend(size, prefix, words))
     out.append("</svg>")
     return "".join(out)
 
 
-def _legend(size: int, prefix: str) -> list[str]:
+def _legend(size: int, prefix: str, words: Words) -> list[str]:
     """Kinds as dash patterns and statuses as colours, each with its word."""
     top = size + 10
     out = [f'<g class="legend" font-family="sans-serif" font-size="15" fill="#111111" id="{prefix}-legend">']
-    out.append(f'<text x="10" y="{top + 12}" font-weight="bold">Kind (line pattern)</text>')
+    out.append(f'<text x="10" y="{top + 12}" font-weight="bold">{escape(words.kind_heading)}</text>')
     for i, (kind, dashes) in enumerate(KIND_DASHES.items()):
         y = top + 30 + 19 * i
         dash = f' stroke-dasharray="{dashes}"' if dashes else ""
         out.append(f'<line x1="10" y1="{y}" x2="50" y2="{y}" stroke="#111111" stroke-width="3"{dash}/>')
-        out.append(f'<text x="58" y="{y + 4}">{escape(KIND_LABELS[kind])}</text>')
+        out.append(f'<text x="58" y="{y + 4}">{escape(words.kind(kind))}</text>')
     x = size / 2
-    out.append(f'<text x="{x}" y="{top + 12}" font-weight="bold">Status (line colour)</text>')
+    out.append(f'<text x="{x}" y="{top + 12}" font-weight="bold">{escape(words.status_heading)}</text>')
     for i, (status, colour) in enumerate(STATUS_COLOURS.items()):
         y = top + 30 + 19 * i
         out.append(f'<line x1="{x}" y1="{y}" x2="{x + 40}" y2="{y}" stroke="{colour}" stroke-width="4"/>')
-        out.append(f'<text x="{x + 48}" y="{y + 4}">{status}</text>')
+        out.append(f'<text x="{x + 48}" y="{y + 4}">{escape(words.status(status))}</text>')
     out.append("</g>")
     return out

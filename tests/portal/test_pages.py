@@ -228,6 +228,15 @@ def test_pages_follow_the_browser_language(portal_system: PortalSystem, accept_l
     assert f'<html lang="{accept_language[:2]}">' in page.text
 
 
+def test_the_network_picture_speaks_the_readers_language(portal_system: PortalSystem) -> None:
+    page = httpx.get(portal_system.url + "/network", headers={"Accept-Language": "de-DE"}, timeout=15)
+    assert page.status_code == 200
+    svg = page.text[page.text.index("<svg") : page.text.index("</svg>")]
+    assert "Verbindungen zwischen den Clustern der CLUSNET-Partnerstädte" in svg
+    assert "Art (Linienmuster)" in svg and "Status (Linienfarbe)" in svg and "Gemeinsames Projekt" in svg
+    assert "Kind (line pattern)" not in svg and "joint project" not in svg.lower()
+
+
 def test_a_person_sees_the_portal_in_their_own_language(portal_system: PortalSystem) -> None:
     with sign_in(portal_system, "leipzig_de", **{"Accept-Language": "en"}) as client:
         page = client.get("/city")

@@ -6,7 +6,7 @@ import math
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from services.portal.network import KIND_DASHES, STATUS_COLOURS, render
+from services.portal.network import KIND_DASHES, STATUS_COLOURS, Words, render
 from services.recommendations.demo_data import CLUSTERS, LINKS
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -61,7 +61,7 @@ def test_it_has_an_accessible_name_and_description() -> None:
     desc = root.find(f"{SVG}desc")
     assert desc is not None and desc.get("id") == "network-desc"
     assert desc.text == (
-        "10 clusters in 10 partner cities; 5 links (2 proposed, 1 established, 1 active, 1 ended). "
+        "Clusters: 10. Partner cities: 10. Links: 5 (proposed: 2, established: 1, active: 1, ended: 1). "
         "The table beside it lists the same links."
     )
 
@@ -74,10 +74,10 @@ def test_kind_and_status_are_told_by_line_and_by_words() -> None:
         assert edge.get("stroke-dasharray") == (KIND_DASHES[row.kind] or None)
         title = edge.find(f"{SVG}title")
         assert title is not None and title.text == row.text
-        assert row.kind_label.capitalize() in row.text and row.status in row.text
+        assert row.kind_label.capitalize() in row.text and row.status_label in row.text
     staff = next(r for r in picture.edges if r.kind == "staff_exchange")
     assert staff.text == (
-        "Staff exchange, ended, 2010-04-12 to 2010-04-23: Lyon cleantech cluster (Lyon) – Eindhoven high-tech systems cluster "
+        "Staff exchange · ended · 2010-04-12 – 2010-04-23: Lyon cleantech cluster (Lyon) – Eindhoven high-tech systems cluster "
         "(Eindhoven)"
     )
     legend = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "legend")
@@ -134,4 +134,33 @@ def test_an_empty_network_is_still_a_valid_picture() -> None:
     picture = render({"nodes": [], "edges": []})
     root = parsed(picture.svg)
     assert groups(root, "node") == [] and groups(root, "edge") == []
-    assert root.find(f"{SVG}desc").text.startswith("0 clusters in 0 partner cities; 0 links.")  # type: ignore[union-attr]
+    assert root.find(f"{SVG}desc").text.startswith("Clusters: 0. Partner cities: 0. Links: 0. ")  # type: ignore[union-attr]
+
+
+def test_every_word_of_the_picture_comes_in_the_readers_language() -> None:
+    """The portal hands its catalogue's words (here, French): nothing English is left in the picture."""
+    french = Words(
+        title="Liens entre les clusters des villes partenaires de CLUSNET",
+        summary="Clusters : %(clusters)d. Villes partenaires : %(cities)d. Liens : %(links)d%(statuses)s. Le tableau les liste.",
+        cluster="%(name)s, cluster %(sector)s à %(city)s. Liens : %(links)d",
+        kind_heading="Nature (motif du trait)",
+        status_heading="État (couleur du trait)",
+        kinds={
+            "joint_project": "projet commun",
+            "staff_exchange": "échange de personnel",
+            "study_visit": "visite d'étude",
+            "cooperation_agreement": "accord de coopération",
+            "other": "autre lien",
+        },
+        statuses={"proposed": "proposé", "established": "établi", "active": "actif", "ended": "terminé", "cancelled": "annulé"},
+    )
+    picture = render(demo_network(), words=french)
+    root = parsed(picture.svg)
+    said = [t.text or "" for t in root.iter() if t.tag in (f"{SVG}title", f"{SVG}desc", f"{SVG}text")]
+    legend = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "legend")
+    assert {"Nature (motif du trait)", "État (couleur du trait)", "projet commun", "terminé"} <= {
+        t.text for t in legend.iter(f"{SVG}text")
+    }
+    assert root.find(f"{SVG}desc").text.startswith("Clusters : 10. Villes partenaires : 10. Liens : 5 (proposé: 2")  # type: ignore[union-attr]
+    english = ("link", "cluster in", "Kind", "Status", "proposed", "ended", "joint project", "staff exchange", " to ")
+    assert not [text for text in said if any(word in text for word in english)]
