@@ -9,13 +9,13 @@ and retried through the notifications service as the admin, which checks the rol
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from services.portal import accounts
+from services.portal import accounts, views
 from services.portal.web import PortalState, StateDep, Visitor, VisitorDep, redirect, render
 from shared.platform.auth import Principal, Role
 from shared.platform.errors import Forbidden
@@ -44,12 +44,24 @@ def _role_and_city(role: str, city: str) -> tuple[Role, str | None] | None:
         return None
 
 
+async def _cities(state: PortalState, who: Visitor) -> list[dict[str, Any]]:
+    """The partner cities a person or a token may act for (the forms' choice, and what is accepted)."""
+    return views.partner_cities(await state.services.all_items(who.bearer, "recommendations", "/partners"))
+
+
+def _unknown_city(city: str | None, cities: list[dict[str, Any]]) -> str | None:
+    if city is not None and city not in {c["slug"] for c in cities}:
+        return f"{city!r} is not a CLUSNET partner city"
+    return None
+
+
 # --- people ------------------------------------------------------------------------------------
 @router.get("/people")
 async def people_page(request: Request, state: StateDep, who: VisitorDep) -> Response:
     require_admin(who)
     found = await accounts.list_people(state.auth_sessions)
-    return render(request, who, "admin_people.html", people=found, roles=list(Role), created=None, error=None)
+    cities = await _cities(state, who)
+    return render(request, who, "admin_people.html", people=found, roles=list(Role), cities=cities, created=None, error=None)
 
 
 @router.post("/people")
@@ -67,10 +79,10 @@ async def add_person(
     require_admin(who)
     who.check_csrf(csrf_token)
     chosen = _role_and_city(role, city)
-    created, error = None, None
-    if chosen is None:
-        error = "unknown role"
-    else:
+    cities = await _cities(state, who)
+    created = None
+    error = "unknown role" if chosen is None else _unknown_city(chosen[1], cities)
+    if chosen is not None and error is None:
         try:
             person, password = await accounts.add_person(
                 state.auth_sessions, email=email, name=name, role=chosen[0], city=chosen[1], language=language
@@ -86,6 +98,7 @@ async def add_person(
         status_code=422 if error else 201,
         people=found,
         roles=list(Role),
+        cities=cities,
         created=created,
         error=error,
     )
@@ -109,6 +122,7 @@ async def _tokens_page(
         status_code=status_code,
         tokens=tokens,
         roles=list(Role),
+        cities=await _cities(state, who),
         created=created,
         error=error,
         revoked=request.query_params.get("revoked"),
@@ -137,6 +151,8 @@ async def create_token(
     chosen = _role_and_city(role, city)
     if chosen is None:
         return await _tokens_page(request, state, who, status_code=422, error="unknown role")
+    if unknown := _unknown_city(chosen[1], await _cities(state, who)):
+        return await _tokens_page(request, state, who, status_code=422, error=unknown)
     try:
         _, text = await accounts.create_token(state.auth_sessions, role=chosen[0], city=chosen[1], label=label)
     except ValueError as refused:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from services.portal import revisions
+from services.portal import revisions, views
 from services.portal.clients import ServiceRefused
 from services.portal.web import PortalState, StateDep, Visitor, VisitorDep, redirect, render
 
@@ -47,7 +47,7 @@ async def _seminars_page(
         "seminars.html",
         status_code=status_code,
         seminars=sorted(seminars, key=lambda s: s["held_on"], reverse=True),
-        cities=[p for p in partners if p.get("kind", "city") == "city"],
+        cities=views.partner_cities(partners),
         clusters=clusters,
         error=error,
         form=form or {},

@@ -27,6 +27,11 @@ def group_by_seminar(
     return [(seminars.get(sid, unknown), items) for sid, items in groups.items()]
 
 
+def partner_cities(partners: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The partners that are cities (the others, e.g. a regional agency, host no seminar and have no officials)."""
+    return [p for p in partners if p.get("kind", "city") == "city"]
+
+
 def form_values(source: dict[str, Any]) -> dict[str, str]:
     """A follow-up's (or a posted form's) editable fields as form strings."""
     return {name: "" if source.get(name) is None else str(source.get(name)) for name in FORM_FIELDS}

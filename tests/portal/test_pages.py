@@ -449,6 +449,20 @@ def test_a_city_official_opening_admin_pages_reads_why_not(portal_system: Portal
         assert '<th scope="col">City</th>' in lead.get("/city").text  # every city: the column says which
 
 
+def test_the_admin_chooses_a_partner_city_and_an_unknown_one_is_refused(portal_system: PortalSystem) -> None:
+    with sign_in(portal_system, "admin") as admin:
+        people = admin.get("/admin/people")
+        assert '<option value="helsinki">' in people.text and '<input id="p-city"' not in people.text
+        assert '<option value="helsinki">' in admin.get("/admin/tokens").text
+        form = {"csrf_token": csrf_of(people.text), "email": "x@atlantis.example", "name": "X", "role": "city_official"}
+        refused = admin.post("/admin/people", data={**form, "city": "atlantis"})
+        assert refused.status_code == 422 and "is not a CLUSNET partner city" in refused.text
+        listed = refused.text[refused.text.index('<table id="people">') : refused.text.index("</table>")]
+        assert "ada.admin@clusnet.example" in listed and "x@atlantis.example" not in listed  # nobody was added
+        token = admin.post("/admin/tokens", data={"csrf_token": form["csrf_token"], "role": "city_official", "city": "atlantis"})
+        assert token.status_code == 422 and "is not a CLUSNET partner city" in token.text
+
+
 def test_a_refusal_reads_in_the_person_language_under_the_title(portal_system: PortalSystem) -> None:
     path = f"/follow-ups/{portal_system.fresh_followup('Refused in German')}"
     with sign_in(portal_system, "leipzig_de") as client:
