@@ -276,8 +276,8 @@ async def verify(
 
 @router.get("/follow-ups/{followup_id}/history")
 async def history(followup_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[ChangePublic]:
-    followup, _ = await service.readable_row(session, followup_id, principal)
-    return [ChangePublic.model_validate(c, from_attributes=True) for c in await repository.history(session, followup.id)]
+    changes = await service.history_of(session, followup_id, principal)
+    return [ChangePublic.model_validate(c, from_attributes=True) for c in changes]
 
 
 @router.get("/progress", tags=["progress"])

@@ -226,9 +226,21 @@ async def add_evidence_file(
 
 
 def may_see(public: bool, principal: Principal) -> bool:
-    """Public evidence is for every reader; private evidence for the city's officials (the
-    follow-up's own, checked by readable_row), the lead partner and admins."""
-    return public or principal.role in (Role.city_official, Role.lead_partner, Role.admin)
+    """Public evidence is for every reader; private evidence for those `Principal.sees_private_evidence`
+    (a city official: of the follow-ups readable_row lets them read)."""
+    return public or principal.sees_private_evidence()
+
+
+async def history_of(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[FollowUpChange]:
+    """The follow-up's history; for a reader who may not see private evidence, without the entries
+    that added private evidence (their title is the evidence's). The entry carries the title only,
+    so it is kept when a public item of the follow-up has the same title: it then tells nothing new."""
+    followup, _ = await readable_row(session, followup_id, principal)
+    changes = list(await repository.history(session, followup.id))
+    if principal.sees_private_evidence():
+        return changes
+    public_titles = {e.title for e in await repository.evidence(session, followup.id) if e.public}
+    return [c for c in changes if c.field != "evidence" or c.new in public_titles]
 
 
 async def evidence_of(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[EvidencePublic]:

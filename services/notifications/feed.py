@@ -24,11 +24,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from services.notifications import rules
 from shared.contracts import topics
 from shared.contracts.envelope import REGISTRY, Event, EventDecodeError
+from shared.contracts.followups import FollowUpEvidenceAdded
 from shared.platform.auth import Principal
 from shared.platform.errors import Forbidden, Invalid
 from shared.platform.kafka import partitions_of
 
 KEEPALIVE_S = 15.0
+PRIVATE_EVIDENCE_EVENT = FollowUpEvidenceAdded.event_name  # the event that names evidence, public or not
 
 
 def scope(principal: Principal, types: list[str], city: str | None, seminar: str | None) -> FeedFilter:
@@ -39,7 +41,8 @@ def scope(principal: Principal, types: list[str], city: str | None, seminar: str
     unknown = [t for t in types if t not in rules.EVENT_NAMES and t not in REGISTRY]
     if unknown:
         raise Invalid(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(rules.EVENT_NAMES)}")
-    return FeedFilter(types=frozenset(types), city=own or city, seminar=seminar)
+    private = principal.sees_private_evidence()
+    return FeedFilter(types=frozenset(types), city=own or city, seminar=seminar, private_evidence=private)
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,16 @@ class FeedFilter:
     types: frozenset[str] = frozenset()  # `recommendation.issued` or `eu.clusnet.recommendation.issued.v1`
     city: str | None = None
     seminar: str | None = None
+    private_evidence: bool = False  # whether the reader may see private evidence (its title and link)
 
     def admits(self, event: Event) -> bool:
         if self.types and event.name not in self.types and event.type not in self.types:
             return False
+        if not self.private_evidence and event.name == PRIVATE_EVIDENCE_EVENT and event.data.get("public") is False:
+            return False
         summary = rules.summarize(event)
-        return (self.city is None or summary.city == self.city) and (self.seminar is None or summary.seminar_id == self.seminar)
+        in_city = self.city is None or self.city in summary.cities  # a link concerns each of its cities
+        return in_city and (self.seminar is None or summary.seminar_id == self.seminar)
 
 
 @dataclass

@@ -83,6 +83,12 @@ class Principal(BaseModel):
         """The only city this principal may see follow-ups of, or None for all."""
         return self.city if self.role == Role.city_official else None
 
+    def sees_private_evidence(self) -> bool:
+        """Private evidence is for the city's officials (of the follow-ups they may read: see
+        `city_scope`), the lead partner and admins; an integration sees public evidence only,
+        through every door: the lists, the history, the event feed (docs/security.md)."""
+        return self.role in (Role.city_official, Role.lead_partner, Role.admin)
+
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -92,5 +92,9 @@ async def test_upload_sniffs_limits_and_downloads_by_visibility(env: Env) -> Non
         assert (await lead.post(f"{base}/file", files={"file": ("a.pdf", PDF)}, data={"title": "x"})).status_code == 403
         history = (await official.get(f"/follow-ups/{followup['id']}/history")).json()
         assert [h["new"] for h in history if h["field"] == "evidence"] == ["Council decision", "Internal plan", "Site photo"]
+        # the history says what the list says: an integration learns no private title there either
+        seen = (await integration.get(f"/follow-ups/{followup['id']}/history")).json()
+        assert [h["new"] for h in seen if h["field"] == "evidence"] == ["Council decision"]
+        assert len(seen) == len(history) - 2  # only the two private items' entries are left out
         for c in (lead, official, integration, lyon):
             await c.aclose()
