@@ -26,6 +26,9 @@ class Outcome:
     gone: bool = False  # 410: the endpoint asks never to be called again
 
 
+STRUCTURED_MODE = "application/cloudevents+json"
+
+
 def structured_cloudevent(event: dict[str, Any]) -> bytes:
     """The webhook body: the event in CloudEvents structured JSON mode."""
     body = {
@@ -37,7 +40,8 @@ def structured_cloudevent(event: dict[str, Any]) -> bytes:
 
 
 def webhook_id(delivery: Delivery) -> str:
-    """Stable across retries, so receivers can drop a repeat."""
+    """Stable across retries, so receivers can drop a repeat: `msg_` and the delivery id's 32 hex
+    digits (the id `GET /deliveries` lists, without its dashes)."""
     return f"msg_{delivery.id.hex}"
 
 
@@ -46,7 +50,7 @@ async def send_webhook(http: httpx.AsyncClient, settings: Settings, sub: Subscri
     body = structured_cloudevent(delivery.event)
     timestamp = int(time.time())
     headers = {
-        "content-type": "application/json",
+        "content-type": STRUCTURED_MODE,  # the CloudEvents HTTP binding's structured mode, as `clusnet replay` sends
         "webhook-id": webhook_id(delivery),
         "webhook-timestamp": str(timestamp),
         "webhook-signature": rules.sign(sub.secret, webhook_id(delivery), timestamp, body),

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.notifications import rules
 from shared.contracts import topics
-from shared.contracts.envelope import REGISTRY, Event, EventDecodeError
+from shared.contracts.envelope import Event, EventDecodeError
 from shared.contracts.followups import FollowUpEvidenceAdded
 from shared.platform.auth import Principal
 from shared.platform.errors import Forbidden, Invalid
@@ -38,7 +38,7 @@ def scope(principal: Principal, types: list[str], city: str | None, seminar: str
     own = principal.city_scope()
     if own is not None and city not in (None, own):
         raise Forbidden(f"a city official of {own} may not read the events of {city}")
-    unknown = [t for t in types if t not in rules.EVENT_NAMES and t not in REGISTRY]
+    unknown = [t for t in types if t not in rules.EVENT_NAMES and t not in rules.NAME_OF_TYPE]  # notification.* is not fed
     if unknown:
         raise Invalid(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(rules.EVENT_NAMES)}")
     private = principal.sees_private_evidence()

@@ -112,6 +112,10 @@ class SubscriptionCreate(SubscriptionFilters):
     @field_validator("event_types")
     @classmethod
     def _known_types(cls, value: list[str]) -> list[str]:
+        """Event names (`recommendation.issued`); a versioned type (`eu.clusnet.recommendation.issued.v1`,
+        as the events and the feed spell it) is taken as its name: a subscription follows the event
+        across versions."""
+        value = [rules.NAME_OF_TYPE.get(t, t) for t in value]
         unknown = [t for t in value if t not in rules.EVENT_NAMES]
         if unknown:
             raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(rules.EVENT_NAMES)}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from services.notifications import feed, rules
+from services.notifications import channels, feed, rules
 from shared.platform.settings import ServiceSettings
 
 PAGE = 500
@@ -77,7 +77,7 @@ def _append(path: Path, text: str) -> None:
 
 async def _post(http: httpx.AsyncClient, url: str, item: dict[str, Any], secret: str | None) -> None:
     body = json.dumps(item, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/cloudevents+json"}
+    headers = {"Content-Type": channels.STRUCTURED_MODE}
     if secret:
         message_id, stamp = f"replay_{item['id']}", int(time.time())  # the same for every replay of the event
         headers |= {

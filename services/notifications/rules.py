@@ -21,6 +21,7 @@ from shared.contracts.envelope import REGISTRY, Event, Payload
 # routes and the event types a subscription may name both come from here, so they cannot disagree.
 NOTIFIABLE: tuple[type[Payload], ...] = tuple(p for p in REGISTRY.values() if p.stream != topics.NOTIFICATIONS)
 EVENT_NAMES: list[str] = sorted({p.event_name for p in NOTIFIABLE})
+NAME_OF_TYPE: dict[str, str] = {p.versioned_type(): p.event_name for p in NOTIFIABLE}  # the types the feed carries
 
 
 @dataclass(frozen=True)

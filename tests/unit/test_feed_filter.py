@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from services.notifications.feed import FeedFilter, scope
+from services.notifications.models import SubscriptionCreate
 from shared.contracts.envelope import Event
 from shared.contracts.followups import FollowUpEvidenceAdded
 from shared.platform.auth import Principal, Role
+from shared.platform.errors import Invalid
 from tests.factories import link_event
 
 
@@ -37,3 +41,18 @@ def test_private_evidence_reaches_only_those_who_may_see_it() -> None:
     for allowed in (reader(Role.city_official, "leipzig"), reader(Role.lead_partner), reader(Role.admin)):
         assert allowed.admits(private) and allowed.admits(public)
     assert not reader(Role.city_official, "lyon").admits(private)  # another city's: not theirs at all
+
+
+def test_the_feed_takes_event_names_and_types_of_what_it_carries_only() -> None:
+    admin = Principal(token_id="t", role=Role.admin)
+    assert scope(admin, ["recommendation.issued", "eu.clusnet.followup.opened.v1"], None, None).types
+    with pytest.raises(Invalid, match="unknown event type"):  # notification.* is not fed: asking for it is an error
+        scope(admin, ["eu.clusnet.notification.failed.v1"], None, None)
+
+
+def test_a_subscription_takes_a_versioned_type_as_its_event_name() -> None:
+    data = {"stakeholder_id": str(uuid.uuid4()), "channel": "email"}
+    named = SubscriptionCreate.model_validate({**data, "event_types": ["eu.clusnet.recommendation.issued.v1", "followup.opened"]})
+    assert named.event_types == ["recommendation.issued", "followup.opened"]
+    with pytest.raises(ValueError, match="unknown event type"):
+        SubscriptionCreate.model_validate({**data, "event_types": ["eu.clusnet.notification.failed.v1"]})
