@@ -45,9 +45,9 @@ async def replay(
 ) -> int:
     """Replay `stream` from `start` into `to` (a file path or an http(s) URL); answer how many events."""
     cursor = feed.Cursor()
-    reader = feed.FeedReader(
-        settings.kafka_bootstrap_servers, settings.topic_prefix, [stream], cursor, feed.FeedFilter(types=frozenset(types or ()))
-    )
+    # Everything, as the topic and the webhooks carry it: the replay is the admin's (`clusnet replay`)
+    wanted = feed.FeedFilter(types=frozenset(types or ()), private_evidence=True)
+    reader = feed.FeedReader(settings.kafka_bootstrap_servers, settings.topic_prefix, [stream], cursor, wanted)
     sent = 0
     async with reader, httpx.AsyncClient(timeout=30) as http:
         if isinstance(start, datetime):

@@ -186,7 +186,7 @@ async def propose_link(
 @router.get("/cluster-links", tags=["cluster links"])
 async def list_links(
     session: SessionDep,
-    _: PrincipalDep,
+    principal: PrincipalDep,
     page: PageDep,
     city: Annotated[str | None, Query(max_length=64, description="Links involving a cluster of this city")] = None,
     cluster: Annotated[str | None, Query(max_length=64, description="Links involving this cluster")] = None,
@@ -194,13 +194,17 @@ async def list_links(
     kind: ClusterLinkKind | None = None,
     public: bool | None = None,
 ) -> Page[ClusterLinkState]:
+    """The links; an integration token reads the public ones only (a private link is private evidence)."""
+    if public is False and not principal.sees_private_evidence():
+        return Page.of([], page)
+    public = links.public_filter(principal, public)
     rows = list(await repository.list_links(session, page, city=city, cluster=cluster, status=status, kind=kind, public=public))
     return Page.of(await links.states_of(session, rows), page)
 
 
 @router.get("/cluster-links/{link_id}", tags=["cluster links"])
-async def get_link(link_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> ClusterLinkState:
-    return await links.link_with_clusters(session, link_id)
+async def get_link(link_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> ClusterLinkState:
+    return await links.link_with_clusters(session, link_id, principal)
 
 
 async def _transition(
@@ -265,12 +269,13 @@ async def cancel_link(
 @router.get("/network", tags=["cluster links"])
 async def get_network(
     session: SessionDep,
-    _: PrincipalDep,
+    principal: PrincipalDep,
     public_only: Annotated[bool, Query(description="Only public links (for the public network page)")] = False,
 ) -> Network:
     """The network picture's data: every cluster (node, with its city and sector) and the links among
-    them (edge: its clusters, kind, status, dates, public flag). The portal lays it out and draws it."""
-    return await links.network(session, public_only)
+    them (edge: its clusters, kind, status, dates, public flag), the public ones only for an
+    integration token. The portal lays it out and draws it."""
+    return await links.network(session, public_only, principal)
 
 
 # --- spreadsheets (docs/spreadsheets.md) -------------------------------------------------------

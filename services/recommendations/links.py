@@ -80,9 +80,18 @@ async def link_or_404(session: AsyncSession, link_id: uuid.UUID, *, for_update: 
     return link
 
 
-async def link_with_clusters(session: AsyncSession, link_id: uuid.UUID) -> ClusterLinkState:
+async def link_with_clusters(session: AsyncSession, link_id: uuid.UUID, reader: Principal) -> ClusterLinkState:
     link = await link_or_404(session, link_id)
+    if not link.public and not reader.sees_private_evidence():  # as if absent, like private evidence
+        raise NotFound(f"cluster link {link_id} does not exist")
     return link_state(link, (await repository.link_clusters(session, [link.id]))[link.id])
+
+
+def public_filter(reader: Principal, public: bool | None) -> bool | None:
+    """The `public` filter a reader's link query runs with: a private link is evidence like any
+    other (it answers recommendations), so a reader who may not see private evidence (an
+    integration) reads the public links only, whatever they asked; None: no filter."""
+    return public if reader.sees_private_evidence() else True
 
 
 async def states_of(session: AsyncSession, links: list[ClusterLink]) -> list[ClusterLinkState]:
@@ -188,10 +197,11 @@ async def stage_transition(
     return state
 
 
-async def network(session: AsyncSession, public_only: bool) -> Network:
-    """Every cluster, and the links among them (only the public ones when asked)."""
+async def network(session: AsyncSession, public_only: bool, reader: Principal) -> Network:
+    """Every cluster, and the links among them (only the public ones when asked, or for a reader
+    who may not see private ones)."""
     clusters = await repository.all_clusters(session)
-    links = list(await repository.list_links(session, None, public=True if public_only else None))
+    links = list(await repository.list_links(session, None, public=public_filter(reader, True if public_only else None)))
     members = await repository.link_clusters(session, [link.id for link in links])
     return Network(
         nodes=[NetworkNode(slug=c.slug, name=c.name, sector=c.sector, city=c.city) for c in clusters],

@@ -161,18 +161,26 @@ async def test_who_may_propose_and_what_a_link_may_answer(env: Env) -> None:
 
 async def test_network_has_every_cluster_and_the_links(env: Env) -> None:
     app = recommendations_app(await seeded(env))
-    async with running(app), await env.client(app, "integration") as reader:
-        network = (await reader.get("/network")).json()
-        clusters = (await reader.get("/clusters", params={"limit": 200})).json()["items"]
+    async with running(app), await env.client(app, "lead_partner") as lead, await env.client(app, "integration") as reader:
+        network = (await lead.get("/network")).json()
+        clusters = (await lead.get("/clusters", params={"limit": 200})).json()["items"]
         assert {n["slug"] for n in network["nodes"]} == {c["slug"] for c in clusters}
         assert len({n["city"] for n in network["nodes"]}) == 10
         assert len(network["edges"]) == len(LINKS)
         statuses = {e["description"]: e["status"] for e in network["edges"]}
         assert statuses == {link["description"]: link["status"] for link in LINKS}
-        public = (await reader.get("/network", params={"public_only": True})).json()
+        public = (await lead.get("/network", params={"public_only": True})).json()
         assert len(public["edges"]) == sum(link["public"] for link in LINKS) and all(e["public"] for e in public["edges"])
         assert public["nodes"] == network["nodes"]
         assert "/network" in app.openapi()["paths"]
+        # a private link answers recommendations: private evidence, which an integration never sees
+        assert (await reader.get("/network")).json() == public
+        listed = (await reader.get("/cluster-links", params={"limit": 100})).json()["items"]
+        assert len(listed) == len(public["edges"]) and all(link["public"] for link in listed)
+        assert (await reader.get("/cluster-links", params={"public": False})).json()["items"] == []
+        private = next(e for e in network["edges"] if not e["public"])
+        assert (await reader.get(f"/cluster-links/{private['id']}")).status_code == 404
+        assert (await lead.get(f"/cluster-links/{private['id']}")).status_code == 200
 
 
 async def _evidence(client: httpx.AsyncClient, followup_id: str) -> list[dict[str, Any]]:

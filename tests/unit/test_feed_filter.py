@@ -56,3 +56,9 @@ def test_a_subscription_takes_a_versioned_type_as_its_event_name() -> None:
     assert named.event_types == ["recommendation.issued", "followup.opened"]
     with pytest.raises(ValueError, match="unknown event type"):
         SubscriptionCreate.model_validate({**data, "event_types": ["eu.clusnet.notification.failed.v1"]})
+
+
+def test_a_private_link_reaches_only_those_who_may_see_private_evidence() -> None:
+    private, public = link_event(public=False), link_event(public=True)
+    assert reader(Role.integration).admits(public) and not reader(Role.integration).admits(private)
+    assert reader(Role.lead_partner).admits(private) and reader(Role.city_official, "leipzig").admits(private)
