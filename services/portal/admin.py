@@ -109,11 +109,14 @@ async def _tokens_page(
     request: Request,
     state: PortalState,
     who: Visitor,
+    cities: list[dict[str, Any]],
     *,
     status_code: int = 200,
     created: str | None = None,
     error: str | None = None,
 ) -> Response:
+    """The tokens page. Its `cities` are read before anything is written: a new token's text is on
+    this answer only, so nothing that could fail (a call to a service) may come after it is made."""
     tokens = await accounts.integration_tokens(state.auth_sessions)
     return render(
         request,
@@ -122,7 +125,7 @@ async def _tokens_page(
         status_code=status_code,
         tokens=tokens,
         roles=list(Role),
-        cities=await _cities(state, who),
+        cities=cities,
         created=created,
         error=error,
         revoked=request.query_params.get("revoked"),
@@ -132,7 +135,7 @@ async def _tokens_page(
 @router.get("/tokens")
 async def tokens_page(request: Request, state: StateDep, who: VisitorDep) -> Response:
     require_admin(who)
-    return await _tokens_page(request, state, who)
+    return await _tokens_page(request, state, who, await _cities(state, who))
 
 
 @router.post("/tokens")
@@ -149,15 +152,16 @@ async def create_token(
     require_admin(who)
     who.check_csrf(csrf_token)
     chosen = _role_and_city(role, city)
+    cities = await _cities(state, who)
     if chosen is None:
-        return await _tokens_page(request, state, who, status_code=422, error="unknown role")
-    if unknown := _unknown_city(chosen[1], await _cities(state, who)):
-        return await _tokens_page(request, state, who, status_code=422, error=unknown)
+        return await _tokens_page(request, state, who, cities, status_code=422, error="unknown role")
+    if unknown := _unknown_city(chosen[1], cities):
+        return await _tokens_page(request, state, who, cities, status_code=422, error=unknown)
     try:
         _, text = await accounts.create_token(state.auth_sessions, role=chosen[0], city=chosen[1], label=label)
     except ValueError as refused:
-        return await _tokens_page(request, state, who, status_code=422, error=str(refused))
-    return await _tokens_page(request, state, who, status_code=201, created=text)
+        return await _tokens_page(request, state, who, cities, status_code=422, error=str(refused))
+    return await _tokens_page(request, state, who, cities, status_code=201, created=text)
 
 
 @router.post("/tokens/{token_id}/revoke")
