@@ -36,7 +36,7 @@ EXPORT_COLUMNS = (
     "planned_completion",
     "comment",
 )
-# Columns an upload may change, as FollowUpUpdate fields; `justification` and `comment` go to the history.
+# The longest text an uploaded cell may hold, per column (`justification` and `comment` go to the history)
 MAX_TEXT = {"owner": 300, "responsible_body": 300, "justification": 5_000, "comment": 5_000}
 
 

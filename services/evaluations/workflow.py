@@ -69,11 +69,18 @@ def check_response(current: R, new: R, justification: str | None) -> None:
 def check_status(current: S, new: S, response: R) -> None:
     """`new` may equal `current` (the status stays) but must still agree with the response."""
     if new != current and new not in STATUS_TRANSITIONS[current]:
-        allowed = ", ".join(sorted(s.value for s in STATUS_TRANSITIONS[current])) or "none: it is final"
+        allowed = sorted(s.value for s in STATUS_TRANSITIONS[current])
+        if not allowed:
+            raise Conflict(
+                f"implementation status cannot go from {current.value} to {new.value}: {current.value} is final",
+                code="status_is_final",
+                params={"current": current.value, "new": new.value},
+            )
         raise Conflict(
-            f"implementation status cannot go from {current.value} to {new.value} (allowed from {current.value}: {allowed})",
+            f"implementation status cannot go from {current.value} to {new.value} "
+            f"(allowed from {current.value}: {', '.join(allowed)})",
             code="status_transition_not_allowed",
-            params={"current": current.value, "new": new.value, "allowed": sorted(s.value for s in STATUS_TRANSITIONS[current])},
+            params={"current": current.value, "new": new.value, "allowed": allowed},
         )
     if response == R.rejected and new not in STATUSES_IF_REJECTED:
         raise Conflict(

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shared.contracts.common import Dimension
+
 STATUSES = (
     "implemented",
     "partially_implemented",
@@ -17,8 +19,7 @@ STATUSES = (
     "not_implemented",
     "overtaken_by_events",
 )
-# the dimensions of the Cluster Initiative Model, in the model's order (the bars, the city page's filter)
-DIMENSIONS = ("setting", "objectives", "processes")
+DIMENSIONS = tuple(Dimension)  # the Cluster Initiative Model's, in its order (the bars)
 BAR_WIDTH = 400  # px of a full bar (100 %)
 LINE_WIDTH, LINE_HEIGHT, LINE_PAD = 640, 220, 56  # the padding holds the axis labels
 

@@ -25,7 +25,7 @@ from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.portal import labels
-from shared.contracts.common import Language
+from shared.contracts.common import Dimension, Language
 
 LANGUAGES = tuple(Language)  # the catalogues in locales/, one per language a person may choose
 DEFAULT = "en"
@@ -81,6 +81,7 @@ class Pages:
             env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
             env.globals.update(formatting(language))
             env.globals["t"] = _code_translator(translations)
+            env.globals["DIMENSIONS"] = tuple(Dimension)  # the Cluster Initiative Model's, in its order
             env.globals["explain"] = _refusal_explainer(translations)
             self.environments[language] = env
             self.translations[language] = translations
@@ -123,8 +124,6 @@ def _refusal_explainer(translations: Translations) -> Callable[[str | Mapping[st
             return refusal or ""
         detail = str(refusal.get("detail") or refusal.get("reason") or "")
         code, params = refusal.get("code"), refusal.get("params")
-        if code == "status_transition_not_allowed" and isinstance(params, dict) and not params.get("allowed"):
-            code = "status_is_final"
         if not isinstance(code, str) or code not in labels.REFUSALS or not isinstance(params, dict):
             return detail
         try:

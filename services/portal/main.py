@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pages=i18n.Pages(),
                 checks=[health.database_check(engine)],
             )
-            app.state.portal = state  # read back by web.get_state only
+            app.state.portal = state  # read back by web.get_state_of only (routes, handlers, /readyz)
             stop = asyncio.Event()
             reader = asyncio.create_task(
                 live.read_followup_events(settings.kafka_bootstrap_servers, settings.topic_prefix, state.live, stop)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
 from itertools import combinations
 from typing import Any
@@ -115,6 +115,24 @@ class NetworkPicture:
     cities: list[str]
     by_status: dict[str, int]
     by_kind: dict[str, int]
+    words: Words  # what it was worded in: the table beside it says the same
+
+
+def _checked(words: Words) -> Words:
+    """`words`, or the English ones where a translated pattern does not take the picture's
+    parameters (a catalogue's typo must not take the page down with it)."""
+    english = Words()
+    samples = {
+        "summary": {"clusters": 1, "cities": 1, "links": 1, "statuses": ""},
+        "cluster": {"name": "n", "sector": "s", "city": "c", "links": 1},
+    }
+    fixed = {}
+    for name, values in samples.items():
+        try:
+            getattr(words, name) % values
+        except (KeyError, TypeError, ValueError):
+            fixed[name] = getattr(english, name)
+    return replace(words, **fixed) if fixed else words
 
 
 def _dates(starts_on: str | None, ends_on: str | None) -> str:
@@ -185,7 +203,7 @@ def render(
 ) -> NetworkPicture:
     """The picture of `network` (the JSON of `GET /network`) and its rows for the table beside it,
     worded in `words` (English by default)."""
-    words = words or Words()
+    words = _checked(words or Words())
     edges_in: Sequence[Mapping[str, Any]] = network.get("edges", [])
     nodes = layout(network.get("nodes", []), edges_in, size)
     by_slug = {n.slug: n for n in nodes}
@@ -194,7 +212,7 @@ def render(
     by_status = {s: c for s in STATUS_ORDER if (c := sum(r.status == s for r in rows))}
     by_kind = dict(Counter(r.kind for r in rows))
     svg = _svg(nodes, rows, edges_in, cities, by_status, words, size, id_prefix)
-    return NetworkPicture(svg=svg, nodes=nodes, edges=rows, cities=cities, by_status=by_status, by_kind=by_kind)
+    return NetworkPicture(svg=svg, nodes=nodes, edges=rows, cities=cities, by_status=by_status, by_kind=by_kind, words=words)
 
 
 def _svg(

@@ -18,12 +18,13 @@ from fastapi.responses import Response
 from services.portal import revisions, views
 from services.portal.clients import ServiceRefused
 from services.portal.web import PortalState, StateDep, Visitor, VisitorDep, redirect, render
+from shared.contracts.common import Dimension
 
 router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form(max_length=100)]
 Short = Annotated[str, Form(max_length=300)]
 Long = Annotated[str, Form(max_length=20_000)]
-DIMENSIONS = ("setting", "objectives", "processes")
+DIMENSIONS = tuple(Dimension)  # the Cluster Initiative Model's, in its order (the draft form)
 
 
 async def _seminars_page(

@@ -74,7 +74,7 @@ def test_leipzig_official_records_a_response_and_sees_the_history(context: Brows
     check_accessibility(page)
     shot(page, "my-city")
 
-    page.get_by_role("link", name=HOSTILE_TITLE).click()  # the hostile title is a link text, not a script
+    page.get_by_role("link", name=HOSTILE_TITLE, exact=True).click()  # the hostile title is a link text, not a script
     page.wait_for_url(f"**/follow-ups/{portal_system.hostile_followup}")
     assert page.inner_text("h1") == HOSTILE_TITLE and not dialogs
     check_accessibility(page)

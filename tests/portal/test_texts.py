@@ -42,7 +42,7 @@ def test_a_refusal_is_worded_from_its_code_in_the_person_language_else_as_the_se
         "From “Not implemented” it can go to: In progress, Planned."
     )
     assert "„Nicht umgesetzt“" in explain["de"](transition) and "Umgesetzt" in explain["de"](transition)
-    final = {**transition, "params": {**transition["params"], "current": "implemented", "allowed": []}}
+    final = {"detail": "…", "code": "status_is_final", "params": {"current": "implemented", "new": "planned"}}
     assert explain["fr"](final) == "L’état de mise en œuvre « Mis en œuvre » est définitif : il ne peut plus changer."
     justify = {"detail": "x", "code": "response_needs_justification", "params": {"response": "rejected"}}
     assert explain["de"](justify) == "Die Antwort „Abgelehnt“ braucht eine Begründung: Schreiben Sie sie in den Kommentar."

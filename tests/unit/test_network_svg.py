@@ -164,3 +164,10 @@ def test_every_word_of_the_picture_comes_in_the_readers_language() -> None:
     assert root.find(f"{SVG}desc").text.startswith("Clusters : 10. Villes partenaires : 10. Liens : 5 (proposé: 2")  # type: ignore[union-attr]
     english = ("link", "cluster in", "Kind", "Status", "proposed", "ended", "joint project", "staff exchange", " to ")
     assert not [text for text in said if any(word in text for word in english)]
+
+
+def test_a_translated_pattern_that_does_not_fit_falls_back_to_english() -> None:
+    broken = Words(summary="Cluster: %(clusterz)d", cluster="%(name)s %(oops)s")  # a catalogue's typos
+    picture = render(demo_network(), words=broken)
+    desc = parsed(picture.svg).find(f"{SVG}desc")
+    assert desc is not None and (desc.text or "").startswith("Clusters: 10. Partner cities: 10.")

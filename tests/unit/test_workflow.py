@@ -158,8 +158,8 @@ def test_overdue_means_past_due_open_and_unfinished() -> None:
         ),
         (
             lambda: workflow.check_status(S.implemented, S.planned, R.accepted),
-            "status_transition_not_allowed",
-            {"current": "implemented", "new": "planned", "allowed": []},
+            "status_is_final",
+            {"current": "implemented", "new": "planned"},
         ),
         (
             lambda: workflow.check_status(S.not_started, S.planned, R.rejected),
