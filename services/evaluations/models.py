@@ -169,6 +169,9 @@ class FollowUpChange(Base, table=True):
     new: str | None = None
     comment: str | None = None
     via: str | None = Field(default=None, max_length=60)  # how the change came: None = the API/form
+    # The evidence an "evidence" entry added: who may read the entry is who may see that evidence
+    # (no foreign key: the history stays as written, whatever becomes of the evidence)
+    evidence_id: uuid.UUID | None = None
 
 
 class ChangePublic(SQLModel):

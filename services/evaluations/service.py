@@ -104,6 +104,7 @@ def record(
     new: object,
     comment: str | None = None,
     via: str | None = None,
+    evidence_id: uuid.UUID | None = None,
 ) -> None:
     session.add(
         FollowUpChange(
@@ -113,6 +114,7 @@ def record(
             field=field,
             comment=comment,
             via=via,
+            evidence_id=evidence_id,
             old=None if old is None else str(getattr(old, "value", old)),
             new=None if new is None else str(getattr(new, "value", new)),
         )
@@ -233,14 +235,13 @@ def may_see(public: bool, principal: Principal) -> bool:
 
 async def history_of(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[FollowUpChange]:
     """The follow-up's history; for a reader who may not see private evidence, without the entries
-    that added private evidence (their title is the evidence's). The entry carries the title only,
-    so it is kept when a public item of the follow-up has the same title: it then tells nothing new."""
+    that added private evidence (they carry its title)."""
     followup, _ = await readable_row(session, followup_id, principal)
     changes = list(await repository.history(session, followup.id))
     if principal.sees_private_evidence():
         return changes
-    public_titles = {e.title for e in await repository.evidence(session, followup.id) if e.public}
-    return [c for c in changes if c.field != "evidence" or c.new in public_titles]
+    private = {e.id for e in await repository.evidence(session, followup.id) if not e.public}
+    return [c for c in changes if c.evidence_id not in private]
 
 
 async def evidence_of(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[EvidencePublic]:
@@ -287,7 +288,7 @@ async def add_evidence(
     session.add(item)
     if content is not None:
         session.add(EvidenceFile(evidence_id=item.id, content=content, sha256=hashlib.sha256(content).hexdigest()))
-    record(session, followup, principal.actor(), "evidence", None, data.title)
+    record(session, followup, principal.actor(), "evidence", None, data.title, evidence_id=item.id)
     touch(followup)
     payload = FollowUpEvidenceAdded(
         followup=to_state(followup, replica),

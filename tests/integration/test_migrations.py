@@ -72,3 +72,47 @@ async def test_the_link_migrations_can_be_undone_and_redone(pg_server: str, serv
     await asyncio.to_thread(command.upgrade, config, "head")
     assert await has_table()
     await engine.dispose()
+
+
+async def test_history_entries_written_before_learn_their_evidence(pg_server: str) -> None:
+    """The entries that added evidence before `evidence_id` existed get it from the title they
+    recorded; of two items with one title, the private one (so the entry stays hidden)."""
+    db = with_database(pg_server, f"mig{uuid.uuid4().hex[:8]}")
+    await ensure_database(db)
+    config = alembic_config(db, Path(__file__).resolve().parents[2] / "services" / "evaluations" / "migrations")
+    await asyncio.to_thread(command.upgrade, config, "a7c3e9f10002")
+    followup, public, private, twin = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    engine = make_engine(db)
+    async with engine.begin() as conn:
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))  # rows without their follow-up
+        for evidence_id, title, is_public in (
+            (public, "Council decision", True),
+            (private, "Budget memo", False),
+            (twin, "Council decision", False),
+        ):
+            await conn.execute(
+                text(
+                    "INSERT INTO evidence (id, followup_id, title, public, added_by, added_at) "
+                    "VALUES (:i, :f, :t, :p, 'x', now())"
+                ),
+                {"i": evidence_id, "f": followup, "t": title, "p": is_public},
+            )
+        for field, new in (
+            ("evidence", "Council decision"),
+            ("evidence", "Budget memo"),
+            ("evidence", "Gone"),
+            ("owner", "Anna"),
+        ):
+            await conn.execute(
+                text(
+                    "INSERT INTO followup_history (followup_id, at, actor_id, actor_role, field, new) "
+                    "VALUES (:f, now(), 'x', 'y', :d, :n)"
+                ),
+                {"f": followup, "d": field, "n": new},
+            )
+    await asyncio.to_thread(command.upgrade, config, "head")
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT new, evidence_id FROM followup_history ORDER BY id"))).all()
+    assert [tuple(r) for r in rows] == [("Council decision", twin), ("Budget memo", private), ("Gone", None), ("Anna", None)]
+    await asyncio.to_thread(command.downgrade, config, "a7c3e9f10002")
+    await engine.dispose()
