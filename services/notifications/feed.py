@@ -24,23 +24,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from services.notifications import rules
 from shared.contracts import topics
 from shared.contracts.envelope import Event, EventDecodeError
-from shared.contracts.followups import FollowUpEvidenceAdded
 from shared.platform.auth import Principal
 from shared.platform.errors import Forbidden, Invalid
 from shared.platform.kafka import partitions_of
 
 KEEPALIVE_S = 15.0
-EVIDENCE_ADDED = FollowUpEvidenceAdded.event_name
-
-
-def is_private(event: Event) -> bool:
-    """Whether the event tells of private evidence: evidence added as private, or a private
-    inter-cluster link (a link answering recommendations is their evidence)."""
-    data = event.data
-    if event.name == EVIDENCE_ADDED:
-        return data.get("public") is False
-    link = data.get("link")
-    return isinstance(link, dict) and link.get("public") is False
 
 
 def scope(principal: Principal, types: list[str], city: str | None, seminar: str | None) -> FeedFilter:
@@ -62,14 +50,14 @@ class FeedFilter:
     types: frozenset[str] = frozenset()  # `recommendation.issued` or `eu.clusnet.recommendation.issued.v1`
     city: str | None = None
     seminar: str | None = None
-    private_evidence: bool = False  # whether the reader may see private evidence (`is_private`)
+    private_evidence: bool = False  # whether the reader may see private evidence (`rules.is_private`)
 
     def admits(self, event: Event) -> bool:
         if self.types and event.name not in self.types and event.type not in self.types:
             return False
-        if not self.private_evidence and is_private(event):
-            return False
         summary = rules.summarize(event)
+        if summary.private and not self.private_evidence:
+            return False
         in_city = self.city is None or self.city in summary.cities  # a link concerns each of its cities
         return in_city and (self.seminar is None or summary.seminar_id == self.seminar)
 

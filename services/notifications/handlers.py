@@ -53,6 +53,8 @@ class DeliveryBatch:
                         "seminars": [str(s) for s in sub.seminars],
                         "dimensions": [str(d) for d in sub.dimensions],
                         "overdue_only": sub.overdue_only,
+                        "reader_role": sub.reader_role,
+                        "reader_city": sub.reader_city,
                     },
                 )
                 for sub in self.subscriptions

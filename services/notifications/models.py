@@ -149,6 +149,10 @@ class Subscription(SubscriptionFilters, Base, table=True):
     active: bool = True
     disabled_reason: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # A person's own subscription (My notifications): their role and city then. What it carries is
+    # bounded by what they may read (`rules.may_receive`); None: set up by the admin, who decides.
+    reader_role: str | None = Field(default=None, max_length=32)
+    reader_city: str | None = Field(default=None, max_length=64)
 
 
 class SubscriptionPublic(SubscriptionFilters):

@@ -9,19 +9,22 @@ import hmac
 import random
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from shared.contracts import topics
+from shared.contracts.common import PRIVATE_EVIDENCE_READERS
 from shared.contracts.envelope import REGISTRY, Event, Payload
+from shared.contracts.followups import FollowUpEvidenceAdded
 
 # Every domain event is notifiable (not this service's own notification.* events): the consumer's
 # routes and the event types a subscription may name both come from here, so they cannot disagree.
 NOTIFIABLE: tuple[type[Payload], ...] = tuple(p for p in REGISTRY.values() if p.stream != topics.NOTIFICATIONS)
 EVENT_NAMES: list[str] = sorted({p.event_name for p in NOTIFIABLE})
 NAME_OF_TYPE: dict[str, str] = {p.versioned_type(): p.event_name for p in NOTIFIABLE}  # the types the feed carries
+EVIDENCE_ADDED = FollowUpEvidenceAdded.event_name
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class EventSummary:
     title: str | None
     cities: tuple[str, ...] = ()  # every city the event concerns (an inter-cluster link: each cluster's)
     clusters: tuple[str, ...] = ()
+    private: bool = False  # it tells of private evidence: evidence added as private, or a private link
 
     @property
     def is_deadline(self) -> bool:
@@ -42,6 +46,33 @@ class EventSummary:
 
 
 def summarize(event: Event) -> EventSummary:
+    summary = _summary(event)
+    return replace(summary, private=True) if is_private(event) else summary
+
+
+def is_private(event: Event) -> bool:
+    """Whether the event tells of private evidence: evidence added as private, or a private
+    inter-cluster link (a link answering recommendations is their evidence)."""
+    data = event.data
+    if event.name == EVIDENCE_ADDED:
+        return data.get("public") is False
+    link = data.get("link")
+    return isinstance(link, dict) and link.get("public") is False
+
+
+def may_receive(summary: EventSummary, reader_role: str | None, reader_city: str | None) -> bool:
+    """What a person's own subscription (My notifications) may carry is what that person may read:
+    private evidence only for the roles that see it (`PRIVATE_EVIDENCE_READERS`), and a city
+    official only their own city's follow-ups and private links. `reader_role` None: a subscription
+    the admin set up (a webhook, an outside stakeholder's email), which carries what the admin chose."""
+    if reader_role is None:
+        return True
+    if reader_role == "city_official" and reader_city not in summary.cities:  # another city's
+        return not (summary.private or summary.name.startswith("followup."))
+    return reader_role in PRIVATE_EVIDENCE_READERS or not summary.private
+
+
+def _summary(event: Event) -> EventSummary:
     data: dict[str, Any] = event.data
     if rec := data.get("recommendation"):
         city, cluster = rec["target_city"], rec["seminar"]["cluster"]
@@ -84,9 +115,14 @@ def matches(
     dimensions: list[str],
     overdue_only: bool,
     clusters: Sequence[str] = (),
+    reader_role: str | None = None,
+    reader_city: str | None = None,
 ) -> bool:
     """Empty filters match everything; each given filter must match. A cluster filter matches the
-    events that name a cluster (links, seminars and their recommendations), not follow-ups."""
+    events that name a cluster (links, seminars and their recommendations), not follow-ups. And
+    the subscriber may receive it (`may_receive`)."""
+    if not may_receive(summary, reader_role, reader_city):
+        return False
     if event_types and summary.name not in event_types:
         return False
     if cities and not set(cities) & set(summary.cities):  # a link concerns each of its cities

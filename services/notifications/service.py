@@ -104,6 +104,8 @@ async def subscribe_me(session: AsyncSession, principal: Principal, data: MySubs
             **data.model_dump(mode="json", include=set(SubscriptionFilters.model_fields) | {"mode"}),
             "stakeholder_id": stakeholder.id,
             "channel": Channel.email,
+            "reader_role": principal.role.value,  # what they may read bounds what they receive
+            "reader_city": principal.city,
         }
     )
     session.add(sub)

@@ -25,6 +25,11 @@ SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"  # a partner's or a cluster's id: lower
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 
 
+# The roles that see private evidence (and private inter-cluster links): a city's officials (of their
+# own city's follow-ups), the lead partner and admins. An integration sees public evidence only.
+PRIVATE_EVIDENCE_READERS = frozenset({"city_official", "lead_partner", "admin"})
+
+
 class Actor(BaseModel):
     """Who caused a change: the token id and its role (`system` for scheduled work)."""
 

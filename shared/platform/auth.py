@@ -21,7 +21,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.contracts.common import Actor
+from shared.contracts.common import PRIVATE_EVIDENCE_READERS, Actor
 from shared.platform.db import SessionFactory
 from shared.platform.errors import Forbidden, Unauthorized
 
@@ -87,7 +87,7 @@ class Principal(BaseModel):
         """Private evidence is for the city's officials (of the follow-ups they may read: see
         `city_scope`), the lead partner and admins; an integration sees public evidence only,
         through every door: the lists, the history, the event feed (docs/security.md)."""
-        return self.role in (Role.city_official, Role.lead_partner, Role.admin)
+        return self.role in PRIVATE_EVIDENCE_READERS
 
 
 def _hash(secret: str) -> str:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from services.notifications.main import create_app
-from tests.factories import issued
+from tests.factories import issued, link_event
 from tests.integration.test_notifications import settings_for
 from tests.receivers import smtp_server
 from tests.support import Env, eventually, produce, running
@@ -79,3 +79,43 @@ async def test_a_person_subscribes_gets_german_mail_and_unsubscribes_in_one_clic
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_persons_own_subscription_carries_only_what_they_may_read(env: Env) -> None:
+    """A private inter-cluster link (Manchester–Leipzig) is private evidence: Leipzig's official is
+    told of it, Lyon's official and a person with an integration role are not; a public one reaches all."""
+    async with smtp_server() as (_, smtp_port):
+        app = create_app(settings_for(env, smtp_port))
+        integration_token = await env.token("integration", None, person_email="bot@partner.example")
+        bot = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {integration_token}"},
+        )
+        async with (
+            running(app),
+            await person(env, app, "jana.vogel@leipzig.example") as jana,
+            await person(env, app, "paul.martin@lyon.example", city="lyon") as paul,
+            bot,
+            await env.client(app, "admin") as admin,
+        ):
+            subscribed = {}
+            for name, client in (("jana", jana), ("paul", paul), ("bot", bot)):
+                answer = await client.post("/me/subscriptions", json={"event_types": ["cluster_link.proposed"]})
+                assert answer.status_code == 201, answer.text
+                subscribed[name] = answer.json()["id"]
+            private, public = link_event(public=False), link_event(public=True)
+            await produce(env.kafka, env.topic("recommendations"), [private.to_kafka(), public.to_kafka()])
+
+            async def told(name: str) -> set[str]:
+                found = (await admin.get("/deliveries", params={"subscription": subscribed[name]})).json()["items"]
+                return {d["event_id"] for d in found}
+
+            await eventually(lambda: _has(told, "jana", 2), what="Leipzig told of both")
+            assert await told("jana") == {str(private.id), str(public.id)}
+            assert await told("paul") == {str(public.id)}  # another city's private link: not Lyon's to read
+            assert await told("bot") == {str(public.id)}  # an integration sees public evidence only
+
+
+async def _has(told: Any, name: str, n: int) -> bool:
+    return len(await told(name)) >= n
