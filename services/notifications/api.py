@@ -24,7 +24,8 @@ from services.notifications.models import (
     Unsubscribed,
 )
 from shared.platform.auth import Principal, Role
-from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow, settings_of
+from shared.platform.deps import BearerToken, PrincipalDep, RuntimeDep, SessionDep, allow, settings_of
+from shared.platform.errors import Unauthorized
 from shared.platform.pagination import Page, PageDep
 
 router = APIRouter()
@@ -165,6 +166,7 @@ async def event_feed(
     request: Request,
     runtime: RuntimeDep,
     principal: FeedReaderRole,
+    token: BearerToken,
     type: Annotated[list[str], Query(max_length=50, description="Event names or versioned types")] = [],  # noqa: B006
     city: Annotated[str | None, Query(max_length=64)] = None,
     seminar: Annotated[str | None, Query(max_length=64)] = None,
@@ -184,9 +186,16 @@ async def event_feed(
             items = await reader.page(limit)
             return JSONResponse({"items": items, "next": str(reader.cursor), "more": not reader.at_end()})
 
+    async def still_allowed() -> bool:
+        try:
+            await runtime.tokens.principal(token)  # the cache's ttl (AUTH_CACHE_S) bounds how late it learns
+        except Unauthorized:
+            return False
+        return True
+
     async def stream() -> AsyncIterator[str]:
         async with reader:
-            async for chunk in reader.stream():
+            async for chunk in reader.stream(still_allowed):
                 yield chunk
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -14,7 +14,8 @@ Two forms: server-sent events (each event's `id:` is the position after it; `Las
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from shared.platform.errors import Forbidden, Invalid
 from shared.platform.kafka import partitions_of
 
 KEEPALIVE_S = 15.0
+RECHECK_S = 5.0  # how often a stream asks whether its reader may still read (AUTH_CACHE_S's default)
 
 
 def scope(principal: Principal, types: list[str], city: str | None, seminar: str | None) -> FeedFilter:
@@ -169,11 +171,18 @@ class FeedReader:
             empty_fetches = empty_fetches + 1 if str(self.cursor) == before else 0
         return items
 
-    async def stream(self) -> AsyncIterator[str]:
-        """Server-sent events, forever (until the client goes away), with keep-alive comments."""
+    async def stream(self, still_allowed: Callable[[], Awaitable[bool]] | None = None) -> AsyncIterator[str]:
+        """Server-sent events, until the client goes away, with keep-alive comments; and until the
+        reader may no longer read (`still_allowed`, asked every RECHECK_S: a token revoked or
+        expired ends the stream, as it would refuse the next request)."""
         yield f": clusnet event feed; position {self.cursor}\n\n"
-        idle = 0.0
+        idle, checked = 0.0, time.monotonic()
         while True:
+            if still_allowed is not None and time.monotonic() - checked >= RECHECK_S:
+                if not await still_allowed():
+                    yield ": the token is no longer valid; the stream ends\n\n"
+                    return
+                checked = time.monotonic()
             events = await self.next_events(timeout_ms=1000)
             for item in events:
                 yield f"id: {item['position']}\ndata: {json.dumps(item, separators=(',', ':'))}\n\n"

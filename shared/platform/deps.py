@@ -71,6 +71,15 @@ async def current_principal(
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
+async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    """The request's bearer token itself, for work that outlives the request's check (a stream
+    asks again whether it is still valid). Declared beside a role check, which refused a request without one."""
+    return credentials.credentials.strip() if credentials is not None else ""
+
+
+BearerToken = Annotated[str, Depends(bearer_token)]
+
+
 def allow(*roles: Role, why: str) -> Any:
     """A dependency admitting only `roles`. As a dependency it answers 401/403 before the body is
     validated, so a caller who may not act learns nothing about the request's shape."""

@@ -21,6 +21,8 @@ from services.notifications.config import Settings
 from services.notifications.main import create_app
 from shared.contracts.envelope import Event
 from shared.contracts.recommendations import RecommendationRevised
+from shared.platform import auth
+from shared.platform.db import make_engine, make_session_factory
 from shared.platform.kafka import ensure_topics, make_producer
 from tests.factories import LEAD, issued, recommendation
 from tests.support import Env, running
@@ -135,3 +137,33 @@ async def test_a_city_official_sees_only_their_city_and_json_pages_cover_10000_e
         assert sorted(i["id"] for i in lyon_only["items"]) == sorted(str(e.id) for e in lyon)  # ordered per key only
         bad = await integration.get("/events", params={"after": "recommendations:x:1"}, headers=json_only)
         assert bad.status_code == 422 and "not a feed position" in bad.json()["detail"]
+
+
+async def test_a_stream_ends_once_its_token_is_revoked(env: Env, tmp_path: Path) -> None:
+    """A revoked token is refused at the next request; a stream it opened ends too, within the
+    recheck and the token cache (RECHECK_S + AUTH_CACHE_S), not whenever the client goes away."""
+    await ensure_topics(env.kafka, env.prefix)
+    token = await env.token("integration")
+    port = free_port()
+    environment = service_env("notifications", env.kafka, env.pg_server, env.prefix, TOPIC_PREFIX=env.prefix, LOG_JSON="false")
+    service = start_service("notifications", port, environment, tmp_path)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+    try:
+        wait_ready([service])
+        async with (
+            httpx.AsyncClient(timeout=30) as client,
+            client.stream("GET", f"{service.url}/events", headers=headers) as response,
+        ):
+            assert response.status_code == 200
+            lines = response.aiter_lines()
+            assert (await anext(lines)).startswith(": clusnet event feed")
+            engine = make_engine(env.auth_url, pool_size=1)
+            async with make_session_factory(engine)() as session:
+                assert await auth.revoke_token(session, token.split("_")[1])
+            await engine.dispose()
+            async with asyncio.timeout(30):  # keep-alives would hold it open for ever: the server must end it
+                rest = [line async for line in lines]
+            assert (await client.get(f"{service.url}/events", headers=headers)).status_code == 401
+        assert ": the token is no longer valid; the stream ends" in rest
+    finally:
+        service.stop()
