@@ -194,12 +194,14 @@ async def list_links(
     kind: ClusterLinkKind | None = None,
     public: bool | None = None,
 ) -> Page[ClusterLinkState]:
-    """The links; an integration token reads the public ones only (a private link is private evidence)."""
-    if public is False and not principal.sees_private_evidence():
+    """The links the caller may read: a private link is private evidence (`links.may_read`)."""
+    visible = links.Visible.to(principal, public)
+    if visible is None:
         return Page.of([], page)
-    public = links.public_filter(principal, public)
-    rows = list(await repository.list_links(session, page, city=city, cluster=cluster, status=status, kind=kind, public=public))
-    return Page.of(await links.states_of(session, rows), page)
+    rows = await repository.list_links(
+        session, page, city=city, cluster=cluster, status=status, kind=kind, public=visible.public, private_of=visible.private_of
+    )
+    return Page.of(await links.states_of(session, list(rows)), page)
 
 
 @router.get("/cluster-links/{link_id}", tags=["cluster links"])

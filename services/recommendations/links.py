@@ -4,6 +4,8 @@ lifecycle, read, and the network picture's data. Each is one transaction, commit
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,16 +84,35 @@ async def link_or_404(session: AsyncSession, link_id: uuid.UUID, *, for_update: 
 
 async def link_with_clusters(session: AsyncSession, link_id: uuid.UUID, reader: Principal) -> ClusterLinkState:
     link = await link_or_404(session, link_id)
-    if not link.public and not reader.sees_private_evidence():  # as if absent, like private evidence
+    state = link_state(link, (await repository.link_clusters(session, [link.id]))[link.id])
+    if not may_read(reader, state.public, state.cities):  # as if absent, like private evidence
         raise NotFound(f"cluster link {link_id} does not exist")
-    return link_state(link, (await repository.link_clusters(session, [link.id]))[link.id])
+    return state
 
 
-def public_filter(reader: Principal, public: bool | None) -> bool | None:
-    """The `public` filter a reader's link query runs with: a private link is evidence like any
-    other (it answers recommendations), so a reader who may not see private evidence (an
-    integration) reads the public links only, whatever they asked; None: no filter."""
-    return public if reader.sees_private_evidence() else True
+def may_read(reader: Principal, public: bool, cities: Sequence[str]) -> bool:
+    """A private link answers recommendations: it is private evidence, for those who see private
+    evidence (`Principal.sees_private_evidence`), and for a city official only when it is one of
+    their city's (another city's private evidence never leaves that city's own view)."""
+    own = reader.city_scope()
+    return public or (reader.sees_private_evidence() and (own is None or own in cities))
+
+
+@dataclass(frozen=True)
+class Visible:
+    """The filters a reader's query of links runs with (`may_read`, in SQL): `public` False/True
+    only, None both; `private_of` a city official's city, whose private links only they read."""
+
+    public: bool | None
+    private_of: str | None = None
+
+    @classmethod
+    def to(cls, reader: Principal, public: bool | None = None) -> Visible | None:
+        """What `reader`, asking for `public`, may be shown; None: nothing (an integration asking
+        for the private links)."""
+        if reader.sees_private_evidence():
+            return cls(public, reader.city_scope())
+        return None if public is False else cls(True)
 
 
 async def states_of(session: AsyncSession, links: list[ClusterLink]) -> list[ClusterLinkState]:
@@ -198,10 +219,11 @@ async def stage_transition(
 
 
 async def network(session: AsyncSession, public_only: bool, reader: Principal) -> Network:
-    """Every cluster, and the links among them (only the public ones when asked, or for a reader
-    who may not see private ones)."""
+    """Every cluster, and the links among them the reader may read (only the public ones when asked)."""
     clusters = await repository.all_clusters(session)
-    links = list(await repository.list_links(session, None, public=public_filter(reader, True if public_only else None)))
+    visible = Visible.to(reader, True if public_only else None)
+    assert visible is not None  # asked for public links or for all: something is visible
+    links = list(await repository.list_links(session, None, public=visible.public, private_of=visible.private_of))
     members = await repository.link_clusters(session, [link.id for link in links])
     return Network(
         nodes=[NetworkNode(slug=c.slug, name=c.name, sector=c.sector, city=c.city) for c in clusters],

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, String, bindparam, insert, literal_column, update
+from sqlalchemy import Row, String, bindparam, insert, literal_column, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from services.recommendations.models import (
     Cluster,
@@ -240,15 +241,21 @@ async def list_links(
     status: ClusterLinkStatus | None = None,
     kind: ClusterLinkKind | None = None,
     public: bool | None = None,
+    private_of: str | None = None,
 ) -> Sequence[ClusterLink]:
+    """The links matching the filters; with `private_of`, the private ones only among the links
+    of that city (a city official's reading)."""
     query = select(ClusterLink).order_by(col(ClusterLink.created_at), col(ClusterLink.id))
     if city or cluster:
-        members = select(ClusterLinkMember.link_id).join(Cluster, col(Cluster.slug) == ClusterLinkMember.cluster)
+        members = _members()
         if city:
-            members = members.where(Cluster.city == city)
+            members = members.where(col(Cluster.city) == city)
         if cluster:
-            members = members.where(ClusterLinkMember.cluster == cluster)
+            members = members.where(col(ClusterLinkMember.cluster) == cluster)
         query = query.where(col(ClusterLink.id).in_(members))
+    if private_of:
+        of_the_city = _members().where(col(Cluster.city) == private_of)
+        query = query.where(or_(col(ClusterLink.public), col(ClusterLink.id).in_(of_the_city)))
     if status:
         query = query.where(ClusterLink.status == status)
     if kind:
@@ -258,6 +265,11 @@ async def list_links(
     if page is not None:
         query = query.offset(page.offset).limit(page.limit + 1)
     return (await session.exec(query)).all()
+
+
+def _members() -> SelectOfScalar[uuid.UUID]:
+    """The ids of links by their clusters (filtered by the caller)."""
+    return select(col(ClusterLinkMember.link_id)).join(Cluster, col(Cluster.slug) == ClusterLinkMember.cluster)
 
 
 async def city_slugs(session: AsyncSession) -> set[str]:

@@ -181,6 +181,19 @@ async def test_network_has_every_cluster_and_the_links(env: Env) -> None:
         private = next(e for e in network["edges"] if not e["public"])
         assert (await reader.get(f"/cluster-links/{private['id']}")).status_code == 404
         assert (await lead.get(f"/cluster-links/{private['id']}")).status_code == 200
+        # and another city's private link never leaves that city's own view
+        cities = {c["slug"]: c["city"] for c in clusters}
+        theirs = {cities[slug] for slug in private["clusters"]}
+        outsider = next(c for c in ("lyon", "leipzig", "munich") if c not in theirs)
+        async with (
+            await env.client(app, "city_official", outsider) as other,
+            await env.client(app, "city_official", sorted(theirs)[0]) as own,
+        ):
+            assert private["id"] not in {e["id"] for e in (await other.get("/network")).json()["edges"]}
+            assert private["id"] not in {link["id"] for link in (await other.get("/cluster-links")).json()["items"]}
+            assert (await other.get(f"/cluster-links/{private['id']}")).status_code == 404
+            assert private["id"] in {e["id"] for e in (await own.get("/network")).json()["edges"]}
+            assert (await own.get(f"/cluster-links/{private['id']}")).status_code == 200
 
 
 async def _evidence(client: httpx.AsyncClient, followup_id: str) -> list[dict[str, Any]]:
