@@ -422,6 +422,7 @@ def test_my_notifications_names_every_event_in_a_meaningful_order(portal_system:
     # the seminars are checkboxes too, each with its whole theme
     assert '<select id="seminars"' not in page
     assert len(re.findall(r'<input type="checkbox" id="seminar-[^"]+" name="seminars"', page)) >= 1
+    assert "follow-ups and private evidence only" in page  # what reaches a city official, said on the page
 
 
 def test_the_dashboard_labels_its_bars_and_orders_them_as_the_model(portal_system: PortalSystem) -> None:
