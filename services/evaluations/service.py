@@ -234,14 +234,15 @@ def may_see(public: bool, principal: Principal) -> bool:
 
 
 async def history_of(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[FollowUpChange]:
-    """The follow-up's history; for a reader who may not see private evidence, without the entries
-    that added private evidence (they carry its title)."""
+    """The follow-up's history; for a reader who may not see private evidence, the entries that
+    added evidence only for the public items (they carry its title; one whose item is unknown is
+    left out too)."""
     followup, _ = await readable_row(session, followup_id, principal)
     changes = list(await repository.history(session, followup.id))
     if principal.sees_private_evidence():
         return changes
-    private = {e.id for e in await repository.evidence(session, followup.id) if not e.public}
-    return [c for c in changes if c.evidence_id not in private]
+    public = {e.id for e in await repository.evidence(session, followup.id) if e.public}
+    return [c for c in changes if c.field != "evidence" or c.evidence_id in public]
 
 
 async def evidence_of(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[EvidencePublic]:

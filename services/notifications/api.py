@@ -24,6 +24,7 @@ from services.notifications.models import (
     Unsubscribed,
 )
 from shared.platform.auth import Principal, Role
+from shared.platform.db import database_unavailable
 from shared.platform.deps import BearerToken, PrincipalDep, RuntimeDep, SessionDep, allow, settings_of
 from shared.platform.errors import Unauthorized
 from shared.platform.pagination import Page, PageDep
@@ -191,6 +192,10 @@ async def event_feed(
             await runtime.tokens.principal(token)  # the cache's ttl (AUTH_CACHE_S) bounds how late it learns
         except Unauthorized:
             return False
+        except Exception as exc:
+            if database_unavailable(exc):  # not the token's fault: the stream goes on, asked again later
+                return True
+            raise
         return True
 
     async def stream() -> AsyncIterator[str]:

@@ -81,38 +81,49 @@ async def test_history_entries_written_before_learn_their_evidence(pg_server: st
     await ensure_database(db)
     config = alembic_config(db, Path(__file__).resolve().parents[2] / "services" / "evaluations" / "migrations")
     await asyncio.to_thread(command.upgrade, config, "a7c3e9f10002")
-    followup, public, private, twin = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    followup, public, private, twin, plan, later_plan = (uuid.uuid4() for _ in range(6))
     engine = make_engine(db)
     async with engine.begin() as conn:
         await conn.execute(text("SET LOCAL session_replication_role = replica"))  # rows without their follow-up
-        for evidence_id, title, is_public in (
-            (public, "Council decision", True),
-            (private, "Budget memo", False),
-            (twin, "Council decision", False),
+        for evidence_id, title, is_public, hours_ago in (
+            (public, "Council decision", True, 0),
+            (private, "Budget memo", False, 0),
+            (twin, "Council decision", False, 0),  # the same title at the same time: taken as the private one
+            (plan, "Site plan", True, 2),  # the same title at other times: each entry its own item
+            (later_plan, "Site plan", False, 1),
         ):
             await conn.execute(
                 text(
                     "INSERT INTO evidence (id, followup_id, title, public, added_by, added_at) "
-                    "VALUES (:i, :f, :t, :p, 'x', now())"
+                    "VALUES (:i, :f, :t, :p, 'x', now() - make_interval(hours => :h))"
                 ),
-                {"i": evidence_id, "f": followup, "t": title, "p": is_public},
+                {"i": evidence_id, "f": followup, "t": title, "p": is_public, "h": hours_ago},
             )
-        for field, new in (
-            ("evidence", "Council decision"),
-            ("evidence", "Budget memo"),
-            ("evidence", "Gone"),
-            ("owner", "Anna"),
+        for field, new, hours_ago in (
+            ("evidence", "Council decision", 0),
+            ("evidence", "Budget memo", 0),
+            ("evidence", "Gone", 0),
+            ("owner", "Anna", 0),
+            ("evidence", "Site plan", 2),
+            ("evidence", "Site plan", 1),
         ):
             await conn.execute(
                 text(
                     "INSERT INTO followup_history (followup_id, at, actor_id, actor_role, field, new) "
-                    "VALUES (:f, now(), 'x', 'y', :d, :n)"
+                    "VALUES (:f, now() - make_interval(hours => :h), 'x', 'y', :d, :n)"
                 ),
-                {"f": followup, "d": field, "n": new},
+                {"f": followup, "d": field, "n": new, "h": hours_ago},
             )
     await asyncio.to_thread(command.upgrade, config, "head")
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT new, evidence_id FROM followup_history ORDER BY id"))).all()
-    assert [tuple(r) for r in rows] == [("Council decision", twin), ("Budget memo", private), ("Gone", None), ("Anna", None)]
+    assert [tuple(r) for r in rows] == [
+        ("Council decision", twin),
+        ("Budget memo", private),
+        ("Gone", None),
+        ("Anna", None),
+        ("Site plan", plan),
+        ("Site plan", later_plan),
+    ]
     await asyncio.to_thread(command.downgrade, config, "a7c3e9f10002")
     await engine.dispose()

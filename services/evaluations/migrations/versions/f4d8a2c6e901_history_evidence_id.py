@@ -20,14 +20,14 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("followup_history", sa.Column("evidence_id", sa.Uuid(), nullable=True))
     # The entries written before: their evidence is the follow-up's item of the same title (the entry
-    # recorded the title). Two items of one title: the entry is taken as the private one's, if any,
-    # so that it stays hidden from whoever may not see private evidence.
+    # recorded the title), added nearest in time (the item and its entry were written by one
+    # request); at a tie, the private one, so that the entry stays hidden from who may not see it.
     op.execute(
         """
         UPDATE followup_history AS h SET evidence_id = (
             SELECT e.id FROM evidence AS e
             WHERE e.followup_id = h.followup_id AND e.title = h.new
-            ORDER BY e.public, e.added_at LIMIT 1
+            ORDER BY abs(extract(epoch FROM e.added_at - h.at)), e.public LIMIT 1
         )
         WHERE h.field = 'evidence'
         """
