@@ -9,6 +9,7 @@ the drawing from charts.py, the spreadsheets from shared/platform/sheets.py.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -16,8 +17,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response, StreamingResponse
 
-from services.portal import charts, views, visits
-from services.portal.web import PortalDbDep, PortalState, StateDep, Visitor, VisitorDep, render, with_headers
+from services.portal import charts, service, views, visits
+from services.portal.web import SESSION_COOKIE, PortalDbDep, PortalState, StateDep, Visitor, VisitorDep, render, with_headers
 from shared.platform.sheets import XLSX_MEDIA_TYPE, write_csv, write_xlsx
 
 router = APIRouter(include_in_schema=False)
@@ -102,13 +103,26 @@ async def dashboard_xlsx(request: Request, state: StateDep, who: VisitorDep, as_
 @router.get("/dashboard/live")
 async def dashboard_live(request: Request, state: StateDep, who: VisitorDep) -> Response:
     """Server-sent events: `followup` (data: the follow-up's id) whenever one changes; the page
-    then fetches its fresh matrix once (htmx `sse:followup`). Signed-in people only."""
+    then fetches its fresh matrix once (htmx `sse:followup`). Signed-in people only, for as long as
+    they are: the session is checked again at every heartbeat, and the stream ends once it is over
+    (signed out, expired), as the next page would be refused."""
     who.require_signed_in()
+    cookie = request.cookies.get(SESSION_COOKIE, "")[:200]
+
+    async def signed_in() -> bool:
+        async with state.sessions() as db:
+            return await service.recognise(db, state.auth_sessions, state.settings, cookie, touch=False) is not None
 
     async def stream() -> AsyncIterator[str]:
         async with state.live.listen() as queue:
             yield ": connected\n\n"
+            checked = time.monotonic()
             while not await request.is_disconnected():
+                if time.monotonic() - checked >= HEARTBEAT_S:  # however busy the stream is
+                    if not await signed_in():
+                        yield ": signed out; the stream ends\n\n"
+                        return
+                    checked = time.monotonic()
                 try:
                     notice = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
                 except TimeoutError:

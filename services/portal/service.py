@@ -108,8 +108,12 @@ async def sign_in(
     return SignedIn(session=row, bearer=bearer), f"{row.id}.{key}"
 
 
-async def recognise(portal: AsyncSession, auth_sessions: SessionFactory, settings: Settings, cookie: str) -> SignedIn | None:
-    """The live session this cookie opens, or None. An expired one is closed on the way."""
+async def recognise(
+    portal: AsyncSession, auth_sessions: SessionFactory, settings: Settings, cookie: str, *, touch: bool = True
+) -> SignedIn | None:
+    """The live session this cookie opens, or None. An expired one is closed on the way. `touch`:
+    this is the person's activity (a page), which keeps the session from idling out; a check made
+    by an open stream is not."""
     session_id, _, key = cookie.partition(".")
     row = await repository.get_session(portal, session_id[:32]) if session_id and key else None
     if row is None or not hmac.compare_digest(row.key_hash, _hash(key)):
@@ -123,7 +127,7 @@ async def recognise(portal: AsyncSession, auth_sessions: SessionFactory, setting
         bearer = Fernet(key.encode()).decrypt(row.api_token_sealed.encode()).decode()
     except (InvalidToken, ValueError):
         return None
-    if rules.needs_touch(now, row.last_seen_at):
+    if touch and rules.needs_touch(now, row.last_seen_at):
         row.last_seen_at = now
         await portal.commit()
     return SignedIn(session=row, bearer=bearer)

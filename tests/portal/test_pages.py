@@ -5,6 +5,7 @@ public page. The browser tests (test_browser.py) do the same journeys in Chromiu
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -92,6 +93,24 @@ def test_sign_out_makes_the_old_cookie_useless_and_revokes_the_token(portal_syst
     session_id = old_cookie.split(".")[0]
     assert session_id  # the token behind it is revoked in the auth database
     assert run_async(_portal_tokens_revoked(portal_system)) >= 1
+
+
+def test_an_open_live_dashboard_stream_ends_at_sign_out(portal_system: PortalSystem) -> None:
+    """The live stream checks the session at every heartbeat (HEARTBEAT_S, 15 s): signed out, it ends."""
+    with sign_in(portal_system, "lead") as client:
+        csrf = csrf_of(client.get("/dashboard").text)
+        with httpx.Client(base_url=portal_system.url, timeout=30, cookies=dict(client.cookies)) as browser_tab:
+            with browser_tab.stream("GET", "/dashboard/live") as live:
+                assert live.status_code == 200
+                lines = live.iter_lines()
+                assert next(lines) == ": connected"
+                assert client.post("/logout", data={"csrf_token": csrf}).status_code == 303
+                rest, deadline = [], time.monotonic() + 40
+                for line in lines:  # until the server ends it; its heartbeats would hold it open for ever
+                    rest.append(line)
+                    if time.monotonic() > deadline:
+                        break
+    assert ": signed out; the stream ends" in rest
 
 
 async def _portal_tokens_revoked(system: PortalSystem) -> int:
