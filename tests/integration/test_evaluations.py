@@ -192,6 +192,17 @@ async def test_as_of_replays_a_hand_checked_history(env: Env) -> None:
         assert (await status_on("2026-03-25"))["in_progress"] == 1
         assert (await lead.get("/progress", params={"by": "dimension"})).json()["groups"][0]["key"] == "setting"
 
+        # the timeline's points, found in one walk through the history, are what `progress` counts on their days
+        points = (await lead.get("/progress/timeline")).json()["points"]
+        today = datetime.now(UTC).date()
+        months = (today.year - 2026) * 12 + today.month - 3 + 1  # March 2026 to this month, one point each
+        assert len(points) == months and points[0]["month"] == "2026-03" and points[-1]["as_of"] == today.isoformat()
+        for point in points:
+            groups = (await lead.get("/progress", params={"by": "city", "as_of": point["as_of"]})).json()["groups"]
+            counted = (sum(g["total"] for g in groups), sum(g["by_status"].get("implemented", 0) for g in groups))
+            assert (point["total"], point["implemented"]) == counted, point
+        assert points[0]["total"] >= 1  # opened on 1 March
+
 
 async def test_overdue_is_emitted_once_per_deadline_with_two_schedulers(env: Env) -> None:
     settings = env.settings(Settings, deadline_check_interval_s=3600)
