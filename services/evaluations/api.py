@@ -15,6 +15,7 @@ from services.evaluations.models import (
     ChangePublic,
     EvidenceCreate,
     EvidencePublic,
+    FollowUpEvidence,
     FollowUpImport,
     FollowUpPublic,
     FollowUpUpdate,
@@ -225,6 +226,15 @@ async def list_evidence(followup_id: uuid.UUID, session: SessionDep, principal: 
     """The city's evidence, then the inter-cluster links that answer the recommendation (`source:
     cluster_link`, with the link's current status; a cancelled link is not shown)."""
     return await service.evidence_of(session, followup_id, principal)
+
+
+@router.get("/evidence")
+async def list_evidence_of_seminar(
+    session: SessionDep, principal: PrincipalDep, filters: FilterDep, calendar: CalendarDep
+) -> list[FollowUpEvidence]:
+    """The evidence of every follow-up of one seminar at once (`seminar` required; the list filters
+    apply), each as `GET /follow-ups/{id}/evidence` lists it: for pages that show a seminar's responses."""
+    return await service.evidence_of_seminar(session, filters, calendar.today, principal)
 
 
 @router.get("/follow-ups/{followup_id}/peers")

@@ -260,6 +260,13 @@ class EvidencePublic(SQLModel):
         )
 
 
+class FollowUpEvidence(SQLModel):
+    """One follow-up's evidence, as `GET /follow-ups/{id}/evidence` lists it."""
+
+    followup_id: uuid.UUID
+    evidence: list[EvidencePublic]
+
+
 class PeerFollowUp(SQLModel):
     """How another city fared with the same advice: its follow-up and public evidence only."""
 

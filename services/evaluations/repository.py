@@ -140,6 +140,16 @@ async def evidence(session: AsyncSession, followup_id: uuid.UUID) -> Sequence[Ev
     return (await session.exec(query)).all()
 
 
+async def evidence_of_followups(session: AsyncSession, followup_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Evidence]]:
+    """Each follow-up's evidence, oldest first, in one read."""
+    found: dict[uuid.UUID, list[Evidence]] = {followup_id: [] for followup_id in followup_ids}
+    if followup_ids:
+        query = select(Evidence).where(col(Evidence.followup_id).in_(followup_ids)).order_by(col(Evidence.added_at))
+        for item in (await session.exec(query)).all():
+            found[item.followup_id].append(item)
+    return found
+
+
 async def changes_until(session: AsyncSession, followup_ids: Sequence[uuid.UUID], until: datetime) -> Sequence[FollowUpChange]:
     query = (
         select(FollowUpChange)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -19,6 +20,7 @@ from services.evaluations.models import (
     EvidencePublic,
     FollowUp,
     FollowUpChange,
+    FollowUpEvidence,
     FollowUpPublic,
     FollowUpUpdate,
     PeerFollowUp,
@@ -248,17 +250,41 @@ async def history_of(session: AsyncSession, followup_id: uuid.UUID, principal: P
 async def evidence_of(session: AsyncSession, followup_id: uuid.UUID, principal: Principal) -> list[EvidencePublic]:
     """The city's evidence (an uploaded file with where to download it), then the inter-cluster links
     that answer the recommendation; private items only for those who may see them."""
-    followup, replica = await readable_row(session, followup_id, principal)
-    own = [e for e in await repository.evidence(session, followup.id) if may_see(e.public, principal)]
-    with_files = await repository.evidence_ids_with_files(session, [e.id for e in own])
-    items = [
-        EvidencePublic.model_validate(e, from_attributes=True).model_copy(
-            update={"download_path": f"/follow-ups/{followup.id}/evidence/{e.id}/file" if e.id in with_files else None}
-        )
-        for e in own
-    ]
-    links = (await repository.link_evidence(session, [replica.id]))[replica.id]
-    return items + [EvidencePublic.of_link(link) for link in links if may_see(link.public, principal)]
+    row = await readable_row(session, followup_id, principal)
+    return (await evidence_by_followup(session, [row], principal))[row[0].id]
+
+
+async def evidence_by_followup(
+    session: AsyncSession, rows: Sequence[repository.Row], principal: Principal
+) -> dict[uuid.UUID, list[EvidencePublic]]:
+    """`evidence_of` for many follow-ups the principal may read, in three reads whatever their number
+    (the public page showed a seminar's evidence with one request per follow-up)."""
+    own = await repository.evidence_of_followups(session, [followup.id for followup, _ in rows])
+    visible = {followup_id: [e for e in items if may_see(e.public, principal)] for followup_id, items in own.items()}
+    with_files = await repository.evidence_ids_with_files(session, [e.id for items in visible.values() for e in items])
+    links = await repository.link_evidence(session, [replica.id for _, replica in rows])
+    return {
+        followup.id: [_evidence_public(followup.id, e, with_files) for e in visible[followup.id]]
+        + [EvidencePublic.of_link(link) for link in links[replica.id] if may_see(link.public, principal)]
+        for followup, replica in rows
+    }
+
+
+async def evidence_of_seminar(
+    session: AsyncSession, filters: repository.FollowUpFilter, today: date, principal: Principal
+) -> list[FollowUpEvidence]:
+    """The evidence of every follow-up of one seminar that the list filters admit (a city official's
+    are their city's): one request for a page that shows a seminar's responses."""
+    if filters.seminar is None:
+        raise Invalid("say which seminar's evidence (?seminar=): all of it at once would be every follow-up's")
+    rows = await repository.list_followups(session, filters, today)
+    found = await evidence_by_followup(session, rows, principal)
+    return [FollowUpEvidence(followup_id=followup.id, evidence=found[followup.id]) for followup, _ in rows]
+
+
+def _evidence_public(followup_id: uuid.UUID, evidence: Evidence, with_files: set[uuid.UUID]) -> EvidencePublic:
+    download = f"/follow-ups/{followup_id}/evidence/{evidence.id}/file" if evidence.id in with_files else None
+    return EvidencePublic.model_validate(evidence, from_attributes=True).model_copy(update={"download_path": download})
 
 
 async def evidence_file(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 FORM_FIELDS = ("response", "implementation_status", "responsible_body", "owner", "planned_completion", "notes")
@@ -82,13 +83,35 @@ def previous_text(history: list[dict[str, Any]], current_version: int) -> dict[s
     return max(earlier, key=lambda h: h["version"])["snapshot"] if earlier else None
 
 
+@dataclass(frozen=True)
+class PageOf:
+    """One page of a list that is shown a page at a time: its items, and where it stands."""
+
+    items: list[dict[str, Any]]
+    number: int
+    pages: int
+    first: int  # the 1-based positions of its first and last item in the whole list
+    last: int
+    total: int
+
+
+def page_of(items: Sequence[dict[str, Any]], number: int, size: int) -> PageOf:
+    """Page `number` (from 1; one past the end shows the last) of `items`, `size` to a page."""
+    pages = max(1, -(-len(items) // size))
+    number = min(max(number, 1), pages)
+    start = (number - 1) * size
+    shown = list(items[start : start + size])
+    return PageOf(shown, number, pages, start + 1 if shown else 0, start + len(shown), len(items))
+
+
 def public_overview(
     seminars: list[dict[str, Any]],
     recommendations: list[dict[str, Any]],
     followups: list[dict[str, Any]],
     evidence: dict[str, list[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
-    """Seminars → their issued recommendations → each city's response, status and public evidence."""
+    """Seminars (in the order given) → their issued recommendations → each city's response, status
+    and public evidence."""
     by_recommendation: dict[str, list[dict[str, Any]]] = {}
     for f in followups:
         public = [e for e in evidence.get(f["id"], []) if e.get("public")]  # belt and braces: the service already filters
@@ -101,12 +124,11 @@ def public_overview(
             }
         )
     result = []
-    for seminar in sorted(seminars, key=lambda s: s["held_on"]):
+    for seminar in seminars:
         recs = [
             {**r, "cities": sorted(by_recommendation.get(r["id"], []), key=lambda c: c["city"])}
             for r in recommendations
             if r["seminar_id"] == seminar["id"] and r["status"] in ("issued", "revised")
         ]
-        if recs:
-            result.append({**seminar, "recommendations": recs})
+        result.append({**seminar, "recommendations": recs})  # none left in force: the page says so
     return result

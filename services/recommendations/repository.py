@@ -25,7 +25,7 @@ from services.recommendations.models import (
     Seminar,
 )
 from shared.contracts.common import Dimension
-from shared.contracts.recommendations import ClusterLinkKind, ClusterLinkStatus, RecommendationStatus
+from shared.contracts.recommendations import ClusterLinkKind, ClusterLinkStatus, RecommendationStatus, SeminarStatus
 from shared.platform.pagination import PageParams
 
 
@@ -52,10 +52,14 @@ async def get_seminar(session: AsyncSession, seminar_id: uuid.UUID, *, for_updat
     return await session.get(Seminar, seminar_id, with_for_update=for_update)
 
 
-async def list_seminars(session: AsyncSession, page: PageParams, host_city: str | None) -> Sequence[Seminar]:
+async def list_seminars(
+    session: AsyncSession, page: PageParams, host_city: str | None, status: SeminarStatus | None = None
+) -> Sequence[Seminar]:
     query = select(Seminar).order_by(col(Seminar.held_on), col(Seminar.id))
     if host_city:
         query = query.where(Seminar.host_city == host_city)
+    if status:
+        query = query.where(Seminar.status == status)
     return (await session.exec(query.offset(page.offset).limit(page.limit + 1))).all()
 
 

@@ -96,5 +96,15 @@ async def test_upload_sniffs_limits_and_downloads_by_visibility(env: Env) -> Non
         seen = (await integration.get(f"/follow-ups/{followup['id']}/history")).json()
         assert [h["new"] for h in seen if h["field"] == "evidence"] == ["Council decision"]
         assert len(seen) == len(history) - 2  # only the two private items' entries are left out
+
+        # a seminar's evidence at once says what each follow-up's list says, to each reader
+        of_seminar = {"seminar": followup["seminar_id"]}
+        for reader in (lead, official, integration):
+            found = (await reader.get("/evidence", params=of_seminar)).json()
+            mine = next(f for f in found if f["followup_id"] == followup["id"])
+            assert mine["evidence"] == (await reader.get(base)).json()
+        assert (await lyon.get("/evidence", params=of_seminar)).json() == []  # no follow-up of Lyon's there
+        unbounded = await lead.get("/evidence")
+        assert unbounded.status_code == 422 and "which seminar" in unbounded.json()["detail"]
         for c in (lead, official, integration, lyon):
             await c.aclose()

@@ -77,8 +77,11 @@ def test_a_city_official_cannot_open_the_verification_queue(browser: Browser, po
     sign_in(page, portal_system, "leipzig")
     assert page.get_by_role("link", name="Verification").count() == 0  # not offered…
     page.goto("/verification")  # …and evaluations scopes the queue to Leipzig's own follow-ups
-    for entry in page.locator("section[id^=queue-] .meta").all():
+    entries = page.locator("section[id^=queue-] .meta").all()
+    for entry in entries:
         assert entry.inner_text().startswith("Leipzig")
+    assert page.get_by_role("button", name="Verify").count() == 0  # only the lead partner judges: no form to be refused
+    assert page.locator("#judged-by").count() == (1 if entries else 0)
     city.close()
 
 

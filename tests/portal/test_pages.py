@@ -494,3 +494,43 @@ def test_a_refusal_reads_in_the_person_language_under_the_title(portal_system: P
     # under the title, before the same advice elsewhere and the form
     assert refused.text.index('id="form-error"') < refused.text.index('id="form-title"')
     assert refused.text.index("<h1>") < refused.text.index('id="form-error"')
+
+
+def test_the_public_page_shows_the_seminars_a_page_at_a_time_and_every_one_on_some_page(portal_system: PortalSystem) -> None:
+    """Eleven more published seminars (held long ago, so the newest-first pages keep the demo's on
+    the first): walking "Older seminars" from the first page meets every published seminar once,
+    each with its recommendation and the host city's row."""
+    themes = [f"Paged seminar {n:02d}" for n in range(11)]
+    with portal_system.api("recommendations", portal_system.tokens["lead"]) as rec:
+        for n, theme in enumerate(themes):
+            body = {"host_city": "eindhoven", "theme": theme, "cluster": "eindhoven-hightech", "held_on": f"1990-01-{n + 1:02d}"}
+            seminar = rec.post("/seminars", json=body)
+            assert seminar.status_code == 201, seminar.text
+            path = f"/seminars/{seminar.json()['id']}"
+            assert rec.post(f"{path}/hold").status_code == 200
+            draft = {"title": f"Advice of {theme}", "text": "Keep going.", "dimension": "processes"}
+            assert rec.post(f"{path}/recommendations", json=draft).status_code == 201
+            assert rec.post(f"{path}/publish-report").status_code == 200
+        published = [
+            s["theme"] for s in rec.get("/seminars", params={"status": "report_published", "limit": 200}).json()["items"]
+        ]
+    with portal_system.api("evaluations", portal_system.tokens["lead"]) as ev:
+
+        def opened() -> bool:
+            found = ev.get("/follow-ups", params={"city": "eindhoven", "limit": 200}).json()["items"]
+            return {f"Advice of {t}" for t in themes} <= {f["recommendation_title"] for f in found}
+
+        _wait_for(opened, "the paged seminars' follow-ups")
+    seen: list[str] = []
+    page: str | None = "/"
+    while page is not None:
+        text = httpx.get(portal_system.url + page, timeout=15).text
+        seen += re.findall(r'<h2 id="seminar-[^"]+">([^<]+)</h2>', text)
+        older = re.search(r'<a href="(\?page=\d+)">Older seminars</a>', text)
+        page = "/" + older.group(1) if older else None
+        if page is None:
+            assert "Newer seminars" in text and f"of {len(published)}, the newest first" in text
+    assert sorted(seen) == sorted(published) and len(seen) == len(set(seen))  # each seminar on one page, once
+    assert seen[-len(themes) :] == themes[::-1]  # the newest first: these were held long ago
+    last = httpx.get(portal_system.url + "/?page=99", timeout=15).text  # past the end: the last page
+    assert '<th scope="row">Eindhoven</th>' in last.rsplit("Responses to: Advice of Paged seminar 00", 1)[1]  # its city's row

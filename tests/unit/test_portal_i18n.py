@@ -3,7 +3,7 @@ the same placeholders; and the language choice and locale formats behave."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -73,3 +73,46 @@ def test_codes_are_translated_and_people_text_is_not() -> None:
     assert t("<b>someone's owner</b>") == "<b>someone's owner</b>"  # returned as plain text, autoescaped by Jinja
     html = pages.render("de", "error.html", status=404, message=None, person=None, csrf_token="x", path="/")
     assert "Seite nicht gefunden" in html
+
+
+def test_the_dashboard_lists_the_longest_overdue_and_says_how_many_there_are() -> None:
+    """A programme's thousands of overdue follow-ups made a 3 MB dashboard: it shows OVERDUE_SHOWN of
+    them, says of how many, and links to the list of every one (not on a past day's view: that
+    list is today's)."""
+    from services.portal import charts
+    from services.portal.dashboard import OVERDUE_SHOWN
+
+    overdue = [
+        {
+            "id": f"f{n}",
+            "city": "leipzig",
+            "recommendation_title": f"R{n}",
+            "due_date": date(2020, 1, 1),
+            "implementation_status": "planned",
+        }
+        for n in range(OVERDUE_SHOWN + 10)
+    ]
+    context = {
+        "person": {"name": "Claire", "role": "lead_partner", "city": None},
+        "csrf_token": "x",
+        "path": "/dashboard",
+        "as_of": date(2026, 11, 28),
+        "today": "2026-11-28",
+        "matrix": charts.matrix([]),
+        "bars": charts.bars([]),
+        "bar_width": charts.BAR_WIDTH,
+        "overdue_shown": OVERDUE_SHOWN,
+        "line": charts.line([]),
+        "statuses": charts.STATUSES,
+        "updated": datetime.now(UTC),
+        "since": None,
+        "changed": [],
+    }
+    pages = i18n.Pages()
+    many = pages.render("en", "dashboard.html", **context, past=False, overdue=overdue)
+    assert many.count('href="/follow-ups/f') == OVERDUE_SHOWN
+    assert f"The {OVERDUE_SHOWN} longest overdue of {OVERDUE_SHOWN + 10}." in many and 'href="/city?overdue=true"' in many
+    past = pages.render("en", "dashboard.html", **context, past=True, overdue=overdue)
+    assert "longest overdue of" in past and "/city?overdue=true" not in past
+    few = pages.render("en", "dashboard.html", **context, past=False, overdue=overdue[:3])
+    assert few.count('href="/follow-ups/f') == 3 and "longest overdue" not in few

@@ -104,6 +104,18 @@ def test_the_public_overview_carries_no_private_field() -> None:
     assert "SECRET" not in repr(overview) and "open" in repr(overview)
 
 
+def test_a_list_shown_a_page_at_a_time_says_where_each_page_stands() -> None:
+    items = [{"n": n} for n in range(1, 24)]  # 23 items, 10 to a page
+    first = views.page_of(items, 1, 10)
+    assert [i["n"] for i in first.items] == list(range(1, 11))
+    assert (first.number, first.pages, first.first, first.last, first.total) == (1, 3, 1, 10, 23)
+    last = views.page_of(items, 3, 10)
+    assert [i["n"] for i in last.items] == [21, 22, 23] and (last.first, last.last) == (21, 23)
+    assert views.page_of(items, 99, 10) == last  # past the end: the last page, not an empty one
+    empty = views.page_of([], 1, 10)
+    assert (empty.items, empty.pages, empty.first, empty.last, empty.total) == ([], 1, 0, 0, 0)
+
+
 def test_emails_link_to_the_page_they_are_about() -> None:
     import uuid
 
