@@ -369,7 +369,7 @@ async def peers(session: AsyncSession, followup_id: uuid.UUID, principal: Princi
     followup, replica = await readable_row(session, followup_id, principal)
     subject = _advice(followup, replica)
     found = []
-    for other, other_replica in await repository.other_cities_rows(session, followup.city):
+    for other, other_replica in await repository.peer_candidates(session, followup, replica):
         if (how := peer_rules.match(subject, _advice(other, other_replica))) is not None:
             found.append((other, other_replica, how))
     evidence = await repository.public_evidence_of(session, [f.id for f, _, _ in found])

@@ -273,13 +273,20 @@ async def _drained(bootstrap: str, group: str, topics: list[str]) -> bool:
 
 async def test_peers_of_a_leipzig_followup(env: Env) -> None:
     app = evaluations_app(env.settings(EvaluationsSettings))
-    ids = {city: uuid.uuid4() for city in ("leipzig", "manchester", "lyon", "munich", "barcelona")}
+    ids = {city: uuid.uuid4() for city in ("leipzig", "manchester", "lyon", "munich", "barcelona", "helsinki")}
     events = [
-        issued(ids["leipzig"], city="leipzig", dimension="processes", tags=["FDI", "business development"]),
+        issued(
+            ids["leipzig"],
+            city="leipzig",
+            dimension="processes",
+            tags=["FDI", "business development"],
+            related_ids=[ids["helsinki"]],
+        ),
         issued(ids["manchester"], city="manchester", dimension="processes", tags=["venture capital", "fdi"]),
         issued(ids["lyon"], city="lyon", dimension="objectives", tags=["private engagement"], related_ids=[ids["leipzig"]]),
         issued(ids["munich"], city="munich", dimension="processes", tags=["branding"]),
         issued(ids["barcelona"], city="barcelona", dimension="objectives", tags=["FDI"]),
+        issued(ids["helsinki"], city="helsinki", dimension="setting", tags=[]),  # named by Leipzig's
     ]
     async with running(app), await env.client(app, "lead_partner") as lead:
         await produce(env.kafka, env.topic("recommendations"), [e.to_kafka() for e in events])
@@ -288,7 +295,7 @@ async def test_peers_of_a_leipzig_followup(env: Env) -> None:
             items = (await lead.get("/follow-ups", params={"limit": 200})).json()["items"]
             return {f["city"]: f for f in items} if len(items) == len(events) else None
 
-        followups = await eventually(all_open, what="five follow-ups")
+        followups = await eventually(all_open, what="six follow-ups")
         manchester = await env.client(app, "city_official", "manchester")
         lyon = await env.client(app, "city_official", "lyon")
         leipzig = await env.client(app, "city_official", "leipzig")
@@ -306,7 +313,7 @@ async def test_peers_of_a_leipzig_followup(env: Env) -> None:
         answer = await leipzig.get(f"/follow-ups/{followups['leipzig']['id']}/peers")
         assert answer.status_code == 200, answer.text
         peers = {p["city"]: p for p in answer.json()}
-        assert set(peers) == {"manchester", "lyon"}
+        assert set(peers) == {"manchester", "lyon", "helsinki"}  # a shared tag, named by it, named by it in turn
         assert (peers["manchester"]["response"], peers["manchester"]["implementation_status"]) == ("accepted", "in_progress")
         assert peers["manchester"]["shared_tags"] == ["FDI"] and peers["manchester"]["related"] is False
         assert (peers["lyon"]["response"], peers["lyon"]["implementation_status"]) == ("accepted", "planned")
