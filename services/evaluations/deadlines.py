@@ -23,12 +23,17 @@ from shared.platform.periodic import every
 from shared.platform.runtime import Worker
 
 
+def kind_on(due_date: date, today: date) -> str:
+    """The notice a deadline calls for on `today` (repository.due_candidates writes it in SQL too)."""
+    return "overdue" if due_date < today else "due_soon"
+
+
 async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, due_soon_days: int) -> int:
     """Emit the notices due on `today`; answer how many were emitted."""
     emitted = 0
-    for followup, replica in await repository.due_candidates(session, today + timedelta(days=due_soon_days)):
+    for followup, replica in await repository.due_candidates(session, today, today + timedelta(days=due_soon_days)):
         assert followup.due_date is not None
-        kind = "overdue" if followup.due_date < today else "due_soon"
+        kind = kind_on(followup.due_date, today)
         if not await repository.claim_deadline_notice(session, followup.id, kind, followup.due_date):
             continue
         days = (followup.due_date - today).days

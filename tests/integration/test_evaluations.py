@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from services.evaluations import repository
 from services.evaluations.config import Settings
 from services.evaluations.deadlines import check_deadlines
 from services.evaluations.main import create_app
@@ -221,6 +222,9 @@ async def test_overdue_is_emitted_once_per_deadline_with_two_schedulers(env: Env
         # The service's own scheduler ticked once at start; two more "instances" now race, three times over.
         for _ in range(3):
             await asyncio.gather(one_instance(), one_instance())
+        async with sessions() as session:  # a tick after them reads nothing: every notice is sent
+            today = datetime.now(UTC).date()
+            assert await repository.due_candidates(session, today, today + timedelta(days=settings.due_soon_days)) == []
         await engine.dispose()
         events = await read_topic(env.kafka, env.topic("evaluations"), 4)
         kinds = [(r.key.decode(), dict(r.headers)["ce_type"].decode().split(".")[3]) for r in events]
