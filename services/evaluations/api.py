@@ -134,8 +134,9 @@ async def export_xlsx(session: SessionDep, filters: FilterDep, calendar: Calenda
     justification, implementation_status, owner, responsible_body, planned_completion and comment,
     then upload the sheet to `POST /follow-ups/import` (docs/spreadsheets.md)."""
     rows = [spreadsheet.export_row(f, r) for f, r in await repository.list_followups(session, filters, calendar.today)]
+    body = await asyncio.to_thread(write_xlsx, roundtrip.EXPORT_COLUMNS, rows, title="follow-ups")  # CPU work, as reading
     return Response(
-        write_xlsx(roundtrip.EXPORT_COLUMNS, rows, title="follow-ups"),
+        body,
         media_type=XLSX_MEDIA_TYPE,
         headers={"Content-Disposition": 'attachment; filename="follow-ups.xlsx"'},
     )

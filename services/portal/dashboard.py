@@ -94,8 +94,10 @@ async def dashboard_csv(request: Request, state: StateDep, who: VisitorDep, as_o
 @router.get("/dashboard.xlsx")
 async def dashboard_xlsx(request: Request, state: StateDep, who: VisitorDep, as_of: date | None = None) -> Response:
     day, rows = await _export(state, who, as_of)
+    # openpyxl is seconds of CPU for thousands of rows: off the event loop, as the imports read theirs
+    body = await asyncio.to_thread(write_xlsx, charts.EXPORT_COLUMNS, rows, title="Follow-ups")
     answer = Response(
-        write_xlsx(charts.EXPORT_COLUMNS, rows, title="Follow-ups"),
+        body,
         media_type=XLSX_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="clusnet-follow-ups-{day}.xlsx"'},
     )
