@@ -75,12 +75,12 @@ def test_codes_are_translated_and_people_text_is_not() -> None:
     assert "Seite nicht gefunden" in html
 
 
-def test_the_dashboard_lists_the_longest_overdue_and_says_how_many_there_are() -> None:
-    """A programme's thousands of overdue follow-ups made a 3 MB dashboard: it shows OVERDUE_SHOWN of
+def test_the_dashboard_lists_the_longest_overdue_and_the_latest_changes_and_says_of_how_many() -> None:
+    """A programme's thousands of overdue follow-ups made a 3 MB dashboard: it shows LISTED of
     them, says of how many, and links to the list of every one (not on a past day's view: that
     list is today's)."""
     from services.portal import charts
-    from services.portal.dashboard import OVERDUE_SHOWN
+    from services.portal.dashboard import LISTED
 
     overdue = [
         {
@@ -90,7 +90,7 @@ def test_the_dashboard_lists_the_longest_overdue_and_says_how_many_there_are() -
             "due_date": date(2020, 1, 1),
             "implementation_status": "planned",
         }
-        for n in range(OVERDUE_SHOWN + 10)
+        for n in range(LISTED + 10)
     ]
     context = {
         "person": {"name": "Claire", "role": "lead_partner", "city": None},
@@ -101,7 +101,7 @@ def test_the_dashboard_lists_the_longest_overdue_and_says_how_many_there_are() -
         "matrix": charts.matrix([]),
         "bars": charts.bars([]),
         "bar_width": charts.BAR_WIDTH,
-        "overdue_shown": OVERDUE_SHOWN,
+        "listed": LISTED,
         "line": charts.line([]),
         "statuses": charts.STATUSES,
         "updated": datetime.now(UTC),
@@ -110,9 +110,13 @@ def test_the_dashboard_lists_the_longest_overdue_and_says_how_many_there_are() -
     }
     pages = i18n.Pages()
     many = pages.render("en", "dashboard.html", **context, past=False, overdue=overdue)
-    assert many.count('href="/follow-ups/f') == OVERDUE_SHOWN
-    assert f"The {OVERDUE_SHOWN} longest overdue of {OVERDUE_SHOWN + 10}." in many and 'href="/city?overdue=true"' in many
+    assert many.count('href="/follow-ups/f') == LISTED
+    assert f"The {LISTED} longest overdue of {LISTED + 10}." in many and 'href="/city?overdue=true"' in many
     past = pages.render("en", "dashboard.html", **context, past=True, overdue=overdue)
     assert "longest overdue of" in past and "/city?overdue=true" not in past
     few = pages.render("en", "dashboard.html", **context, past=False, overdue=overdue[:3])
     assert few.count('href="/follow-ups/f') == 3 and "longest overdue" not in few
+    changes = [{**o, "response": "accepted", "updated_at": datetime.now(UTC)} for o in overdue]
+    since = datetime.now(UTC)
+    changed = pages.render("en", "dashboard.html", **{**context, "since": since, "changed": changes}, past=False, overdue=[])
+    assert changed.count('<tr data-followup="f') == LISTED and f"The {LISTED} latest of {LISTED + 10} changes." in changed
