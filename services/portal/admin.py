@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
@@ -25,6 +25,7 @@ Csrf = Annotated[str, Form(max_length=100)]
 Short = Annotated[str, Form(max_length=254)]
 
 
+DELIVERIES_PER_PAGE = 100
 ADMIN_ONLY = "admin_only"  # a reason key the 403 page words (error.html)
 
 
@@ -182,16 +183,24 @@ async def subscriptions_page(request: Request, state: StateDep, who: VisitorDep)
 
 
 @router.get("/deliveries")
-async def deliveries_page(request: Request, state: StateDep, who: VisitorDep, status: str = "dead") -> Response:
+async def deliveries_page(
+    request: Request, state: StateDep, who: VisitorDep, status: str = "dead", offset: Annotated[int, Query(ge=0)] = 0
+) -> Response:
+    """A state's deliveries, DELIVERIES_PER_PAGE at a time (it showed the first 100 and no more)."""
     require_admin(who)
     status = status if status in ("dead", "pending", "delivered", "digest_pending") else "dead"
-    page = await state.services.get(who.bearer, "notifications", "/deliveries", status=status, limit=100)
+    page = await state.services.get(
+        who.bearer, "notifications", "/deliveries", status=status, limit=DELIVERIES_PER_PAGE, offset=offset
+    )
     return render(
         request,
         who,
         "admin_deliveries.html",
         deliveries=page["items"],
         status=status,
+        offset=offset,
+        per_page=DELIVERIES_PER_PAGE,
+        next_offset=page["next_offset"],
         retried=request.query_params.get("retried"),
     )
 

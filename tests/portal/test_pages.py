@@ -534,3 +534,10 @@ def test_the_public_page_shows_the_seminars_a_page_at_a_time_and_every_one_on_so
     assert seen[-len(themes) :] == themes[::-1]  # the newest first: these were held long ago
     last = httpx.get(portal_system.url + "/?page=99", timeout=15).text  # past the end: the last page
     assert '<th scope="row">Eindhoven</th>' in last.rsplit("Responses to: Advice of Paged seminar 00", 1)[1]  # its city's row
+
+
+def test_the_delivery_log_takes_a_page_and_has_no_negative_one(portal_system: PortalSystem) -> None:
+    with sign_in(portal_system, "admin") as admin:
+        assert admin.get("/admin/deliveries", params={"status": "delivered", "offset": 0}).status_code == 200
+        assert admin.get("/admin/deliveries", params={"status": "delivered", "offset": 100_000}).status_code == 200
+        assert admin.get("/admin/deliveries", params={"offset": -1}).status_code == 404  # the portal: no such page

@@ -120,3 +120,36 @@ def test_the_dashboard_lists_the_longest_overdue_and_the_latest_changes_and_says
     since = datetime.now(UTC)
     changed = pages.render("en", "dashboard.html", **{**context, "since": since, "changed": changes}, past=False, overdue=[])
     assert changed.count('<tr data-followup="f') == LISTED and f"The {LISTED} latest of {LISTED + 10} changes." in changed
+
+
+def test_the_delivery_log_pages_through_a_state_and_keeps_it() -> None:
+    """It showed the first 100 deliveries of a state and no more."""
+    delivery = {"id": "d1", "status": "delivered", "event_type": "x", "channel": "email", "attempts": 1, "last_error": None}
+    context = {"person": {"name": "Ada", "role": "admin", "city": None}, "csrf_token": "x", "path": "/admin/deliveries"}
+    rows = [{**delivery, "created_at": datetime.now(UTC)}] * 100
+    pages = i18n.Pages()
+    middle = pages.render(
+        "en",
+        "admin_deliveries.html",
+        **context,
+        deliveries=rows,
+        status="delivered",
+        offset=100,
+        per_page=100,
+        next_offset=200,
+        retried=None,
+    )
+    assert 'href="?status=delivered&amp;offset=0">Previous deliveries' in middle
+    assert 'href="?status=delivered&amp;offset=200">Next deliveries' in middle and "Deliveries 101–200" in middle
+    only = pages.render(
+        "en",
+        "admin_deliveries.html",
+        **context,
+        deliveries=rows[:3],
+        status="dead",
+        offset=0,
+        per_page=100,
+        next_offset=None,
+        retried=None,
+    )
+    assert "Next deliveries" not in only and "Previous deliveries" not in only
