@@ -49,7 +49,7 @@ async def progress(session: AsyncSession, by: GroupBy, as_of: date | None, city:
     day = as_of or today
     rows = await repository.list_followups(session, repository.FollowUpFilter(city=city), today)
     if as_of is not None and as_of < today:
-        rows = await _as_of(session, rows, as_of)
+        rows = await _as_of(session, rows, as_of, city)
     groups: dict[str, list[tuple[FollowUp, RecommendationReplica]]] = defaultdict(list)
     overdue: list[OverdueItem] = []
     for f, r in rows:
@@ -81,7 +81,7 @@ async def cells(session: AsyncSession, as_of: date | None, city: str | None) -> 
     day = as_of or today
     rows = await repository.list_followups(session, repository.FollowUpFilter(city=city), today)
     if as_of is not None and as_of < today:
-        rows = await _as_of(session, rows, as_of)
+        rows = await _as_of(session, rows, as_of, city)
     found = [
         ProgressCell(
             id=f.id,
@@ -110,7 +110,7 @@ async def timeline(session: AsyncSession, city: str | None) -> ProgressTimeline:
     follow-ups over ten years, past the portal's patience, and so cut at 120 months."""
     today = datetime.now(UTC).date()
     rows = await repository.list_followups(session, repository.FollowUpFilter(city=city), today)
-    changes = await repository.changes_until(session, [f.id for f, _ in rows], datetime.now(UTC))
+    changes = await repository.changes_until(session, city, datetime.now(UTC))
     opened = [c.at.date() for c in changes if c.field == "opened"]
     if not opened:
         return ProgressTimeline(points=[])
@@ -164,10 +164,10 @@ def _summary(key: str, rows: list[tuple[FollowUp, RecommendationReplica]], day: 
     )
 
 
-async def _as_of(session: AsyncSession, rows: Sequence[repository.Row], as_of: date) -> list[repository.Row]:
-    """Copies of the follow-ups as they stood at the end of `as_of`, replayed from the history."""
+async def _as_of(session: AsyncSession, rows: Sequence[repository.Row], as_of: date, city: str | None) -> list[repository.Row]:
+    """Copies of the follow-ups (`rows`, all of `city`'s) as they stood at the end of `as_of`, replayed from the history."""
     cutoff = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
-    changes = await repository.changes_until(session, [f.id for f, _ in rows], cutoff - timedelta(microseconds=1))
+    changes = await repository.changes_until(session, city, cutoff - timedelta(microseconds=1))
     state: dict[Any, dict[str, Any]] = {}
     for change in changes:
         _replay(state, change)
