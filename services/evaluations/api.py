@@ -300,9 +300,12 @@ async def get_progress(
 
 
 @router.get("/progress/cells", tags=["progress"])
-async def get_progress_cells(session: SessionDep, principal: PrincipalDep, as_of: date | None = None) -> ProgressCells:
-    """Each open follow-up's status at the end of `as_of` (the rows `/progress` counts): the matrix."""
-    return await cells(session, as_of, principal.city_scope())
+async def get_progress_cells(
+    session: SessionDep, principal: PrincipalDep, as_of: date | None = None, with_text: bool = False
+) -> ProgressCells:
+    """Each open follow-up's status at the end of `as_of` (the rows `/progress` counts): the matrix.
+    `with_text`: each with its recommendation's current text, for an export of the matrix."""
+    return await cells(session, as_of, principal.city_scope(), with_text)
 
 
 @router.get("/progress/timeline", tags=["progress"])

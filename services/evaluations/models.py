@@ -334,6 +334,7 @@ class ProgressCell(SQLModel):
     seminar_theme: str
     recommendation_id: uuid.UUID
     recommendation_title: str
+    recommendation_text: str | None = Field(default=None, description="With `with_text=true` only (for exports)")
     dimension: str
     response: str
     implementation_status: ImplementationStatus

@@ -74,7 +74,7 @@ async def progress(session: AsyncSession, by: GroupBy, as_of: date | None, city:
     )
 
 
-async def cells(session: AsyncSession, as_of: date | None, city: str | None) -> ProgressCells:
+async def cells(session: AsyncSession, as_of: date | None, city: str | None, with_text: bool = False) -> ProgressCells:
     """Every open follow-up as it stood at the end of `as_of` (replayed as `progress` does), for
     the lead partner's city x seminar matrix: the same rows `progress` counts, one by one."""
     today = datetime.now(UTC).date()
@@ -91,6 +91,7 @@ async def cells(session: AsyncSession, as_of: date | None, city: str | None) -> 
             seminar_theme=r.seminar_theme,
             recommendation_id=r.id,
             recommendation_title=r.title,
+            recommendation_text=r.text if with_text else None,
             dimension=r.dimension.value,
             response=f.response.value,
             implementation_status=f.implementation_status,

@@ -101,7 +101,7 @@ EXPORT_COLUMNS = (
 )
 
 
-def export_rows(as_of: str, cells: list[dict[str, Any]], texts: dict[str, str]) -> list[list[Any]]:
+def export_rows(as_of: str, cells: list[dict[str, Any]]) -> list[list[Any]]:
     """The matrix's follow-ups as rows, in the matrix's order, with the recommendation's full text."""
     m = matrix(cells)
     rows = []
@@ -114,7 +114,7 @@ def export_rows(as_of: str, cells: list[dict[str, Any]], texts: dict[str, str]) 
                         c["city"],
                         f"{c['seminar_host_city']}: {c['seminar_theme']}",
                         c["recommendation_title"],
-                        texts.get(c["recommendation_id"], ""),
+                        c.get("recommendation_text") or "",
                         c["dimension"],
                         c["response"],
                         c["implementation_status"],

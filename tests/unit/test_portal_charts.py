@@ -55,8 +55,7 @@ def test_the_line_puts_0_percent_at_the_bottom_and_100_percent_on_top() -> None:
 
 
 def test_the_export_carries_the_recommendation_text_in_the_matrix_order() -> None:
-    rows = charts.export_rows(
-        "2026-11-27", [cell("lyon", "s1", "planned"), cell("leipzig", "s1", "implemented")], {"r1": "Do it."}
-    )
+    with_text = [{**cell("lyon", "s1", "planned"), "recommendation_text": "Do it."}, cell("leipzig", "s1", "implemented")]
+    rows = charts.export_rows("2026-11-27", with_text)
     assert [r[1] for r in rows] == ["leipzig", "lyon"]
-    assert rows[0][charts.EXPORT_COLUMNS.index("recommendation_text")] == "Do it."
+    assert rows[1][charts.EXPORT_COLUMNS.index("recommendation_text")] == "Do it."
