@@ -28,6 +28,7 @@ from bench.chain import arrivals, cpu_by_part, drain, open_loop, running_chain
 from bench.common import Load, Row, closed_loop, percentile, rss_mb, write
 from bench.dispatch import bench_dispatch
 from bench.feed import bench_feed
+from bench.pages import bench_pages
 from bench.services import SCALE, drafts, n, notifications_runtime, start, token
 from bench.stages import bench_stages
 from provision import kafka_bootstrap, postgres_url
@@ -552,7 +553,8 @@ async def bench_end_to_end(kafka: str, pg: str) -> tuple[list[Row], dict[str, An
 
 async def main(only: list[str]) -> None:
     """Run every benchmark, or those named on the command line: issue relay consumer notifications
-    dispatch import feed stages end_to_end."""
+    dispatch import feed stages end_to_end, and pages (the portal at a programme's scale, 8: only
+    when named, since it loads a programme for about four minutes)."""
     rows: list[Row] = []
     details: dict[str, Any] = {"scale": SCALE}
     with postgres_url() as pg, kafka_bootstrap() as kafka:
@@ -579,6 +581,11 @@ async def main(only: list[str]) -> None:
             print("running bench_end_to_end…", flush=True)
             more_rows, more = await bench_end_to_end(kafka, pg)
             rows += more_rows
+            details.update(more)
+        if "pages" in only:
+            print("running bench_pages…", flush=True)
+            page_rows, more = await bench_pages(kafka, pg)
+            rows += page_rows
             details.update(more)
     if only:  # a partial run prints its rows and leaves the recorded table alone
         print("\n".join(f"{r.benchmark}: {r.ours} | baseline {r.baseline} | ratio {r.ratio}" for r in rows))
