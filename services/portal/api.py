@@ -214,7 +214,8 @@ async def _followup_page(
         evidence_added=request.query_params.get("evidence") == "added",
         evidence_error=evidence_error,
         upload_max_bytes=state.settings.upload_max_bytes,
-        peers=peers,
+        peers=views.closest_peers(peers),
+        peers_total=len(peers),
     )
 
 

@@ -28,6 +28,16 @@ def group_by_seminar(
     return [(seminars.get(sid, unknown), items) for sid, items in groups.items()]
 
 
+PEERS_SHOWN = 20  # one common tag made hundreds of "the same advice elsewhere" rows on every follow-up page
+
+
+def closest_peers(peers: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The peers the city learns most from first: named as related, then by the tags shared, then
+    those with public evidence to read; up to PEERS_SHOWN of them."""
+    ranked = sorted(peers, key=lambda p: (not p["related"], -len(p["shared_tags"]), not p["evidence"], p["city"]))
+    return ranked[:PEERS_SHOWN]
+
+
 def partner_cities(partners: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The partners that are cities (the others, e.g. a regional agency, host no seminar and have no officials)."""
     return [p for p in partners if p.get("kind", "city") == "city"]

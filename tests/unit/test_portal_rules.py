@@ -116,6 +116,16 @@ def test_a_list_shown_a_page_at_a_time_says_where_each_page_stands() -> None:
     assert (empty.items, empty.pages, empty.first, empty.last, empty.total) == ([], 1, 0, 0, 0)
 
 
+def test_the_closest_peers_come_first_and_no_more_than_a_page_of_them() -> None:
+    def peer(city: str, related: bool = False, tags: tuple[str, ...] = (), evidence: bool = False) -> dict[str, object]:
+        return {"city": city, "related": related, "shared_tags": list(tags), "evidence": [{"title": "x"}] if evidence else []}
+
+    peers = [peer("a", tags=("x",)), peer("b", tags=("x",), evidence=True), peer("c", related=True), peer("d", tags=("x", "y"))]
+    assert [p["city"] for p in views.closest_peers(peers)] == ["c", "d", "b", "a"]
+    many = [peer(f"city{n:03d}", tags=("x",)) for n in range(views.PEERS_SHOWN + 5)]
+    assert len(views.closest_peers(many)) == views.PEERS_SHOWN
+
+
 def test_emails_link_to_the_page_they_are_about() -> None:
     import uuid
 
