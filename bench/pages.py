@@ -344,8 +344,8 @@ async def _truth(client: httpx.AsyncClient, rec: str, ev: str, tokens: dict[str,
     forced = {r["id"] for r in recommendations if r["status"] in ("issued", "revised")}
     visible = {who: await _all(client, f"{ev}/follow-ups", token) for who, token in tokens.items()}
     responses = Counter(f["seminar_id"] for f in visible["lead partner"] if f["recommendation_id"] in forced)
-    published = sorted(
-        (s for s in seminars if s["status"] == "report_published"), key=lambda s: (s["held_on"], s["id"]), reverse=True
+    published = sorted(  # the public page's seminars: those with a recommendation in force
+        (s for s in seminars if in_force[s["id"]]), key=lambda s: (s["held_on"], s["id"]), reverse=True
     )
     seminar = next(s for s in published if s["host_city"] == "leipzig" and s["theme"].startswith("Seminar "))
     # a Leipzig follow-up with private evidence: its page shows it to both people

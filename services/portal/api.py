@@ -37,17 +37,17 @@ ShortForm = Annotated[str, Form(max_length=300)]
 async def public_page(
     request: Request, state: StateDep, who: VisitorDep, page: Annotated[int, Query(ge=1, le=100_000)] = 1
 ) -> Response:
-    """Seminars whose report is out, the newest first, PUBLIC_SEMINARS_PER_PAGE to a page: their
+    """Seminars with a recommendation in force, the newest first, PUBLIC_SEMINARS_PER_PAGE to a page: their
     recommendations, each city's response and status, public evidence only. Read with the portal's
     `integration` token, whoever is signed in, so nothing private shows. A page costs three service
     calls per seminar shown, whatever the programme's size (it read every follow-up, then each one's
     evidence: 5,000 calls and 25 s for 300 seminars, and it stopped at 5,000 without saying so)."""
     reader = await state.public_reader()
-    published, picture = await asyncio.gather(
-        state.services.all_items(reader, "recommendations", "/seminars", status="report_published"),
+    in_force, picture = await asyncio.gather(
+        state.services.all_items(reader, "recommendations", "/seminars", in_force="true"),
         network_picture(state, None, who.language),  # public links only
     )
-    shown = views.page_of(published[::-1], page, PUBLIC_SEMINARS_PER_PAGE)
+    shown = views.page_of(in_force[::-1], page, PUBLIC_SEMINARS_PER_PAGE)
     parts = await asyncio.gather(*(_seminar_outcome(state, reader, seminar["id"]) for seminar in shown.items))
     recommendations = [r for recs, _, _ in parts for r in recs]
     followups = [f for _, found, _ in parts for f in found]

@@ -29,13 +29,7 @@ from services.recommendations.models import (
     Withdrawal,
 )
 from shared.contracts.common import Dimension
-from shared.contracts.recommendations import (
-    ClusterLinkKind,
-    ClusterLinkState,
-    ClusterLinkStatus,
-    RecommendationStatus,
-    SeminarStatus,
-)
+from shared.contracts.recommendations import ClusterLinkKind, ClusterLinkState, ClusterLinkStatus, RecommendationStatus
 from shared.platform.auth import Principal, Role
 from shared.platform.deps import PrincipalDep, RuntimeDep, SessionDep, allow
 from shared.platform.errors import NotFound
@@ -88,11 +82,14 @@ async def create_cluster(data: ClusterCreate, session: SessionDep, _: Admin) -> 
 
 @router.get("/seminars", tags=["seminars"])
 async def list_seminars(
-    session: SessionDep, _: PrincipalDep, page: PageDep, host_city: str | None = None, status: SeminarStatus | None = None
+    session: SessionDep,
+    _: PrincipalDep,
+    page: PageDep,
+    host_city: str | None = None,
+    in_force: Annotated[bool, Query(description="only those with a recommendation issued or revised")] = False,
 ) -> Page[SeminarPublic]:
-    """In the order they were held (the oldest first); `status=report_published`: those whose
-    recommendations are out."""
-    rows = await repository.list_seminars(session, page, host_city, status)
+    """In the order they were held (the oldest first)."""
+    rows = await repository.list_seminars(session, page, host_city, in_force)
     return Page.of([SeminarPublic.model_validate(r, from_attributes=True) for r in rows], page)
 
 

@@ -25,7 +25,7 @@ from services.recommendations.models import (
     Seminar,
 )
 from shared.contracts.common import Dimension
-from shared.contracts.recommendations import ClusterLinkKind, ClusterLinkStatus, RecommendationStatus, SeminarStatus
+from shared.contracts.recommendations import ClusterLinkKind, ClusterLinkStatus, RecommendationStatus
 from shared.platform.pagination import PageParams
 
 
@@ -53,13 +53,14 @@ async def get_seminar(session: AsyncSession, seminar_id: uuid.UUID, *, for_updat
 
 
 async def list_seminars(
-    session: AsyncSession, page: PageParams, host_city: str | None, status: SeminarStatus | None = None
+    session: AsyncSession, page: PageParams, host_city: str | None, in_force: bool = False
 ) -> Sequence[Seminar]:
     query = select(Seminar).order_by(col(Seminar.held_on), col(Seminar.id))
     if host_city:
         query = query.where(Seminar.host_city == host_city)
-    if status:
-        query = query.where(Seminar.status == status)
+    if in_force:  # a recommendation issued or revised, by its report or one by one, whatever the seminar's status
+        issued = col(Recommendation.status).in_((RecommendationStatus.issued, RecommendationStatus.revised))
+        query = query.where(select(Recommendation.id).where(Recommendation.seminar_id == Seminar.id, issued).exists())
     return (await session.exec(query.offset(page.offset).limit(page.limit + 1))).all()
 
 

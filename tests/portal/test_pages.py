@@ -497,9 +497,9 @@ def test_a_refusal_reads_in_the_person_language_under_the_title(portal_system: P
 
 
 def test_the_public_page_shows_the_seminars_a_page_at_a_time_and_every_one_on_some_page(portal_system: PortalSystem) -> None:
-    """Eleven more published seminars (held long ago, so the newest-first pages keep the demo's on
-    the first): walking "Older seminars" from the first page meets every published seminar once,
-    each with its recommendation and the host city's row."""
+    """Eleven more published seminars and one whose recommendation was issued on its own (held long
+    ago, so the newest-first pages keep the demo's on the first): walking "Older seminars" from the
+    first page meets every seminar with a recommendation in force once, with the host city's row."""
     themes = [f"Paged seminar {n:02d}" for n in range(11)]
     with portal_system.api("recommendations", portal_system.tokens["lead"]) as rec:
         for n, theme in enumerate(themes):
@@ -511,9 +511,25 @@ def test_the_public_page_shows_the_seminars_a_page_at_a_time_and_every_one_on_so
             draft = {"title": f"Advice of {theme}", "text": "Keep going.", "dimension": "processes"}
             assert rec.post(f"{path}/recommendations", json=draft).status_code == 201
             assert rec.post(f"{path}/publish-report").status_code == 200
-        published = [
-            s["theme"] for s in rec.get("/seminars", params={"status": "report_published", "limit": 200}).json()["items"]
-        ]
+        # and one whose recommendation was issued on its own, its report never published
+        body = {"host_city": "eindhoven", "theme": "Issued alone", "cluster": "eindhoven-hightech", "held_on": "1989-12-01"}
+        alone = rec.post("/seminars", json=body).json()["id"]
+        draft = rec.post(
+            f"/seminars/{alone}/recommendations",
+            json={"title": "Advice of Issued alone", "text": "Go.", "dimension": "processes"},
+        )
+        assert rec.post(f"/recommendations/{draft.json()['id']}/issue").status_code == 200
+        themes.insert(0, "Issued alone")  # held first of all
+        body = {"host_city": "eindhoven", "theme": "Drafts only", "cluster": "eindhoven-hightech", "held_on": "1989-11-01"}
+        drafts_only = rec.post("/seminars", json=body).json()["id"]
+        assert (
+            rec.post(
+                f"/seminars/{drafts_only}/recommendations", json={"title": "Not yet", "text": "Later.", "dimension": "processes"}
+            ).status_code
+            == 201
+        )
+        published = [s["theme"] for s in rec.get("/seminars", params={"in_force": "true", "limit": 200}).json()["items"]]
+    assert "Issued alone" in published and "Paged seminar 00" in published and "Drafts only" not in published
     with portal_system.api("evaluations", portal_system.tokens["lead"]) as ev:
 
         def opened() -> bool:
@@ -533,7 +549,7 @@ def test_the_public_page_shows_the_seminars_a_page_at_a_time_and_every_one_on_so
     assert sorted(seen) == sorted(published) and len(seen) == len(set(seen))  # each seminar on one page, once
     assert seen[-len(themes) :] == themes[::-1]  # the newest first: these were held long ago
     last = httpx.get(portal_system.url + "/?page=99", timeout=15).text  # past the end: the last page
-    assert '<th scope="row">Eindhoven</th>' in last.rsplit("Responses to: Advice of Paged seminar 00", 1)[1]  # its city's row
+    assert '<th scope="row">Eindhoven</th>' in last.rsplit("Responses to: Advice of Issued alone", 1)[1]  # its city's row
 
 
 def test_the_delivery_log_takes_a_page_and_has_no_negative_one(portal_system: PortalSystem) -> None:
