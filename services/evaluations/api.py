@@ -134,7 +134,8 @@ async def export_xlsx(session: SessionDep, filters: FilterDep, calendar: Calenda
     justification, implementation_status, owner, responsible_body, planned_completion and comment,
     then upload the sheet to `POST /follow-ups/import` (docs/spreadsheets.md)."""
     rows = [spreadsheet.export_row(f, r) for f, r in await repository.list_followups(session, filters, calendar.today)]
-    body = await asyncio.to_thread(write_xlsx, roundtrip.EXPORT_COLUMNS, rows, title="follow-ups")  # CPU work, as reading
+    # openpyxl is CPU-bound: off the event loop, as the import reads its sheet
+    body = await asyncio.to_thread(write_xlsx, roundtrip.EXPORT_COLUMNS, rows, title="follow-ups")
     return Response(
         body,
         media_type=XLSX_MEDIA_TYPE,

@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.evaluations import repository
+from services.evaluations import repository, workflow
+from services.evaluations.models import FollowUp
 from services.evaluations.service import emit, to_state
 from shared.contracts.common import SYSTEM
 from shared.contracts.followups import FollowUpDueSoon, FollowUpOverdue
@@ -23,9 +24,10 @@ from shared.platform.periodic import every
 from shared.platform.runtime import Worker
 
 
-def kind_on(due_date: date, today: date) -> str:
-    """The notice a deadline calls for on `today` (repository.due_candidates writes it in SQL too)."""
-    return "overdue" if due_date < today else "due_soon"
+def kind_on(followup: FollowUp, today: date) -> str:
+    """The notice a due candidate calls for on `today` (repository.due_candidates asks the same in SQL)."""
+    overdue = workflow.is_overdue(followup.due_date, followup.implementation_status, followup.closed, today)
+    return "overdue" if overdue else "due_soon"
 
 
 async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, due_soon_days: int) -> int:
@@ -33,7 +35,7 @@ async def check_deadlines(session: AsyncSession, sink: EventSink, today: date, d
     emitted = 0
     for followup, replica in await repository.due_candidates(session, today, today + timedelta(days=due_soon_days)):
         assert followup.due_date is not None
-        kind = kind_on(followup.due_date, today)
+        kind = kind_on(followup, today)
         if not await repository.claim_deadline_notice(session, followup.id, kind, followup.due_date):
             continue
         days = (followup.due_date - today).days

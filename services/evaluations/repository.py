@@ -144,7 +144,7 @@ async def evidence_of_followups(session: AsyncSession, followup_ids: Sequence[uu
     """Each follow-up's evidence, oldest first, in one read."""
     found: dict[uuid.UUID, list[Evidence]] = {followup_id: [] for followup_id in followup_ids}
     if followup_ids:
-        query = select(Evidence).where(col(Evidence.followup_id).in_(followup_ids)).order_by(col(Evidence.added_at))
+        query = select(Evidence).where(any_of(col(Evidence.followup_id), followup_ids)).order_by(col(Evidence.added_at))
         for item in (await session.exec(query)).all():
             found[item.followup_id].append(item)
     return found
@@ -169,7 +169,7 @@ async def due_candidates(session: AsyncSession, today: date, until: date) -> Seq
     whose notice of the kind they have now (`deadlines.kind_on`) was sent: every tick read and claimed
     each candidate again, one round trip apiece (5,595 a minute, 1.3 s of CPU, at a programme's
     scale). The claim still decides; this only spares the ones already decided."""
-    kind = case((col(FollowUp.due_date) < today, literal("overdue")), else_=literal("due_soon"))  # deadlines.kind_on
+    kind = case((overdue_on(today), literal("overdue")), else_=literal("due_soon"))  # deadlines.kind_on
     noticed = (
         select(DeadlineNotice.followup_id)
         .where(
@@ -220,6 +220,7 @@ async def peer_candidates(session: AsyncSession, subject: FollowUp, replica: Rec
 
 
 def _is_uuid(text: str) -> bool:
+    """Whether `text` names a recommendation (related_ids are kept as text)."""
     try:
         uuid.UUID(text)
     except ValueError:

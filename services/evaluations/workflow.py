@@ -41,7 +41,8 @@ def is_overdue(due_date: date | None, status: S, closed: bool, day: date) -> boo
 def is_due_soon(due_date: date | None, status: S, closed: bool, day: date, within_days: int) -> bool:
     """The one due-soon rule: due within `within_days` of `day` (and not yet late), still open and
     not finished; what `followup.due_soon` announces and what a city's pages put first after the
-    overdue ones. (The scheduler's query, `repository.due_candidates`, selects the same.)"""
+    overdue ones. (The scheduler's query, `repository.due_candidates`, selects the same, less the
+    deadlines whose notice is already sent.)"""
     if due_date is None or closed or status in FINAL_STATUSES:
         return False
     return day <= due_date <= day + timedelta(days=within_days)

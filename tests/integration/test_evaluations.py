@@ -193,16 +193,25 @@ async def test_as_of_replays_a_hand_checked_history(env: Env) -> None:
         assert (await status_on("2026-03-25"))["in_progress"] == 1
         assert (await lead.get("/progress", params={"by": "dimension"})).json()["groups"][0]["key"] == "setting"
 
-        # the timeline's points, found in one walk through the history, are what `progress` counts on their days
-        points = (await lead.get("/progress/timeline")).json()["points"]
+        # the timeline's points, found in one walk through the history, are what `progress` counts on
+        # their days, for the lead partner (every city) and a city official (theirs): with Leipzig's
+        # follow-up implemented today and one of Lyon's opened today
+        etag = (await official.get(url)).headers["etag"]
+        done = await official.patch(url, json={"implementation_status": "implemented"}, headers={"If-Match": etag})
+        assert done.status_code == 200, done.text
+        await open_followup(env, app, city="lyon")
         today = datetime.now(UTC).date()
         months = (today.year - 2026) * 12 + today.month - 3 + 1  # March 2026 to this month, one point each
-        assert len(points) == months and points[0]["month"] == "2026-03" and points[-1]["as_of"] == today.isoformat()
-        for point in points:
-            groups = (await lead.get("/progress", params={"by": "city", "as_of": point["as_of"]})).json()["groups"]
-            counted = (sum(g["total"] for g in groups), sum(g["by_status"].get("implemented", 0) for g in groups))
-            assert (point["total"], point["implemented"]) == counted, point
-        assert points[0]["total"] >= 1  # opened on 1 March
+        for reader in (lead, official):
+            points = (await reader.get("/progress/timeline")).json()["points"]
+            assert len(points) == months and points[0]["month"] == "2026-03" and points[-1]["as_of"] == today.isoformat()
+            for point in points:
+                groups = (await reader.get("/progress", params={"by": "city", "as_of": point["as_of"]})).json()["groups"]
+                counted = (sum(g["total"] for g in groups), sum(g["by_status"].get("implemented", 0) for g in groups))
+                assert (point["total"], point["implemented"]) == counted, point
+        leipzig = (await official.get("/progress/timeline")).json()["points"]
+        assert [(p["total"], p["implemented"]) for p in (leipzig[0], leipzig[-1])] == [(1, 0), (1, 1)]  # by hand
+        assert (await lead.get("/progress/timeline")).json()["points"][-1]["total"] == 2  # Lyon's too
 
 
 async def test_overdue_is_emitted_once_per_deadline_with_two_schedulers(env: Env) -> None:
@@ -222,9 +231,19 @@ async def test_overdue_is_emitted_once_per_deadline_with_two_schedulers(env: Env
         # The service's own scheduler ticked once at start; two more "instances" now race, three times over.
         for _ in range(3):
             await asyncio.gather(one_instance(), one_instance())
+        today = datetime.now(UTC).date()
+        window = timedelta(days=settings.due_soon_days)
         async with sessions() as session:  # a tick after them reads nothing: every notice is sent
-            today = datetime.now(UTC).date()
-            assert await repository.due_candidates(session, today, today + timedelta(days=settings.due_soon_days)) == []
+            assert await repository.due_candidates(session, today, today + window) == []
+            # but a deadline that calls for another notice is a candidate again: due soon turned overdue…
+            later = today + timedelta(days=4)
+            assert [f.id for f, _ in await repository.due_candidates(session, later, later + window)] == [uuid.UUID(soon["id"])]
+            # …and a due date moved (a revised recommendation's) is a new deadline
+            await session.execute(text("UPDATE followup SET due_date = '2021-01-01' WHERE id = :f"), {"f": overdue["id"]})
+            assert [f.id for f, _ in await repository.due_candidates(session, today, today + window)] == [
+                uuid.UUID(overdue["id"])
+            ]
+            await session.rollback()
         await engine.dispose()
         events = await read_topic(env.kafka, env.topic("evaluations"), 4)
         kinds = [(r.key.decode(), dict(r.headers)["ce_type"].decode().split(".")[3]) for r in events]
