@@ -184,7 +184,11 @@ async def subscriptions_page(request: Request, state: StateDep, who: VisitorDep)
 
 @router.get("/deliveries")
 async def deliveries_page(
-    request: Request, state: StateDep, who: VisitorDep, status: str = "dead", offset: Annotated[int, Query(ge=0)] = 0
+    request: Request,
+    state: StateDep,
+    who: VisitorDep,
+    status: str = "dead",
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,  # the service's own bound
 ) -> Response:
     """A state's deliveries, DELIVERIES_PER_PAGE at a time (it showed the first 100 and no more)."""
     require_admin(who)
